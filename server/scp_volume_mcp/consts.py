@@ -1,0 +1,96 @@
+"""Names, limits and rules shared by the SCP client, the MCP tools and the emulator.
+
+Everything here comes from `shared/reference` (the Extend Volume API page and scp-facts.md).
+Keeping it in one place means the tool schema, the guards and the emulator cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Final, Literal
+
+# --- Volume sizes (GiB) -------------------------------------------------------------------------
+MIN_VOLUME_SIZE_GB: Final = 8
+"""The platform's smallest volume size (`VolumeExtendRequest.size` minimum)."""
+SIZE_STEP_GB: Final = 8
+"""Sizes must be multiples of this (Samsung's Terraform provider refuses other sizes)."""
+MIN_EXTEND_TARGET_GB: Final = MIN_VOLUME_SIZE_GB + SIZE_STEP_GB
+"""The smallest size that can be a growth: a volume is at least 8 GB, so a growth reaches at least 16."""
+
+# --- Volume states ------------------------------------------------------------------------------
+EXTENDABLE_STATES: Final = frozenset({"available", "in-use"})
+"""Only these states may be extended (by analogy with OpenStack Cinder, on which the API is modelled)."""
+SETTLED_STATES: Final = EXTENDABLE_STATES
+"""States a waiter accepts as the end of an extension (together with the target size)."""
+EXTENDING_STATE: Final = "extending"
+FAILED_STATES: Final = frozenset({"error", "error_extending"})
+KNOWN_STATES: Final = (
+    "available",
+    "in-use",
+    "creating",
+    "extending",
+    "error",
+    "error_extending",
+    "deleting",
+    "attaching",
+    "detaching",
+    "reserved",
+    "maintenance",
+)
+
+# --- Volume ids ---------------------------------------------------------------------------------
+VOLUME_ID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_VOLUME_ID_RE: Final = re.compile(VOLUME_ID_PATTERN.replace("$", r"\Z"))
+
+
+def is_volume_id(value: object) -> bool:
+    """True for a canonical UUID string: ASCII hex and hyphens only, no whitespace, no newline."""
+    return isinstance(value, str) and _VOLUME_ID_RE.match(value) is not None
+
+
+# --- API versions -------------------------------------------------------------------------------
+ApiVersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED"]
+API_SERVICE: Final = "virtualserver"
+DEFAULT_API_VERSION: Final = "1.3"
+CURRENT_API_VERSION: Final = "1.3"
+API_VERSIONS: Final[dict[str, tuple[ApiVersionState, date | None]]] = {
+    "1.3": ("CURRENT", None),
+    "1.2": ("SUPPORTED", date(2026, 8, 31)),
+    "1.1": ("DEPRECATED", date(2026, 5, 31)),
+    "1.0": ("DEPRECATED", date(2025, 12, 31)),
+}
+"""Extend Volume versions: state and not-before date ("no longer supported" from that date on)."""
+VERSIONS_WITH_PERFORMANCE: Final = frozenset({"1.2", "1.3"})
+"""Versions whose volume body (VolumeShowResponseV1Dot2) has `max_iops` and `max_throughput`."""
+VERSION_WARNING_DAYS: Final = 90
+"""Warn when a configured version's not-before date is this close (Samsung's provider default)."""
+
+# --- Signing and headers ------------------------------------------------------------------------
+CLIENT_TYPE: Final = "Openapi"
+HEADER_ACCESS_KEY: Final = "Scp-AccessKey"
+HEADER_TIMESTAMP: Final = "Scp-Timestamp"
+HEADER_CLIENT_TYPE: Final = "Scp-ClientType"
+HEADER_SIGNATURE: Final = "Scp-Signature"
+HEADER_API_VERSION: Final = "Scp-Api-Version"
+ACCEPT_LANGUAGE: Final = "en-US"
+
+# --- Endpoints ----------------------------------------------------------------------------------
+SERVICE_URL_TEMPLATE: Final = "https://virtualserver.{region}.{environment}.samsungsdscloud.com"
+ENVIRONMENTS: Final = {"s": "Samsung", "g": "Sovereign", "e": "Enterprise"}
+CONFIG_DIR_NAME: Final = ".scpconf"
+LIST_PAGE_SIZE: Final = 100
+LIST_PAGE_SIZE_MAX: Final = 1000
+
+# --- Emulator -----------------------------------------------------------------------------------
+EMULATOR_DEFAULT_PORT: Final = 8765
+EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
+EMULATOR_SECRET_KEY: Final = "emulator-secret-key"  # noqa: S105 - the emulator's published demo key
+EXAMPLE_VOLUME_ID: Final = "3f500f00-ed80-4566-a057-e31760226f9a"
+
+# --- Guest follow-up, shown after every growth ---------------------------------------------------
+NEXT_STEPS: Final = (
+    "Grow the partition inside the guest (for example `growpart /dev/vda 1`), "
+    "then the filesystem (`resize2fs` for ext4, `xfs_growfs` for XFS).",
+    "Capacity cannot be shrunk or rolled back: the only way back is restoring a snapshot into a new volume.",
+)

@@ -1,0 +1,302 @@
+"""The emulator's world: volumes, quota, injected faults and the journal of requests received.
+
+All of it sits behind one lock, because the HTTP server runs on its own thread while tests and
+rehearsal scripts read the journal and add faults from theirs.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXTENDING_STATE
+
+Route = Literal["list", "show", "extend", "quota", "*"]
+ROUTES: tuple[Route, ...] = ("list", "show", "extend", "quota", "*")
+
+
+@dataclass
+class Fault:
+    """What to do instead of (or besides) the normal answer, for the next `count` requests of a route.
+
+    - `status`: answer with this status and an SCP-style error body (429, 500, 503, 409, 401...).
+    - `latency_s`: wait this long before answering (combine with a client timeout for a timeout).
+    - `drop`: start the answer, then close the connection mid-body.
+    - `malformed`: answer the normal status with a body that is not valid JSON.
+    - `body`: answer the normal status with this exact JSON value (e.g. a 202 that is not a volume).
+    - `apply`: for `extend`, whether the extension still takes effect behind the fault.
+    """
+
+    route: Route
+    count: int = 1
+    status: int | None = None
+    latency_s: float = 0.0
+    drop: bool = False
+    malformed: bool = False
+    body: Any = None
+    apply: bool = False
+    retry_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.route not in ROUTES:
+            raise ValueError(f"unknown route {self.route!r}; use one of {', '.join(ROUTES)}")
+        if self.count < 1:
+            raise ValueError("a fault applies to at least one request")
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One request as the emulator received it."""
+
+    method: str
+    path: str
+    query: str
+    route: str
+    version_header: str | None
+    body: Any
+    signature_valid: bool
+    status: int
+    request_id: str
+    time: float
+
+
+@dataclass
+class _Extension:
+    target_size: int
+    previous_state: str
+    done_at: float
+
+
+def example_volume() -> dict[str, Any]:
+    """The volume of the Extend Volume API page (before its example extension to 104 GB)."""
+    return {
+        "bootable": False,
+        "created_at": "2024-01-15T10:30:00.000Z",
+        "encrypted": True,
+        "id": "3f500f00-ed80-4566-a057-e31760226f9a",
+        "max_iops": 10000,
+        "max_throughput": 500,
+        "modified_at": "2025-07-26T12:00:00Z",
+        "multiattach": False,
+        "name": "volume01",
+        "servers": [
+            {
+                "attached_at": "2024-01-15T10:30:00.000Z",
+                "device": "/dev/vda",
+                "id": "2a9be312-5d4b-4bc8-b2ae-35100fa9241f",
+            }
+        ],
+        "size": 100,
+        "snapshot_id": "cceed636-1f1e-4bb0-b85c-4e5b9e0bf790",
+        "state": "in-use",
+        "user_id": "570907805e5447be84b618450ef52o0t",
+        "volume_image_metadata": {
+            "checksum": "7538e0fcb56e0e272cfd89eb384d6613",
+            "container_format": "bare",
+            "disk_format": "qcow2",
+            "image_id": "70a599e0-31e7-49b7-b260-868f441e862b",
+            "image_name": "imagename",
+            "min_disk": 100,
+            "min_ram": 0,
+            "os_distro": "alma",
+            "scp_image_type": "custom",
+            "scp_k8s_version": "v1.28.7",
+            "scp_original_image_type": "standard",
+            "signature_verified": False,
+            "size": 2429747200,
+        },
+        "volume_type": "SSD",
+        "volume_type_id": "c643ac35-3aec-43e6-b97a-3d6f666c5207",
+    }
+
+
+def _volume(volume_id: str, name: str, size: int, state: str, *, server: str | None = None) -> dict[str, Any]:
+    servers = (
+        [{"attached_at": "2025-03-02T08:00:00.000Z", "device": "/dev/vdb", "id": server}] if server else []
+    )
+    return {
+        "bootable": False,
+        "created_at": "2025-03-01T09:00:00.000Z",
+        "encrypted": False,
+        "id": volume_id,
+        "max_iops": 3000,
+        "max_throughput": 125,
+        "modified_at": "2025-03-02T08:00:00.000Z",
+        "multiattach": False,
+        "name": name,
+        "servers": servers,
+        "size": size,
+        "snapshot_id": None,
+        "state": state,
+        "user_id": "570907805e5447be84b618450ef52o0t",
+        "volume_type": "HDD" if size >= 500 else "SSD",
+        "volume_type_id": "d1a7c0c4-4a1c-4f0e-9a0e-52d5a8f2b001",
+    }
+
+
+def default_volumes() -> list[dict[str, Any]]:
+    """The seeded volumes: the API page's example and one in each interesting state."""
+    return [
+        example_volume(),
+        _volume("6b1f2a8e-0c8d-4d3e-9a57-1f0c2b7d9e01", "data-available", 64, "available"),
+        _volume(
+            "9c3e5d7f-2b4a-4c6e-8f10-3a5b7c9d1e02",
+            "db-in-use",
+            200,
+            "in-use",
+            server="7d2e4f6a-8b0c-4d1e-9f3a-5b7c9d1e3f04",
+        ),
+        _volume("2f4a6c8e-1b3d-4e5f-a7b9-c1d3e5f7a903", "busy-extending", 48, "extending"),
+        _volume("4a6c8e0f-3d5b-4f7a-b9c1-d3e5f7a9b104", "broken-error", 32, "error"),
+        _volume("8e0f2a4c-5b7d-4a9c-b1d3-e5f7a9b1c305", "new-creating", 16, "creating"),
+        _volume("a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c06", "archive", 1000, "available"),
+    ]
+
+
+def load_volumes(path: str | Path) -> list[dict[str, Any]]:
+    """Volumes from a JSON file: a list of volume bodies, or `{"volumes": [...]}`."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    items = data.get("volumes") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a list of volumes or an object with a `volumes` list")
+    volumes: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not {"id", "size", "state"} <= item.keys():
+            raise ValueError(f"{path}: volume #{index} needs at least `id`, `size` and `state`")
+        volumes.append(dict(item))
+    return volumes
+
+
+@dataclass
+class EmulatorSettings:
+    access_key: str = EMULATOR_ACCESS_KEY
+    secret_key: str = field(default=EMULATOR_SECRET_KEY, repr=False)
+    timestamp_window_s: float | None = 15 * 60
+    """Reject timestamps further than this from the emulator's clock; None turns the check off."""
+    extend_seconds: float = 0.0
+    """How long a volume stays extending after an accepted PUT (0: done at once)."""
+    attached_stays_in_use: bool = False
+    """Keep attached (`in-use`) volumes `in-use` while they extend, as the platform may."""
+    per_volume_limit_gb: int = 16384
+    volumes_limit: int = 100
+
+
+class EmulatorState:
+    """Volumes, quota, faults and journal, safe to use from any thread."""
+
+    def __init__(
+        self,
+        volumes: Iterable[Mapping[str, Any]] | None = None,
+        settings: EmulatorSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or EmulatorSettings()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._initial = [copy.deepcopy(dict(v)) for v in (default_volumes() if volumes is None else volumes)]
+        self._volumes: dict[str, dict[str, Any]] = {}
+        self._extensions: dict[str, _Extension] = {}
+        self._faults: list[Fault] = []
+        self._journal: list[JournalEntry] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the seeded volumes, with no faults and an empty journal."""
+        with self._lock:
+            self._volumes = {v["id"]: copy.deepcopy(v) for v in self._initial}
+            self._extensions.clear()
+            self._faults.clear()
+            self._journal.clear()
+
+    # --- faults and journal ---------------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take_fault(self, route: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.route in (route, "*"):
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self._faults.remove(fault)
+                    return copy.copy(fault)
+        return None
+
+    def record(self, entry: JournalEntry) -> None:
+        with self._lock:
+            self._journal.append(entry)
+
+    @property
+    def journal(self) -> list[JournalEntry]:
+        with self._lock:
+            return list(self._journal)
+
+    def requests(self, method: str | None = None, route: str | None = None) -> list[JournalEntry]:
+        return [
+            e for e in self.journal if (method is None or e.method == method) and (route is None or e.route == route)
+        ]
+
+    def clear_journal(self) -> None:
+        with self._lock:
+            self._journal.clear()
+
+    # --- volumes --------------------------------------------------------------------------------
+
+    def _settle(self, volume_id: str) -> None:
+        extension = self._extensions.get(volume_id)
+        if extension is not None and self._clock() >= extension.done_at:
+            volume = self._volumes[volume_id]
+            volume["size"] = extension.target_size
+            volume["state"] = extension.previous_state
+            del self._extensions[volume_id]
+
+    def get(self, volume_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            if volume_id not in self._volumes:
+                return None
+            self._settle(volume_id)
+            return copy.deepcopy(self._volumes[volume_id])
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._lock:
+            for volume_id in list(self._extensions):
+                self._settle(volume_id)
+            return [copy.deepcopy(v) for v in self._volumes.values()]
+
+    def put(self, volume: Mapping[str, Any]) -> None:
+        """Add or replace a volume (tests and rehearsals)."""
+        with self._lock:
+            self._volumes[volume["id"]] = copy.deepcopy(dict(volume))
+            self._extensions.pop(volume["id"], None)
+
+    def quota(self) -> dict[str, Any]:
+        volumes = self.all()
+        used = sum(int(v.get("size", 0)) for v in volumes)
+        return {
+            "id": "fc7283354c6143a58629b59f4c3e16b2",
+            "per_volume_size": {"limit": self.settings.per_volume_limit_gb, "in_use": 0, "reserved": 0},
+            "volumes": {"limit": self.settings.volumes_limit, "in_use": len(volumes), "reserved": 0},
+            "snapshots": {"limit": 100, "in_use": 0, "reserved": 0},
+            "usages": {"limit": 102400, "in_use": used, "reserved": 0},
+        }
+
+    def start_extension(self, volume_id: str, size: int) -> dict[str, Any]:
+        """Accept an extension (the caller has validated it) and return the volume as it now is."""
+        with self._lock:
+            volume = self._volumes[volume_id]
+            previous_state = volume["state"]
+            self._extensions[volume_id] = _Extension(size, previous_state, self._clock() + self.settings.extend_seconds)
+            volume["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            if not (previous_state == "in-use" and self.settings.attached_stays_in_use):
+                volume["state"] = EXTENDING_STATE
+            self._settle(volume_id)
+            return copy.deepcopy(volume)

@@ -1,0 +1,242 @@
+"""The SCP Virtual Server client: the volume operations this product needs, nothing else.
+
+One `httpx.AsyncClient` (keep-alive) per `ScpClient`; create one per process. Reads are retried on
+429/502/503/504 and transport failures with capped exponential backoff and jitter, honouring
+`Retry-After`, each attempt signed afresh. Writes are never retried here: the caller decides what
+an ambiguous failure means (see `ScpTransportError.sent`).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import anyio
+import httpx
+from pydantic import ValidationError
+
+from ..consts import (
+    HEADER_API_VERSION,
+    LIST_PAGE_SIZE,
+    LIST_PAGE_SIZE_MAX,
+    MIN_VOLUME_SIZE_GB,
+    SIZE_STEP_GB,
+    is_volume_id,
+)
+from ._config import ScpConfig
+from ._errors import (
+    ScpInputError,
+    ScpResponseError,
+    ScpTimeoutError,
+    ScpTransportError,
+    error_from_response,
+    request_id_of,
+)
+from ._models import VolumeQuotaSet, VolumeShowResponse, volume_model
+from ._signing import ScpAuth
+from ._versions import ApiVersionStatus, check_api_version
+
+logger = logging.getLogger("scp_volume_mcp.scp")
+
+_M = TypeVar("_M", VolumeShowResponse, VolumeQuotaSet)
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+DEFAULT_READ_ATTEMPTS = 4
+MAX_BACKOFF_S = 8.0
+
+
+def volume_path(volume_id: str) -> str:
+    """`/v1/volumes/{id}`, refusing anything that is not a canonical UUID before a URL exists."""
+    if not is_volume_id(volume_id):
+        raise ScpInputError("A volume id is a UUID such as 3f500f00-ed80-4566-a057-e31760226f9a.")
+    return f"/v1/volumes/{quote(volume_id, safe='')}"
+
+
+class ScpClient:
+    """Signed, typed access to the volume part of the SCP Virtual Server API."""
+
+    def __init__(
+        self,
+        config: ScpConfig,
+        *,
+        today: date | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        read_attempts: int = DEFAULT_READ_ATTEMPTS,
+        backoff_s: float = 0.25,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        self.config = config
+        self.api: ApiVersionStatus = check_api_version(config.api_version, today)
+        if self.api.warning:
+            logger.warning(self.api.warning)
+        self._read_attempts = max(1, read_attempts)
+        self._backoff_s = backoff_s
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=config.endpoint,
+            auth=ScpAuth(config.access_key, config.secret_key),
+            headers={HEADER_API_VERSION: self.api.header, "Accept": "application/json"},
+            timeout=httpx.Timeout(config.timeout_s, connect=min(10.0, config.timeout_s)),
+            transport=transport,
+            follow_redirects=False,
+        )
+        self._volume_model = volume_model(self.api.version)
+
+    def __repr__(self) -> str:
+        return f"ScpClient(endpoint={self.config.endpoint!r}, api_version={self.api.version!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- operations -----------------------------------------------------------------------------
+
+    async def show_volume(self, volume_id: str) -> VolumeShowResponse:
+        response = await self._read(volume_path(volume_id))
+        return self._parse(response, self._volume_model)
+
+    async def list_volumes(
+        self,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+        max_items: int | None = None,
+    ) -> list[VolumeShowResponse]:
+        """Every matching volume, following `marker` pages until a short page (or `max_items`)."""
+        page_size = max(1, min(page_size, LIST_PAGE_SIZE_MAX))
+        volumes: list[VolumeShowResponse] = []
+        marker: str | None = None
+        while True:
+            params: dict[str, str | int] = {"limit": page_size}
+            if marker:
+                params["marker"] = marker
+            if name:
+                params["name"] = name
+            if state:
+                params["state"] = state
+            response = await self._read("/v1/volumes", params=params)
+            page = self._parse_list(response)
+            volumes.extend(page)
+            if max_items is not None and len(volumes) >= max_items:
+                return volumes[:max_items]
+            if len(page) < page_size or page[-1].id == marker:
+                return volumes
+            marker = page[-1].id
+
+    async def show_volume_quota_set(self) -> VolumeQuotaSet:
+        response = await self._read("/v1/volumes/quota-sets")
+        return self._parse(response, VolumeQuotaSet)
+
+    async def extend_volume(self, volume_id: str, size_gb: int) -> VolumeShowResponse:
+        """Send `PUT /v1/volumes/{id}/size` once. Never retried: see `ScpTransportError.sent`."""
+        if isinstance(size_gb, bool) or not isinstance(size_gb, int):
+            raise ScpInputError("The new size must be an integer number of GB.")
+        if size_gb < MIN_VOLUME_SIZE_GB or size_gb % SIZE_STEP_GB:
+            raise ScpInputError(
+                f"The new size must be at least {MIN_VOLUME_SIZE_GB} GB and a multiple of {SIZE_STEP_GB}."
+            )
+        response = await self._send("PUT", volume_path(volume_id) + "/size", json={"size": size_gb})
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return self._parse(response, self._volume_model)
+
+    async def probe(self) -> httpx.Response:
+        """One signed, harmless GET (a one-item volume list), returned raw for diagnostics."""
+        return await self._send("GET", "/v1/volumes", params={"limit": 1})
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            raise ScpTimeoutError(
+                f"SCP did not answer {method} {path} within {self.config.timeout_s:g} s", method=method, sent=sent
+            ) from None
+        except httpx.TransportError as exc:
+            sent = not isinstance(exc, httpx.ConnectError)
+            what = "dropped the connection" if sent else "could not be reached"
+            raise ScpTransportError(
+                f"SCP {what} during {method} {path} ({type(exc).__name__})", method=method, sent=sent
+            ) from None
+        logger.debug(
+            "%s %s -> %d in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1000
+        )
+        return response
+
+    async def _read(self, path: str, params: dict[str, str | int] | None = None) -> httpx.Response:
+        """A GET, retried on throttling, gateway errors and transport failures."""
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self._read_attempts
+            try:
+                response = await self._send("GET", path, params=params)
+            except ScpTransportError:
+                if last:
+                    raise
+                await self._sleep(self._backoff(attempt, None))
+                continue
+            if response.status_code < 400:
+                return response
+            error = error_from_response(response)
+            if last or response.status_code not in RETRYABLE_STATUSES:
+                raise error
+            delay = self._backoff(attempt, error.retry_after)
+            logger.info("GET %s answered %d; retrying in %.2f s", path, response.status_code, delay)
+            await self._sleep(delay)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, MAX_BACKOFF_S * 4)
+        ceiling = min(MAX_BACKOFF_S, self._backoff_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise ScpResponseError(
+                f"SCP answered {response.status_code} with a body that is not JSON",
+                status=response.status_code,
+                request_id=request_id_of(response),
+            ) from None
+
+    def _parse(self, response: httpx.Response, model: type[_M]) -> _M:
+        body = self._json(response)
+        try:
+            return model.model_validate(body)
+        except ValidationError:
+            raise ScpResponseError(
+                f"SCP answered {response.status_code} with a body that is not a {model.__name__}",
+                status=response.status_code,
+                request_id=request_id_of(response, body),
+            ) from None
+
+    def _parse_list(self, response: httpx.Response) -> list[VolumeShowResponse]:
+        body = self._json(response)
+        items = body.get("volumes") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ScpResponseError(
+                "SCP answered the volume list without a `volumes` array", status=response.status_code
+            )
+        try:
+            return [self._volume_model.model_validate(item) for item in items]
+        except ValidationError:
+            raise ScpResponseError(
+                "SCP answered the volume list with an entry that is not a volume", status=response.status_code
+            ) from None
+

@@ -1,0 +1,208 @@
+"""Where the SCP client's settings come from.
+
+Highest first: explicit arguments; environment variables; `~/.scpconf/config.json` and
+`~/.scpconf/credentials.json` as Samsung's own tools read them (the folder can be moved with
+`SCP_CONFIG_DIR`). Every setting remembers its source, so `doctor` can say where it came from.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from ..consts import CONFIG_DIR_NAME, DEFAULT_API_VERSION, ENVIRONMENTS, SERVICE_URL_TEMPLATE
+from ._errors import ScpConfigError
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class ScpConfig:
+    """A complete, validated client configuration. The secret key is a `SecretStr`: never in a repr."""
+
+    access_key: str
+    secret_key: SecretStr = field(repr=False)
+    endpoint: str
+    """The Virtual Server base URL, without a trailing slash."""
+    api_version: str = DEFAULT_API_VERSION
+    region: str | None = None
+    environment: str | None = None
+    auth_url: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Setting name -> where its value came from ("argument", "environment SCP_REGION", a file path)."""
+
+
+def config_dir(env: Mapping[str, str]) -> Path:
+    explicit = env.get("SCP_CONFIG_DIR")
+    return Path(explicit).expanduser() if explicit else Path.home() / CONFIG_DIR_NAME
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A settings file as a dict; absent means empty. Unreadable or malformed is an error naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ScpConfigError(f"Cannot read {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # The message must not quote the file: credentials.json holds the secret key.
+        raise ScpConfigError(f"{path} is not valid JSON; fix or remove it.") from None
+    if not isinstance(data, dict):
+        raise ScpConfigError(f"{path} must hold a JSON object.")
+    return data
+
+
+def _pick(
+    name: str,
+    explicit: str | None,
+    env: Mapping[str, str],
+    env_name: str,
+    file_data: Mapping[str, Any],
+    file_keys: tuple[str, ...],
+    file_path: Path,
+    sources: dict[str, str],
+) -> str | None:
+    if explicit:
+        sources[name] = "argument"
+        return explicit
+    if env.get(env_name):
+        sources[name] = f"environment {env_name}"
+        return env[env_name]
+    for key in file_keys:
+        value = file_data.get(key)
+        if isinstance(value, str) and value:
+            sources[name] = f"{file_path} ({key})"
+            return value
+    return None
+
+
+def _environment_from_auth_url(auth_url: str) -> str | None:
+    """`https://iam.e.samsungsdscloud.com/v1` -> `e`."""
+    labels = (urlsplit(auth_url).hostname or "").split(".")
+    if len(labels) >= 2 and labels[0] == "iam" and labels[1] in ENVIRONMENTS:
+        return labels[1]
+    return None
+
+
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(endpoint: str) -> str:
+    """Normalize the endpoint and refuse what would be unsafe: plain http is for loopback only."""
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ScpConfigError(
+            f"SCP endpoint {endpoint!r} is not an http(s) URL; "
+            "expected for example https://virtualserver.kr-west1.e.samsungsdscloud.com"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ScpConfigError("SCP endpoint must be a plain base URL, without credentials, query or fragment.")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ScpConfigError(
+            f"SCP endpoint {parts.scheme}://{parts.netloc} uses plain http on a non-loopback address; "
+            "requests would travel unencrypted. Use https (plain http is accepted only for 127.0.0.1, ::1 "
+            "or localhost, such as the embedded emulator)."
+        )
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def load_config(
+    *,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    region: str | None = None,
+    environment: str | None = None,
+    endpoint: str | None = None,
+    auth_url: str | None = None,
+    api_version: str | None = None,
+    timeout_s: float | None = None,
+    env: Mapping[str, str] | None = None,
+) -> ScpConfig:
+    """Resolve every setting, highest source first, and validate the result."""
+    env = os.environ if env is None else env
+    folder = config_dir(env)
+    config_path, credentials_path = folder / "config.json", folder / "credentials.json"
+    config_file = _read_json(config_path)
+    credentials_file = _read_json(credentials_path)
+    sources: dict[str, str] = {}
+
+    def pick(name: str, explicit: str | None, env_name: str, *file_keys: str) -> str | None:
+        is_secret = name in ("access_key", "secret_key")
+        data, path = (credentials_file, credentials_path) if is_secret else (config_file, config_path)
+        return _pick(name, explicit, env, env_name, data, file_keys, path, sources)
+
+    ak = pick("access_key", access_key, "SCP_ACCESS_KEY", "access-key", "access_key")
+    sk = pick("secret_key", secret_key, "SCP_SECRET_KEY", "secret-key", "secret_key")
+    if not ak or not sk:
+        missing = " and ".join(n for n, v in (("access key", ak), ("secret key", sk)) if not v)
+        state = "found" if credentials_path.exists() else "not found"
+        raise ScpConfigError(
+            f"No SCP {missing} found. Looked in: arguments; environment SCP_ACCESS_KEY / SCP_SECRET_KEY; "
+            f"{credentials_path} ({state}; keys access-key / secret-key). "
+            "Set SCP_ACCESS_KEY and SCP_SECRET_KEY, or write them to that file "
+            "(or run `scp-volume-mcp demo` to try the embedded emulator without an account)."
+        )
+
+    url = pick("auth_url", auth_url, "SCP_AUTH_URL", "auth-url", "auth_url")
+    reg = pick("region", region, "SCP_REGION", "default-region", "region")
+    envir = pick("environment", environment, "SCP_ENVIRONMENT", "environment")
+    if envir is None and url and (derived := _environment_from_auth_url(url)):
+        envir, sources["environment"] = derived, f"derived from the auth URL {url}"
+    version = pick("api_version", api_version, "SCP_API_VERSION", "api-version") or DEFAULT_API_VERSION
+    sources.setdefault("api_version", "default")
+
+    base = pick("endpoint", endpoint, "SCP_ENDPOINT", "endpoint")
+    if base is None:
+        if not reg or not envir:
+            lacking = " and ".join(n for n, v in (("region", reg), ("environment", envir)) if not v)
+            raise ScpConfigError(
+                f"No SCP endpoint: the {lacking} is not set. Set SCP_REGION (e.g. kr-west1) and "
+                "SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT to the Virtual Server base URL; "
+                f"{config_path} may also give default-region and auth-url."
+            )
+        if envir not in ENVIRONMENTS:
+            raise ScpConfigError(f"SCP environment {envir!r} is unknown; use one of: {', '.join(ENVIRONMENTS)}.")
+        base = SERVICE_URL_TEMPLATE.format(region=reg, environment=envir)
+        sources["endpoint"] = "built from region and environment"
+
+    timeout = timeout_s
+    if timeout is None and env.get("SCP_TIMEOUT"):
+        try:
+            timeout = float(env["SCP_TIMEOUT"])
+        except ValueError:
+            raise ScpConfigError(f"SCP_TIMEOUT must be a number of seconds, not {env['SCP_TIMEOUT']!r}.") from None
+        sources["timeout_s"] = "environment SCP_TIMEOUT"
+    if timeout is not None and timeout <= 0:
+        raise ScpConfigError("The SCP timeout must be a positive number of seconds.")
+
+    return ScpConfig(
+        access_key=ak,
+        secret_key=SecretStr(sk),
+        endpoint=check_endpoint(base),
+        api_version=version,
+        region=reg,
+        environment=envir,
+        auth_url=url,
+        timeout_s=timeout or DEFAULT_TIMEOUT_S,
+        sources=sources,
+    )

@@ -1,0 +1,79 @@
+"""Typed SCP response bodies, tolerant of fields the API may add.
+
+Two volume shapes exist: `VolumeShowResponse` (API 1.0 and 1.1) and `VolumeShowResponseV1Dot2`
+(1.2 and 1.3, adding `max_iops` and `max_throughput`). Only `id`, `size` and `state` are required:
+the product must keep working when the platform leaves out a field it documents as required.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..consts import VERSIONS_WITH_PERFORMANCE
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class VolumeServer(_Body):
+    id: str
+    device: str | None = None
+    attached_at: str | None = None
+
+
+class VolumeImageMetadata(_Body):
+    image_id: str | None = None
+    image_name: str | None = None
+    os_distro: str | None = None
+    min_disk: int | None = None
+
+
+class VolumeShowResponse(_Body):
+    """A volume as API versions 1.0 and 1.1 describe it."""
+
+    id: str
+    size: int = Field(description="GiB")
+    state: str
+    name: str | None = None
+    volume_type: str | None = None
+    volume_type_id: str | None = None
+    encrypted: bool | None = None
+    bootable: bool | None = None
+    multiattach: bool | None = None
+    servers: list[VolumeServer] = Field(default_factory=list)
+    snapshot_id: str | None = None
+    created_at: str | None = None
+    modified_at: str | None = None
+    user_id: str | None = None
+    volume_image_metadata: VolumeImageMetadata | None = None
+
+
+class VolumeShowResponseV1Dot2(VolumeShowResponse):
+    """A volume as API versions 1.2 and 1.3 describe it."""
+
+    max_iops: int | None = None
+    max_throughput: int | None = None
+
+
+Volume = VolumeShowResponse
+"""A volume in any version's shape (`VolumeShowResponseV1Dot2` is a subclass)."""
+
+
+def volume_model(api_version: str) -> type[VolumeShowResponse]:
+    """The response model a given API version answers with."""
+    return VolumeShowResponseV1Dot2 if api_version in VERSIONS_WITH_PERFORMANCE else VolumeShowResponse
+
+
+class QuotaSetObject(_Body):
+    limit: int
+    in_use: int = 0
+    reserved: int = 0
+
+
+class VolumeQuotaSet(_Body):
+    id: str | None = None
+    per_volume_size: QuotaSetObject | None = None
+    volumes: QuotaSetObject | None = None
+    snapshots: QuotaSetObject | None = None
+    usages: QuotaSetObject | None = None
