@@ -89,7 +89,11 @@ class EmulatorApp:
             status, body = self._admin(scope["method"], path, raw)
             await _respond(send, status, json.dumps(body).encode(), request_id)
             return
-        await self._serve(scope, raw, request_id, send)
+        self.state.request_started()
+        try:
+            await self._serve(scope, raw, request_id, send)
+        finally:
+            self.state.request_finished()
 
     async def _serve(self, scope: Scope, raw: bytes, request_id: str, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -129,6 +133,7 @@ class EmulatorApp:
                 status=answer.status,
                 request_id=request_id,
                 time=time.time(),
+                peer="%s:%s" % tuple(scope.get("client") or ("?", "?")),
             )
         )
         await self._send_answer(send, answer, fault, request_id)

@@ -64,6 +64,8 @@ class JournalEntry:
     status: int
     request_id: str
     time: float
+    peer: str
+    """The client's address and port: one value across requests means one kept-alive connection."""
 
 
 @dataclass
@@ -205,6 +207,7 @@ class EmulatorState:
         self._extensions: dict[str, _Extension] = {}
         self._faults: list[Fault] = []
         self._journal: list[JournalEntry] = []
+        self._in_flight = 0
         self.reset()
 
     def reset(self) -> None:
@@ -214,6 +217,25 @@ class EmulatorState:
             self._extensions.clear()
             self._faults.clear()
             self._journal.clear()
+
+    def request_started(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+
+    def request_finished(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Wait until no request is being served (a slow injected fault may still be running)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                if self._in_flight == 0:
+                    return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
 
     # --- faults and journal ---------------------------------------------------------------------
 

@@ -1,0 +1,137 @@
+"""The `scp-volume-mcp` command. Imports stay inside the commands: `serve` over stdio starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .consts import EMULATOR_DEFAULT_PORT
+from .logs import LOG_LEVELS, configure_logging
+
+DESCRIPTION = """\
+Grow Samsung Cloud Platform (SCP v2) block-storage volumes from MCP clients, safely.
+
+commands:
+  serve      run the MCP server (stdio by default; --transport http for streamable HTTP)
+  demo       try everything against the embedded SCP emulator: no account, no network
+  emulator   run the embedded SCP emulator on loopback, for rehearsals
+  doctor     check configuration, credentials, connectivity and clock
+
+Credentials come from SCP_ACCESS_KEY / SCP_SECRET_KEY or ~/.scpconf/credentials.json; the
+endpoint from SCP_ENDPOINT, or SCP_REGION + SCP_ENVIRONMENT. See README.md for every setting.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scp-volume-mcp", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, default="WARNING", help="stderr log level")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text", help="stderr log format")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the MCP server", description="Run the MCP server.")
+    serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000); the endpoint is /mcp")
+    serve.add_argument(
+        "--read-only", action="store_true", help="do not offer extend_volume at all (same as SCP_READ_ONLY=1)"
+    )
+    serve.add_argument(
+        "--confirmation",
+        choices=("auto", "human", "flag"),
+        help="how an extension is confirmed (default: SCP_CONFIRMATION or auto); see README",
+    )
+
+    commands.add_parser(
+        "demo",
+        help="run a scripted session against the embedded emulator",
+        description="Start the embedded SCP emulator and the MCP server, and drive a real MCP client through "
+        "list, plan, a confirmed extension with progress, and a refused shrink. Needs no account and no network.",
+    )
+
+    emulator = commands.add_parser(
+        "emulator",
+        help="run the embedded SCP emulator",
+        description="Serve the SCP volume API emulator on loopback until interrupted. Point the server at it with "
+        "SCP_ENDPOINT and the printed keys. Faults can be injected with POST /_emulator/faults.",
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=EMULATOR_DEFAULT_PORT, help=f"default {EMULATOR_DEFAULT_PORT}")
+    emulator.add_argument("--volumes", metavar="FILE", help="JSON file of volumes to serve instead of the seeded ones")
+    emulator.add_argument("--extend-seconds", type=float, default=5.0, help="how long an extension takes (default 5)")
+    emulator.add_argument(
+        "--timestamp-window",
+        type=float,
+        default=900.0,
+        help="seconds of clock skew accepted (default 900; 0 turns the check off)",
+    )
+    emulator.add_argument(
+        "--attached-stays-in-use", action="store_true", help="attached volumes stay in-use while extending"
+    )
+
+    commands.add_parser(
+        "doctor",
+        help="check configuration and connectivity",
+        description="Show where each setting comes from (secrets masked), whether the endpoint answers a signed "
+        "request, the clock offset and the API version's status. Exits non-zero when something is wrong.",
+    )
+    return parser
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from .consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
+    from .emulator import EmulatorSettings, EmulatorState, load_volumes, serve_forever
+
+    settings = EmulatorSettings(
+        extend_seconds=args.extend_seconds,
+        timestamp_window_s=args.timestamp_window or None,
+        attached_stays_in_use=args.attached_stays_in_use,
+    )
+    state = EmulatorState(load_volumes(args.volumes) if args.volumes else None, settings)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"SCP emulator on http://{host}:{args.port} ({len(state.all())} volumes). Use:\n"
+        f"  export SCP_ENDPOINT=http://{host}:{args.port}\n"
+        f"  export SCP_ACCESS_KEY={EMULATOR_ACCESS_KEY}\n"
+        f"  export SCP_SECRET_KEY={EMULATOR_SECRET_KEY}\n"
+        "Press Ctrl+C to stop.",
+        file=sys.stderr,
+        flush=True,
+    )
+    serve_forever(state, args.host, args.port)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    configure_logging(args.log_level, args.log_format)
+    if args.command == "serve":
+        from .serve import serve
+
+        return serve(
+            transport=args.transport,
+            host=args.host,
+            port=args.port,
+            read_only=args.read_only or None,
+            confirmation=args.confirmation,
+        )
+    if args.command == "demo":
+        from .demo import run_demo
+
+        return run_demo()
+    if args.command == "emulator":
+        return _run_emulator(args)
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor()
+    _parser().print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

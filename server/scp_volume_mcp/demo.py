@@ -1,0 +1,96 @@
+"""`scp-volume-mcp demo`: the whole product against the embedded emulator, with no account and no network.
+
+It starts the emulator on a free loopback port, launches `scp-volume-mcp serve` over stdio exactly as an
+MCP client would, and drives a real MCP client through list, plan, a confirmed extension with progress,
+and a refused shrink. The emulator's journal then shows what reached "SCP".
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.client.context import ClientRequestContext
+from mcp.types import ElicitRequestParams, ElicitResult
+
+from .consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
+from .emulator import EmulatorServer, EmulatorSettings, EmulatorState
+
+EXTEND_SECONDS = 2.0
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _step(title: str) -> None:
+    _say()
+    _say(f"== {title}")
+
+
+async def _drive(endpoint: str) -> int:
+    server = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "scp_volume_mcp", "serve"],
+        env={
+            "SCP_ENDPOINT": endpoint,
+            "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY,
+            "SCP_SECRET_KEY": EMULATOR_SECRET_KEY,
+            "SCP_POLL_INTERVAL": "0.5",
+        },
+    )
+
+    async def human(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        _say(f"   [the server asks the human] {params.message}")
+        _say("   [the human answers] yes")
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        _say(f"   progress {done:4.1f}/{total or 0:g} s: {message}")
+
+    async with Client(server, elicitation_callback=human, client_info=None) as client:
+        tools = await client.list_tools()
+        _say(f"Connected over stdio; tools: {', '.join(t.name for t in tools.tools)}")
+
+        async def call(name: str, arguments: dict[str, Any], **kwargs: Any) -> bool:
+            _say(f"-> {name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})")
+            result = await client.call_tool(name, arguments, **kwargs)
+            text = "\n".join(getattr(block, "text", "") for block in result.content)
+            prefix = "<- ERROR: " if result.is_error else "<- "
+            for line in text.splitlines():
+                _say(f"{prefix}{line}")
+                prefix = "   "
+            return not result.is_error
+
+        _step("1. Find the volume by name")
+        ok = await call("list_volumes", {"name": "volume01"})
+        _step("2. Plan the extension (read-only)")
+        ok &= await call("plan_volume_extension", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104})
+        _step("3. Extend it, confirmed, and wait for the platform")
+        ok &= await call(
+            "extend_volume",
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True, "wait": True},
+            progress_callback=progress,
+        )
+        _step("4. Try to shrink it: refused before anything is sent")
+        refused = not await call("extend_volume", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 96, "confirm": True})
+    return 0 if ok and refused else 1
+
+
+def run_demo() -> int:
+    state = EmulatorState(settings=EmulatorSettings(extend_seconds=EXTEND_SECONDS))
+    with EmulatorServer(state) as emulator:
+        _say(f"Embedded SCP emulator on {emulator.url} (signatures checked, {len(state.all())} volumes).")
+        status = anyio.run(_drive, emulator.url)
+        puts = state.requests("PUT")
+        _step("What reached the emulator")
+        _say(f"   {len(state.journal)} signed requests, {sum(not e.signature_valid for e in state.journal)} refused.")
+        for entry in puts:
+            _say(f"   PUT {entry.path} {entry.body} [{entry.version_header}] -> {entry.status}")
+        _say("   No PUT for the refused shrink." if len(puts) == 1 else "   Unexpected number of PUTs!")
+        status = status or (0 if len(puts) == 1 else 1)
+    _say()
+    _say("Demo finished: " + ("everything behaved." if status == 0 else "something went wrong (see above)."))
+    return status

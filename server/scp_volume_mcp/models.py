@@ -1,0 +1,108 @@
+"""What the tools return: short summaries with a published output schema, never the raw API body."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .consts import NEXT_STEPS
+from .scp import Volume
+
+
+class Attachment(BaseModel):
+    server_id: str = Field(description="The virtual server the volume is attached to")
+    device: str | None = Field(default=None, description="Device path in the guest, e.g. /dev/vda")
+
+
+class VolumeSummary(BaseModel):
+    id: str
+    name: str | None
+    size_gb: int
+    state: str
+    volume_type: str | None = None
+    encrypted: bool | None = None
+    bootable: bool | None = None
+    multiattach: bool | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    max_iops: int | None = Field(default=None, description="Only in API versions 1.2 and later")
+    max_throughput: int | None = Field(default=None, description="MB/s; only in API versions 1.2 and later")
+
+    @classmethod
+    def of(cls, volume: Volume) -> VolumeSummary:
+        return cls(
+            id=volume.id,
+            name=volume.name,
+            size_gb=volume.size,
+            state=volume.state,
+            volume_type=volume.volume_type,
+            encrypted=volume.encrypted,
+            bootable=volume.bootable,
+            multiattach=volume.multiattach,
+            attachments=[Attachment(server_id=s.id, device=s.device) for s in volume.servers],
+            max_iops=getattr(volume, "max_iops", None),
+            max_throughput=getattr(volume, "max_throughput", None),
+        )
+
+    def label(self) -> str:
+        return f"{self.name} ({self.id})" if self.name else self.id
+
+    def where(self) -> str:
+        if not self.attachments:
+            return "not attached"
+        return "attached to " + ", ".join(f"{a.server_id} at {a.device or '?'}" for a in self.attachments)
+
+
+class VolumeList(BaseModel):
+    volumes: list[VolumeSummary]
+    returned: int
+    truncated: bool = Field(description="True when more volumes match than `limit` allowed to return")
+
+
+class ExtendCall(BaseModel):
+    name: Literal["extend_volume"] = "extend_volume"
+    arguments: dict[str, Any]
+
+
+class ExtensionPlan(BaseModel):
+    volume: VolumeSummary
+    current_size_gb: int
+    target_size_gb: int
+    growth_gb: int
+    would_be_accepted: bool
+    outcome_if_called: Literal["extend", "unchanged", "refused"]
+    reasons: list[str] = Field(description="Why it would be refused; empty when it would be accepted")
+    per_volume_quota_gb: int | None = Field(description="Largest size one volume may have; null when not readable")
+    call: ExtendCall | None = Field(description="The exact extend_volume call to make, when it would be accepted")
+    api_version: str
+    next_steps: list[str] = Field(default_factory=lambda: list(NEXT_STEPS))
+
+
+Outcome = Literal["completed", "accepted", "unchanged", "declined", "cancelled"]
+
+
+class ExtendResult(BaseModel):
+    outcome: Outcome = Field(
+        description="completed: the volume has the new size and is usable; accepted: the platform is still "
+        "extending it; unchanged: it already had this size, nothing was sent; declined/cancelled: the human "
+        "did not confirm, nothing was sent"
+    )
+    volume_id: str
+    name: str | None
+    previous_size_gb: int
+    new_size_gb: int
+    observed_size_gb: int = Field(description="The size last seen on the platform")
+    state: str = Field(description="The state last seen on the platform")
+    volume_type: str | None = None
+    encrypted: bool | None = None
+    attachments: list[Attachment] = Field(default_factory=list)
+    max_iops: int | None = None
+    max_throughput: int | None = None
+    api_version: str
+    confirmed_by: Literal["human", "flag"] | None = Field(
+        default=None, description="Who confirmed: a human through the client, or the confirm flag alone"
+    )
+    request_sent: bool = Field(description="Whether a resize request was sent to SCP by this call")
+    waited_s: float | None = None
+    note: str | None = None
+    next_steps: list[str] = Field(default_factory=list)

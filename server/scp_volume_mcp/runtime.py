@@ -1,0 +1,80 @@
+"""Per-process state behind the tools: the one SCP client, per-volume locks and a short quota cache."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import anyio
+
+from .scp import ScpClient, ScpError, load_config
+
+logger = logging.getLogger("scp_volume_mcp")
+
+QUOTA_TTL_S = 60.0
+
+
+def default_client_factory() -> ScpClient:
+    return ScpClient(load_config())
+
+
+class Runtime:
+    """Owns the SCP client (created on first use, so a server without credentials still lists its tools)."""
+
+    def __init__(self, client_factory: Callable[[], ScpClient] = default_client_factory) -> None:
+        self._client_factory = client_factory
+        self._client: ScpClient | None = None
+        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+        self._generations: dict[str, int] = {}
+        self._quota: tuple[float, int | None] | None = None
+
+    def client(self) -> ScpClient:
+        """The process's SCP client; raises `ScpConfigError` (with the fix in words) when unconfigured."""
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    @asynccontextmanager
+    async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
+        """Serialize the check-then-send of extensions of one volume within this process."""
+        lock, users = self._locks.get(volume_id) or (anyio.Lock(), 0)
+        self._locks[volume_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[volume_id]
+            if users == 1:
+                del self._locks[volume_id]
+            else:
+                self._locks[volume_id] = (lock, users - 1)
+
+    def generation(self, volume_id: str) -> int:
+        """How many resize requests this process has sent for the volume: a read from an older
+        generation may be stale."""
+        return self._generations.get(volume_id, 0)
+
+    def bump_generation(self, volume_id: str) -> None:
+        self._generations[volume_id] = self.generation(volume_id) + 1
+
+    async def per_volume_quota_gb(self) -> int | None:
+        """The largest size one volume may have, cached briefly; None when the quota is not readable."""
+        now = time.monotonic()
+        if self._quota is not None and now - self._quota[0] < QUOTA_TTL_S:
+            return self._quota[1]
+        try:
+            quota = await self.client().show_volume_quota_set()
+        except ScpError as exc:
+            logger.info("Volume quota not readable (%s); the platform will enforce it", exc)
+            limit = None
+        else:
+            limit = quota.per_volume_size.limit if quota.per_volume_size else None
+        self._quota = (now, limit)
+        return limit

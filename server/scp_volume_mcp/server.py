@@ -1,0 +1,539 @@
+"""The MCP tools. Data flows one way: tool -> guards -> SCP client -> HTTP; no URL or header is built here."""
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .audit import AuditError, AuditLog, AuditRecord
+from .consts import (
+    FAILED_STATES,
+    KNOWN_STATES,
+    LIST_PAGE_SIZE_MAX,
+    MIN_EXTEND_TARGET_GB,
+    NEXT_STEPS,
+    SETTLED_STATES,
+    SIZE_STEP_GB,
+    VOLUME_ID_PATTERN,
+)
+from .guards import Assessment, assess_extension
+from .models import ExtendCall, ExtendResult, ExtensionPlan, Outcome, VolumeList, VolumeSummary
+from .runtime import Runtime, default_client_factory
+from .scp import (
+    ScpBadRequest,
+    ScpClient,
+    ScpConflict,
+    ScpError,
+    ScpHttpError,
+    ScpNotFound,
+    ScpResponseError,
+    ScpTransportError,
+    ScpUnauthorized,
+    Volume,
+)
+from .settings import ServerSettings
+
+logger = logging.getLogger("scp_volume_mcp")
+
+INSTRUCTIONS = """\
+Grows Samsung Cloud Platform block-storage volumes. Capacity can only grow and cannot be rolled back.
+Workflow: find the volume id with list_volumes (by name), check with plan_volume_extension, then call
+extend_volume with confirm=true. After growing, the guest's partition and filesystem must be grown too."""
+
+CONFIRM_DESCRIPTION = (
+    "Must be true. Extending is irreversible: capacity cannot be shrunk or rolled back; the only way back "
+    "is restoring a snapshot into a new volume. Set it only when the user has asked for this extension."
+)
+VolumeId = Annotated[
+    str,
+    Field(
+        pattern=VOLUME_ID_PATTERN,
+        description="The volume's id, a UUID such as 3f500f00-ed80-4566-a057-e31760226f9a (see list_volumes)",
+    ),
+]
+NewSize = Annotated[
+    int,
+    Field(
+        ge=MIN_EXTEND_TARGET_GB,
+        multiple_of=SIZE_STEP_GB,
+        description=f"The new total size in GB: larger than the current size and a multiple of {SIZE_STEP_GB}",
+    ),
+]
+READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
+EXTEND = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=True)
+MIN_POLL_S = 0.2
+
+
+class ExtensionConfirmation(BaseModel):
+    """What the human is asked (form elicitation)."""
+
+    confirm: bool = Field(title="Extend the volume", description="Yes, extend it. This cannot be undone.")
+
+
+class Approval(BaseModel):
+    """A resolved confirmation that needed no question."""
+
+    by: Literal["flag", "none"]
+
+
+class Check(BaseModel):
+    """The live volume and what the guards say about the requested size."""
+
+    volume: Any
+    per_volume_quota_gb: int | None
+    verdict: Literal["extend", "unchanged"]
+    generation: int
+
+
+def explain(exc: ScpError, volume_id: str | None = None) -> str:
+    """An SCP failure in words a model can act on. Never includes a credential."""
+    if isinstance(exc, ScpNotFound) and volume_id:
+        return f"No volume {volume_id} in this account and region (SCP 404). Find ids with list_volumes."
+    if isinstance(exc, ScpUnauthorized):
+        text = f"SCP refused the credentials (401: {exc.detail}). Check SCP_ACCESS_KEY and SCP_SECRET_KEY"
+        skew = clock_skew_s(exc.date_header)
+        if skew is not None and abs(skew) > 60:
+            direction = "ahead of" if skew > 0 else "behind"
+            return f"{text}. This machine's clock is {abs(skew):.0f} s {direction} SCP's: correct it (NTP)."
+        return f"{text}, and that this machine's clock is correct."
+    if isinstance(exc, ScpConflict):
+        return (
+            f"SCP refused the change (409: {exc.detail}): the volume is busy or in a state that forbids it. "
+            "Check it with get_volume and try again when it is available or in-use."
+        )
+    if isinstance(exc, ScpBadRequest):
+        return f"SCP refused the request (400): {exc.detail}"
+    if isinstance(exc, ScpHttpError):
+        return f"{exc} {exc.hint}"
+    return str(exc)
+
+
+def clock_skew_s(date_header: str | None) -> float | None:
+    """Seconds this machine's clock is ahead of the server's `Date` header (negative: behind)."""
+    if not date_header:
+        return None
+    try:
+        server_time = parsedate_to_datetime(date_header).timestamp()
+    except (TypeError, ValueError):
+        return None
+    return time.time() - server_time
+
+
+def _text_result(result: BaseModel, text: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
+    )
+
+
+def _size_change(previous: int, new: int) -> str:
+    return f"{previous} GB -> {new} GB (+{new - previous} GB)"
+
+
+def build_server(
+    settings: ServerSettings | None = None,
+    client_factory: Callable[[], ScpClient] = default_client_factory,
+) -> MCPServer[Any]:
+    """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
+    settings = settings or ServerSettings()
+    runtime = Runtime(client_factory)
+    audit = AuditLog(settings.audit_log)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[Any]) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await runtime.aclose()
+
+    mcp: MCPServer[Any] = MCPServer(
+        "scp-volume-mcp",
+        title="SCP volume extension",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        lifespan=lifespan,
+    )
+
+    def client() -> ScpClient:
+        try:
+            return runtime.client()
+        except ScpError as exc:
+            raise ToolError(explain(exc)) from None
+
+    async def read_volume(volume_id: str) -> Volume:
+        try:
+            return await client().show_volume(volume_id)
+        except ScpError as exc:
+            raise ToolError(explain(exc, volume_id)) from None
+
+    # --- read-only tools -------------------------------------------------------------------------
+
+    @mcp.tool(title="List volumes", annotations=READ_ONLY)
+    async def list_volumes(
+        name: Annotated[str | None, Field(description="Only volumes with exactly this name")] = None,
+        state: Annotated[
+            str | None, Field(description=f"Only volumes in this state, e.g. {', '.join(KNOWN_STATES[:4])}")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=LIST_PAGE_SIZE_MAX, description="At most this many volumes")] = 50,
+    ) -> Annotated[CallToolResult, VolumeList]:
+        """List volumes with their id, size, state and attachments, so a volume can be found by name."""
+        try:
+            volumes = await client().list_volumes(name=name, state=state, max_items=limit + 1)
+        except ScpError as exc:
+            raise ToolError(explain(exc)) from None
+        summaries = [VolumeSummary.of(v) for v in volumes[:limit]]
+        result = VolumeList(volumes=summaries, returned=len(summaries), truncated=len(volumes) > limit)
+        shown = "; ".join(f"{v.name or '-'} {v.id} {v.size_gb} GB {v.state}" for v in summaries[:10])
+        more = f"; and {len(summaries) - 10} more" if len(summaries) > 10 else ""
+        more += " (more match: raise limit or filter)" if result.truncated else ""
+        count = f"{len(summaries)} volume{'s' if len(summaries) != 1 else ''}"
+        return _text_result(result, f"{count}: {shown}{more}" if summaries else "No volumes match.")
+
+    @mcp.tool(title="Get volume", annotations=READ_ONLY)
+    async def get_volume(volume_id: VolumeId) -> Annotated[CallToolResult, VolumeSummary]:
+        """Show one volume: size, state, type, encryption and the servers it is attached to."""
+        summary = VolumeSummary.of(await read_volume(volume_id))
+        return _text_result(
+            summary, f"{summary.label()}: {summary.size_gb} GB, {summary.state}, {summary.where()}."
+        )
+
+    @mcp.tool(title="Plan a volume extension", annotations=READ_ONLY)
+    async def plan_volume_extension(
+        volume_id: VolumeId,
+        new_size_gb: Annotated[int, Field(ge=1, description="The new total size in GB you consider")],
+    ) -> Annotated[CallToolResult, ExtensionPlan]:
+        """Check an extension against the live volume and quota without changing anything: whether it would
+        be accepted, why not, and the exact extend_volume call to make."""
+        volume = await read_volume(volume_id)
+        quota = await runtime.per_volume_quota_gb()
+        assessment = assess_extension(volume, new_size_gb, quota)
+        summary = VolumeSummary.of(volume)
+        accepted = assessment.verdict == "extend"
+        plan = ExtensionPlan(
+            volume=summary,
+            current_size_gb=volume.size,
+            target_size_gb=new_size_gb,
+            growth_gb=new_size_gb - volume.size,
+            would_be_accepted=accepted,
+            outcome_if_called=assessment.verdict,
+            reasons=assessment.reasons,
+            per_volume_quota_gb=quota,
+            call=ExtendCall(arguments={"volume_id": volume.id, "new_size_gb": new_size_gb, "confirm": True})
+            if accepted
+            else None,
+            api_version=client().api.version,
+        )
+        if accepted:
+            text = (
+                f"{summary.label()} can grow {_size_change(volume.size, new_size_gb)}; it is {volume.state}, "
+                f"{summary.where()}. To do it: extend_volume(volume_id={volume.id!r}, "
+                f"new_size_gb={new_size_gb}, confirm=true). It cannot be undone."
+            )
+        elif assessment.verdict == "unchanged":
+            text = f"{summary.label()} already has {new_size_gb} GB: extend_volume would change nothing."
+        else:
+            text = f"{summary.label()} cannot grow to {new_size_gb} GB: " + "; ".join(assessment.reasons) + "."
+        return _text_result(plan, text)
+
+    if settings.read_only:
+        return mcp
+
+    # --- extend_volume ---------------------------------------------------------------------------
+
+    async def check_extension(volume_id: str, new_size_gb: int, ctx: Context[Any, Any]) -> Check:
+        """Guards that need the live volume. Raises a ToolError for anything that must not be sent."""
+        generation = runtime.generation(volume_id)
+        volume = await read_volume(volume_id)
+        quota = await runtime.per_volume_quota_gb()
+        assessment = assess_extension(volume, new_size_gb, quota)
+        if assessment.verdict == "refused":
+            message = _refusal(volume, assessment)
+            record_attempt(
+                audit,
+                ctx,
+                volume_id=volume_id,
+                previous_size_gb=volume.size,
+                requested_size_gb=new_size_gb,
+                outcome="refused",
+                api_version=client().api.version,
+                detail=message,
+            )
+            raise ToolError(message)
+        return Check(volume=volume, per_volume_quota_gb=quota, verdict=assessment.verdict, generation=generation)
+
+    def can_elicit(ctx: Context[Any, Any]) -> bool:
+        capabilities = ctx.client_capabilities
+        elicitation = capabilities.elicitation if capabilities is not None else None
+        return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+    async def confirmation(
+        check: Annotated[Check, Resolve(check_extension)], new_size_gb: int, ctx: Context[Any, Any]
+    ) -> Approval | Elicit[ExtensionConfirmation]:
+        """Ask the human when the policy wants it and the client can; otherwise the confirm flag stands."""
+        if check.verdict == "unchanged":
+            return Approval(by="none")
+        if settings.confirmation == "flag":
+            return Approval(by="flag")
+        if can_elicit(ctx):
+            summary = VolumeSummary.of(check.volume)
+            return Elicit(
+                f"Extend volume {summary.label()} from {check.volume.size} GB to {new_size_gb} GB? "
+                f"It is {summary.state}, {summary.where()}. This cannot be undone: capacity cannot be shrunk "
+                "or rolled back; the only way back is restoring a snapshot into a new volume.",
+                ExtensionConfirmation,
+            )
+        if settings.confirmation == "human":
+            raise ToolError(
+                "This server requires a human to confirm every extension (SCP_CONFIRMATION=human), and this "
+                "client cannot ask one (it does not support elicitation). Nothing was sent. Use a client that "
+                "supports elicitation, or have the operator set SCP_CONFIRMATION=auto or flag."
+            )
+        return Approval(by="flag")
+
+    @mcp.tool(title="Extend a volume", annotations=EXTEND)
+    async def extend_volume(
+        volume_id: VolumeId,
+        new_size_gb: NewSize,
+        confirm: Annotated[Literal[True], Field(description=CONFIRM_DESCRIPTION)],
+        ctx: Context[Any, Any],
+        check: Annotated[Check, Resolve(check_extension)],
+        approval: Annotated[ElicitationResult[BaseModel], Resolve(confirmation)],
+        wait: Annotated[
+            bool, Field(description="Wait until the platform reports the new size, with progress updates")
+        ] = False,
+        timeout_s: Annotated[
+            float, Field(gt=0, le=3600, description="How long to wait, in seconds, when wait is true")
+        ] = 300.0,
+    ) -> Annotated[CallToolResult, ExtendResult]:
+        """Grow a volume to a new total size. Irreversible: capacity can never shrink, and the only way back is
+        a snapshot restored into a new volume. Check first with plan_volume_extension. Asks the user to confirm
+        when the client supports it. Afterwards the guest's partition and filesystem must be grown."""
+        operation = _Extension(runtime, audit, volume_id, new_size_gb, check, ctx)
+        if check.verdict == "unchanged":
+            return await operation.finish("unchanged", check.volume, confirmed_by=None)
+        if not isinstance(approval, AcceptedElicitation):
+            return await operation.finish(approval.action, check.volume, confirmed_by=None)  # declined/cancelled
+        answer = approval.data
+        if isinstance(answer, ExtensionConfirmation) and not answer.confirm:
+            return await operation.finish("declined", check.volume, confirmed_by=None)
+        confirmed_by: Literal["human", "flag"] = "human" if isinstance(answer, ExtensionConfirmation) else "flag"
+        return await operation.run(confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=settings.poll_interval_s)
+
+    return mcp
+
+
+def _refusal(volume: Volume, assessment: Assessment) -> str:
+    label = f"{volume.name} ({volume.id})" if volume.name else volume.id
+    return f"Not extending {label}: " + "; ".join(assessment.reasons) + ". Nothing was sent."
+
+
+class _Extension:
+    """One extend_volume call after its guards passed: lock, re-check, send once, optionally wait, report."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        audit: AuditLog,
+        volume_id: str,
+        target: int,
+        check: Check,
+        ctx: Context[Any, Any],
+    ) -> None:
+        self.runtime, self.audit, self.ctx = runtime, audit, ctx
+        self.volume_id, self.target, self.check = volume_id, target, check
+        self.previous_size: int = check.volume.size
+        self.sent = False
+        self.status: int | None = None
+        self.request_id: str | None = None
+        self.waited_s: float | None = None
+
+    @property
+    def scp(self) -> ScpClient:
+        return self.runtime.client()
+
+    async def run(
+        self, confirmed_by: Literal["human", "flag"], *, wait: bool, timeout_s: float, poll_s: float
+    ) -> CallToolResult:
+        try:
+            async with self.runtime.volume_lock(self.volume_id):
+                volume = await self._fresh_volume(confirmed_by)
+                assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb)
+                if assessment.verdict == "unchanged":
+                    return await self.finish("unchanged", volume, confirmed_by=None)
+                if assessment.verdict == "refused":
+                    raise ToolError(_refusal(volume, assessment))
+                self.previous_size = volume.size
+                try:
+                    self.audit.check_writable()
+                except AuditError as exc:
+                    raise ToolError(f"Refusing to extend: {exc} (fail closed). Nothing was sent.") from None
+                volume, note = await self._send()
+        except ToolError as exc:
+            self._record("refused" if not self.sent else "failed", str(exc))
+            raise
+        if wait and not self._settled(volume):
+            volume, note = await self._wait(volume, timeout_s, poll_s)
+        outcome: Outcome = "completed" if self._settled(volume) else "accepted"
+        return await self.finish(outcome, volume, confirmed_by=confirmed_by, note=note)
+
+    async def _fresh_volume(self, confirmed_by: str) -> Volume:
+        """The checked volume, re-read when it may be stale: a human took time to answer, or this process
+        has sent a resize for it since it was read (a concurrent call)."""
+        if confirmed_by == "flag" and self.runtime.generation(self.volume_id) == self.check.generation:
+            volume: Volume = self.check.volume
+            return volume
+        try:
+            return await self.scp.show_volume(self.volume_id)
+        except ScpError as exc:
+            raise ToolError(explain(exc, self.volume_id)) from None
+
+    async def _send(self) -> tuple[Volume, str | None]:
+        """Send the PUT; after an ambiguous failure, read back and send again only if provably not applied."""
+        for attempt in (1, 2):
+            try:
+                self.sent = True
+                self.runtime.bump_generation(self.volume_id)
+                accepted = await self.scp.extend_volume(self.volume_id, self.target)
+                self.status = 202
+                return accepted, None
+            except ScpHttpError as exc:
+                self.status, self.request_id = exc.status, exc.request_id
+                raise ToolError(explain(exc, self.volume_id)) from None
+            except ScpResponseError as exc:
+                self.status, self.request_id = exc.status, exc.request_id
+                volume = await self._read_back(f"SCP accepted the request ({exc.status}) but its answer was unreadable")
+                return volume, f"SCP answered {exc.status} with an unreadable body; the state shown was read back."
+            except ScpTransportError as exc:
+                if not exc.sent:
+                    self.sent = False
+                    raise ToolError(f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network.") from None
+                volume = await self._read_back(str(exc))
+                if volume.size >= self.target or volume.state not in SETTLED_STATES:
+                    return volume, f"{exc}; reading the volume back shows the request was applied."
+                if attempt == 2 or volume.size != self.previous_size:
+                    break
+                logger.warning("%s; the volume shows it was not applied, sending once more", exc)
+        raise ToolError(
+            f"SCP did not confirm the resize of {self.volume_id} twice, and the volume still shows "
+            f"{volume.size} GB, {volume.state}: it was not applied. Try again later."
+        )
+
+    async def _read_back(self, what: str) -> Volume:
+        try:
+            return await self.scp.show_volume(self.volume_id)
+        except ScpError as exc:
+            raise ToolError(
+                f"{what}; whether the resize to {self.target} GB was applied is unknown, because reading the volume "
+                f"back failed too ({exc}). Check it with get_volume before trying again."
+            ) from None
+
+    def _settled(self, volume: Volume) -> bool:
+        return volume.size >= self.target and volume.state in SETTLED_STATES
+
+    async def _wait(self, volume: Volume, timeout_s: float, poll_s: float) -> tuple[Volume, str | None]:
+        started = time.monotonic()
+        delay = MIN_POLL_S
+        while True:
+            elapsed = self.waited_s = time.monotonic() - started
+            await self.ctx.report_progress(
+                min(elapsed, timeout_s),
+                timeout_s,
+                f"{volume.state}, {volume.size} GB of {self.target} GB after {elapsed:.1f} s",
+            )
+            if volume.state in FAILED_STATES:
+                raise ToolError(
+                    f"The extension of {self.volume_id} failed: the volume is {volume.state} at {volume.size} GB. "
+                    "Check it in the SCP console; a snapshot restored into a new volume is the way back."
+                )
+            remaining = timeout_s - elapsed
+            if remaining <= 0:
+                return volume, (
+                    f"Still {volume.state} at {volume.size} GB after {timeout_s:g} s; the request was accepted and "
+                    "the platform is still working. Check later with get_volume."
+                )
+            await anyio.sleep(min(delay, remaining))
+            delay = min(delay * 2, max(poll_s, MIN_POLL_S))
+            try:
+                volume = await self.scp.show_volume(self.volume_id)
+            except ScpError as exc:
+                return volume, f"The request was accepted, but reading the volume while waiting failed ({exc})."
+            self.waited_s = time.monotonic() - started
+            if self._settled(volume):
+                return volume, None
+
+    async def finish(
+        self,
+        outcome: Outcome,
+        volume: Volume,
+        *,
+        confirmed_by: Literal["human", "flag"] | None,
+        note: str | None = None,
+    ) -> CallToolResult:
+        summary = VolumeSummary.of(volume)
+        result = ExtendResult(
+            outcome=outcome,
+            volume_id=self.volume_id,
+            name=summary.name,
+            previous_size_gb=self.previous_size,
+            new_size_gb=self.target,
+            observed_size_gb=volume.size,
+            state=volume.state,
+            volume_type=summary.volume_type,
+            encrypted=summary.encrypted,
+            attachments=summary.attachments,
+            max_iops=summary.max_iops,
+            max_throughput=summary.max_throughput,
+            api_version=self.scp.api.version,
+            confirmed_by=confirmed_by,
+            request_sent=self.sent,
+            waited_s=round(self.waited_s, 2) if self.waited_s is not None else None,
+            note=note,
+            next_steps=list(NEXT_STEPS) if outcome in ("completed", "accepted") else [],
+        )
+        self._record(outcome, note)
+        label = summary.label()
+        change = _size_change(self.previous_size, self.target)
+        lines = {
+            "completed": [f"Extended {label}: {change}; it is {volume.state}.", NEXT_STEPS[0], NEXT_STEPS[1]],
+            "accepted": [
+                f"SCP accepted extending {label}: {change}; it is {volume.state} at {volume.size} GB for now.",
+                note or "Call get_volume to follow it; " + NEXT_STEPS[0][0].lower() + NEXT_STEPS[0][1:],
+                NEXT_STEPS[1],
+            ],
+            "unchanged": [f"{label} already has {self.target} GB: nothing was sent."],
+            "declined": [f"The user declined extending {label} to {self.target} GB: nothing was sent."],
+            "cancelled": [f"Extending {label} to {self.target} GB was cancelled: nothing was sent."],
+        }[outcome]
+        return _text_result(result, "\n".join(lines))
+
+    def _record(self, outcome: str, detail: str | None) -> None:
+        record_attempt(
+            self.audit,
+            self.ctx,
+            volume_id=self.volume_id,
+            previous_size_gb=self.previous_size,
+            requested_size_gb=self.target,
+            outcome=outcome,
+            api_version=self.scp.api.version,
+            http_status=self.status,
+            request_id=self.request_id,
+            detail=detail,
+        )
+
+
+def record_attempt(audit: AuditLog, ctx: Context[Any, Any], **fields: Any) -> None:
+    """Write one audit line; a failure after the fact is logged loudly (the request was already sent)."""
+    params = ctx.session.client_params
+    client_name = params.client_info.name if params is not None else None
+    try:
+        audit.write(AuditRecord(tool="extend_volume", client=client_name, **fields))
+    except AuditError as exc:
+        logger.error("%s; this extension attempt is not in the audit trail", exc)

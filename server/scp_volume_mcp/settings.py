@@ -1,0 +1,72 @@
+"""The server's own settings (the SCP client's live in `scp`): from the environment and the command line."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+ConfirmationPolicy = Literal["auto", "human", "flag"]
+CONFIRMATION_POLICIES: tuple[ConfirmationPolicy, ...] = ("auto", "human", "flag")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the server cannot run with."""
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be 1/true/yes/on or 0/false/no/off, not {env[name]!r}")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    read_only: bool = False
+    """SCP_READ_ONLY: extend_volume is not offered at all."""
+    confirmation: ConfirmationPolicy = "auto"
+    """SCP_CONFIRMATION: auto (ask a human when the client can), human (always), flag (never ask)."""
+    poll_interval_s: float = 2.0
+    """SCP_POLL_INTERVAL: the longest pause between two reads while waiting for an extension."""
+    audit_log: Path | None = None
+    """SCP_AUDIT_LOG: a JSON-lines file receiving one line per extension attempt."""
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        read_only: bool | None = None,
+        confirmation: str | None = None,
+    ) -> ServerSettings:
+        env = os.environ if env is None else env
+        policy = (confirmation or env.get("SCP_CONFIRMATION") or "auto").strip().lower()
+        if policy not in CONFIRMATION_POLICIES:
+            raise SettingsError(f"SCP_CONFIRMATION must be one of {', '.join(CONFIRMATION_POLICIES)}, not {policy!r}")
+        audit = env.get("SCP_AUDIT_LOG")
+        return cls(
+            read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,
+            confirmation=cast(ConfirmationPolicy, policy),
+            poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", 2.0),
+            audit_log=Path(audit).expanduser() if audit else None,
+        )
