@@ -36,9 +36,7 @@ def emulator(_emulator_server: EmulatorServer) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def scp_config(emulator: EmulatorServer) -> ScpConfig:
-    return load_config(
-        access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=emulator.url, env={}
-    )
+    return load_config(access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=emulator.url, env={})
 
 
 @pytest.fixture

@@ -186,7 +186,9 @@ async def test_wrong_secret_gets_unauthorized(scp_config: ScpConfig) -> None:
     assert "clock" in info.value.hint
 
 
-@pytest.mark.parametrize("volume_id", ["../quota-sets", "3f500f00-ed80-4566-a057-e31760226f9a/size", " " + EXAMPLE_VOLUME_ID, ""])
+@pytest.mark.parametrize(
+    "volume_id", ["../quota-sets", "3f500f00-ed80-4566-a057-e31760226f9a/size", " " + EXAMPLE_VOLUME_ID, ""]
+)
 async def test_bad_volume_ids_are_refused_before_any_request(
     scp: ScpClient, emulator: EmulatorServer, volume_id: str
 ) -> None:

@@ -16,7 +16,11 @@ def _write(folder: Path, name: str, data: object) -> None:
 @pytest.fixture
 def scpconf(tmp_path: Path) -> Path:
     folder = tmp_path / ".scpconf"
-    _write(folder, "config.json", {"auth-url": "https://iam.e.samsungsdscloud.com/v1", "default-region": "kr-west1"})
+    _write(
+        folder,
+        "config.json",
+        {"auth-url": "https://iam.e.samsungsdscloud.com/v1", "default-region": "kr-west1"},
+    )
     _write(folder, "credentials.json", {"access-key": "file-ak", "secret-key": "file-sk"})
     return folder
 
@@ -86,7 +90,12 @@ def test_missing_secret_only(tmp_path: Path) -> None:
 
 
 def test_missing_region_is_explained(tmp_path: Path) -> None:
-    env = {"SCP_CONFIG_DIR": str(tmp_path), "SCP_ACCESS_KEY": "ak", "SCP_SECRET_KEY": "sk", "SCP_ENVIRONMENT": "e"}
+    env = {
+        "SCP_CONFIG_DIR": str(tmp_path),
+        "SCP_ACCESS_KEY": "ak",
+        "SCP_SECRET_KEY": "sk",
+        "SCP_ENVIRONMENT": "e",
+    }
     with pytest.raises(ScpConfigError, match="region is not set"):
         load_config(env=env)
 
@@ -105,7 +114,12 @@ def test_secret_never_in_repr_or_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "endpoint",
-    ["http://10.0.0.5:8765", "http://virtualserver.kr-west1.e.samsungsdscloud.com", "ftp://127.0.0.1", "not a url"],
+    [
+        "http://10.0.0.5:8765",
+        "http://virtualserver.kr-west1.e.samsungsdscloud.com",
+        "ftp://127.0.0.1",
+        "not a url",
+    ],
 )
 def test_unsafe_or_invalid_endpoints_are_refused(endpoint: str) -> None:
     with pytest.raises(ScpConfigError):

@@ -18,8 +18,14 @@ from scp_volume_mcp.scp import ScpAuth
 VOLUMES = {v["name"]: v["id"] for v in default_volumes()}
 
 
-def _client(emulator: EmulatorServer, *, secret: str = EMULATOR_SECRET_KEY, access: str = EMULATOR_ACCESS_KEY,
-            clock: Any = time.time, version: str | None = "virtualserver 1.3") -> httpx.Client:
+def _client(
+    emulator: EmulatorServer,
+    *,
+    secret: str = EMULATOR_SECRET_KEY,
+    access: str = EMULATOR_ACCESS_KEY,
+    clock: Any = time.time,
+    version: str | None = "virtualserver 1.3",
+) -> httpx.Client:
     headers = {"Scp-Api-Version": version} if version else {}
     return httpx.Client(base_url=emulator.url, auth=ScpAuth(access, SecretStr(secret), clock=clock), headers=headers)
 
@@ -58,8 +64,11 @@ def test_tampered_message_is_refused(emulator: EmulatorServer) -> None:
     response = httpx.get(f"{emulator.url}/v1/volumes?limit=2", headers=dict(signed.headers))
     assert response.status_code == 401
     signed = next(auth.auth_flow(httpx.Request("GET", f"{emulator.url}/v1/volumes/{EXAMPLE_VOLUME_ID}")))
-    response = httpx.put(f"{emulator.url}/v1/volumes/{EXAMPLE_VOLUME_ID}/size", json={"size": 104},
-                         headers=dict(signed.headers))
+    response = httpx.put(
+        f"{emulator.url}/v1/volumes/{EXAMPLE_VOLUME_ID}/size",
+        json={"size": 104},
+        headers=dict(signed.headers),
+    )
     assert response.status_code == 401
     assert emulator.state.get(EXAMPLE_VOLUME_ID)["size"] == 100  # type: ignore[index]
 
@@ -91,7 +100,12 @@ def test_versions(emulator: EmulatorServer) -> None:
     ("name", "body", "status", "detail"),
     [
         ("volume01", {"size": 96}, 400, "Volume size must be expanded: current 100 GB, requested 96 GB."),
-        ("data-available", {"size": 64}, 400, "Volume size must be expanded: current 64 GB, requested 64 GB."),
+        (
+            "data-available",
+            {"size": 64},
+            400,
+            "Volume size must be expanded: current 64 GB, requested 64 GB.",
+        ),
         ("volume01", {"size": 106}, 400, "multiple of 8"),
         ("volume01", {"size": 4}, 400, "at least 8"),
         ("volume01", {"size": "104"}, 400, "Request body must be"),
@@ -159,7 +173,7 @@ def test_list_pages_with_marker_and_offset(emulator: EmulatorServer) -> None:
         assert first["count"] == 7
         ids = [v["id"] for v in first["volumes"]]
         second = client.get("/v1/volumes", params={"limit": 3, "marker": ids[-1]}).json()
-        assert [v["id"] for v in second["volumes"]][0] not in ids
+        assert second["volumes"][0]["id"] not in ids
         assert client.get("/v1/volumes", params={"limit": 3, "offset": 6}).json()["volumes"][0]["name"] == "archive"
         assert client.get("/v1/volumes", params={"marker": "nope"}).status_code == 400
         assert client.get("/v1/volumes", params={"limit": 0}).status_code == 400

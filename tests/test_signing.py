@@ -35,7 +35,9 @@ VECTORS = [
 
 
 @pytest.mark.parametrize(("method", "url", "timestamp", "access_key", "secret_key", "expected"), VECTORS)
-def test_reference_vectors(method: str, url: str, timestamp: str, access_key: str, secret_key: str, expected: str) -> None:
+def test_reference_vectors(
+    method: str, url: str, timestamp: str, access_key: str, secret_key: str, expected: str
+) -> None:
     assert signature(method, url, timestamp, access_key, secret_key) == expected
 
 

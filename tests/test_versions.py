@@ -13,7 +13,9 @@ def test_current_version_has_no_date_and_no_warning() -> None:
     assert status.header == "virtualserver 1.3"
 
 
-@pytest.mark.parametrize(("version", "retired_on"), [("1.0", "2025-12-31"), ("1.1", "2026-05-31"), ("1.2", "2026-08-31")])
+@pytest.mark.parametrize(
+    ("version", "retired_on"), [("1.0", "2025-12-31"), ("1.1", "2026-05-31"), ("1.2", "2026-08-31")]
+)
 def test_retired_versions_are_refused_naming_the_current_one(version: str, retired_on: str) -> None:
     with pytest.raises(ScpConfigError) as info:
         check_api_version(version, date(2026, 11, 27))
@@ -38,5 +40,5 @@ def test_the_not_before_day_itself_is_refused() -> None:
 
 
 def test_unknown_version() -> None:
-    with pytest.raises(ScpConfigError, match="Unknown SCP API version '2.0'"):
+    with pytest.raises(ScpConfigError, match=r"Unknown SCP API version '2\.0'"):
         check_api_version("2.0")

@@ -19,9 +19,7 @@ def assess_extension(volume: Volume, new_size_gb: int, per_volume_quota_gb: int 
     """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it."""
     current = volume.size
     if new_size_gb < current:
-        return Assessment(
-            "refused", [f"volumes can only grow: current {current} GB, requested {new_size_gb} GB"]
-        )
+        return Assessment("refused", [f"volumes can only grow: current {current} GB, requested {new_size_gb} GB"])
     if new_size_gb == current:
         return Assessment("unchanged")
     reasons: list[str] = []

@@ -15,7 +15,7 @@ from .settings import ServerSettings, SettingsError
 logger = logging.getLogger("scp_volume_mcp")
 
 Scope = dict[str, Any]
-TOKEN_ENV = "SCP_MCP_HTTP_TOKEN"
+TOKEN_ENV = "SCP_MCP_HTTP_TOKEN"  # noqa: S105 - the variable's name, not a token
 ALLOWED_HOSTS_ENV = "SCP_MCP_ALLOWED_HOSTS"
 MAX_REQUEST_BODY = 256 * 1024
 """MCP requests to this server are small; anything larger is refused before it is parsed."""
@@ -55,9 +55,7 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-def http_app(
-    settings: ServerSettings, host: str, port: int, env: Mapping[str, str] | None = None
-) -> Any:
+def http_app(settings: ServerSettings, host: str, port: int, env: Mapping[str, str] | None = None) -> Any:
     """The ASGI app for streamable HTTP, with DNS-rebinding protection and, when configured, a bearer token.
 
     Raises `SettingsError` when binding beyond loopback without a token.

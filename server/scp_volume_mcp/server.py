@@ -68,8 +68,8 @@ NewSize = Annotated[
         description=f"The new total size in GB: larger than the current size and a multiple of {SIZE_STEP_GB}",
     ),
 ]
-READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True)
-EXTEND = ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=True)
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+EXTEND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
 MIN_POLL_S = 0.2
 
 
@@ -201,9 +201,7 @@ def build_server(
     async def get_volume(volume_id: VolumeId) -> Annotated[CallToolResult, VolumeSummary]:
         """Show one volume: size, state, type, encryption and the servers it is attached to."""
         summary = VolumeSummary.of(await read_volume(volume_id))
-        return _text_result(
-            summary, f"{summary.label()}: {summary.size_gb} GB, {summary.state}, {summary.where()}."
-        )
+        return _text_result(summary, f"{summary.label()}: {summary.size_gb} GB, {summary.state}, {summary.where()}.")
 
     @mcp.tool(title="Plan a volume extension", annotations=READ_ONLY)
     async def plan_volume_extension(
@@ -320,7 +318,8 @@ def build_server(
         if check.verdict == "unchanged":
             return await operation.finish("unchanged", check.volume, confirmed_by=None)
         if not isinstance(approval, AcceptedElicitation):
-            return await operation.finish(approval.action, check.volume, confirmed_by=None)  # declined/cancelled
+            outcome: Outcome = "declined" if approval.action == "decline" else "cancelled"
+            return await operation.finish(outcome, check.volume, confirmed_by=None)
         answer = approval.data
         if isinstance(answer, ExtensionConfirmation) and not answer.confirm:
             return await operation.finish("declined", check.volume, confirmed_by=None)
@@ -410,7 +409,10 @@ class _Extension:
             except ScpResponseError as exc:
                 self.status, self.request_id = exc.status, exc.request_id
                 volume = await self._read_back(f"SCP accepted the request ({exc.status}) but its answer was unreadable")
-                return volume, f"SCP answered {exc.status} with an unreadable body; the state shown was read back."
+                return (
+                    volume,
+                    f"SCP answered {exc.status} with an unreadable body; the state shown was read back.",
+                )
             except ScpTransportError as exc:
                 if not exc.sent:
                     self.sent = False
@@ -464,7 +466,10 @@ class _Extension:
             try:
                 volume = await self.scp.show_volume(self.volume_id)
             except ScpError as exc:
-                return volume, f"The request was accepted, but reading the volume while waiting failed ({exc})."
+                return (
+                    volume,
+                    f"The request was accepted, but reading the volume while waiting failed ({exc}).",
+                )
             self.waited_s = time.monotonic() - started
             if self._settled(volume):
                 return volume, None

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 ConfirmationPolicy = Literal["auto", "human", "flag"]
 CONFIRMATION_POLICIES: tuple[ConfirmationPolicy, ...] = ("auto", "human", "flag")
@@ -60,13 +60,16 @@ class ServerSettings:
         confirmation: str | None = None,
     ) -> ServerSettings:
         env = os.environ if env is None else env
-        policy = (confirmation or env.get("SCP_CONFIRMATION") or "auto").strip().lower()
-        if policy not in CONFIRMATION_POLICIES:
-            raise SettingsError(f"SCP_CONFIRMATION must be one of {', '.join(CONFIRMATION_POLICIES)}, not {policy!r}")
+        raw_policy = (confirmation or env.get("SCP_CONFIRMATION") or "auto").strip().lower()
+        policy = next((p for p in CONFIRMATION_POLICIES if p == raw_policy), None)
+        if policy is None:
+            raise SettingsError(
+                f"SCP_CONFIRMATION must be one of {', '.join(CONFIRMATION_POLICIES)}, not {raw_policy!r}"
+            )
         audit = env.get("SCP_AUDIT_LOG")
         return cls(
             read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,
-            confirmation=cast(ConfirmationPolicy, policy),
+            confirmation=policy,
             poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", 2.0),
             audit_log=Path(audit).expanduser() if audit else None,
         )

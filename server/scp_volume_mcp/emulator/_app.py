@@ -133,7 +133,7 @@ class EmulatorApp:
                 status=answer.status,
                 request_id=request_id,
                 time=time.time(),
-                peer="%s:%s" % tuple(scope.get("client") or ("?", "?")),
+                peer="{}:{}".format(*(scope.get("client") or ("?", "?"))),
             )
         )
         await self._send_answer(send, answer, fault, request_id)
@@ -154,7 +154,10 @@ class EmulatorApp:
                 {
                     "type": "http.response.start",
                     "status": answer.status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))],
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"%d" % len(payload)),
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True})
@@ -247,23 +250,31 @@ class EmulatorApp:
         volume = self._existing(volume_id)
         size = body.get("size") if isinstance(body, dict) else None
         if isinstance(size, bool) or not isinstance(size, int):
-            raise _Refusal(400, "BAD_REQUEST", "Request body must be {\"size\": <integer>}")
+            raise _Refusal(400, "BAD_REQUEST", 'Request body must be {"size": <integer>}')
         if volume["state"] not in EXTENDABLE_STATES:
             what = "is already being extended" if volume["state"] == EXTENDING_STATE else f"is {volume['state']}"
             raise _Refusal(
-                409, "CONFLICT", f"Volume {volume_id} {what}; only available or in-use volumes can be extended."
+                409,
+                "CONFLICT",
+                f"Volume {volume_id} {what}; only available or in-use volumes can be extended.",
             )
         if size < MIN_VOLUME_SIZE_GB or size % SIZE_STEP_GB:
             raise _Refusal(
-                400, "BAD_REQUEST", f"Size must be at least {MIN_VOLUME_SIZE_GB} and a multiple of {SIZE_STEP_GB}."
+                400,
+                "BAD_REQUEST",
+                f"Size must be at least {MIN_VOLUME_SIZE_GB} and a multiple of {SIZE_STEP_GB}.",
             )
         if size <= volume["size"]:
             raise _Refusal(
-                400, "BAD_REQUEST", f"Volume size must be expanded: current {volume['size']} GB, requested {size} GB."
+                400,
+                "BAD_REQUEST",
+                f"Volume size must be expanded: current {volume['size']} GB, requested {size} GB.",
             )
         limit = self.state.settings.per_volume_limit_gb
         if size > limit:
-            raise _Refusal(400, "QUOTA_EXCEEDED", f"Requested size {size} GB exceeds the per-volume quota of {limit} GB.")
+            raise _Refusal(
+                400, "QUOTA_EXCEEDED", f"Requested size {size} GB exceeds the per-volume quota of {limit} GB."
+            )
         return _shape(self.state.start_extension(volume_id, size), version)
 
     # --- control API for rehearsals (loopback only, like the emulator itself) --------------------

@@ -119,9 +119,7 @@ def example_volume() -> dict[str, Any]:
 
 
 def _volume(volume_id: str, name: str, size: int, state: str, *, server: str | None = None) -> dict[str, Any]:
-    servers = (
-        [{"attached_at": "2025-03-02T08:00:00.000Z", "device": "/dev/vdb", "id": server}] if server else []
-    )
+    servers = [{"attached_at": "2025-03-02T08:00:00.000Z", "device": "/dev/vdb", "id": server}] if server else []
     return {
         "bootable": False,
         "created_at": "2025-03-01T09:00:00.000Z",

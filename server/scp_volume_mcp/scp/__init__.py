@@ -21,6 +21,7 @@ from ._errors import (
     ScpTimeoutError,
     ScpTransportError,
     ScpUnauthorized,
+    error_from_response,
 )
 from ._models import (
     QuotaSetObject,
@@ -61,6 +62,7 @@ __all__ = [
     "VolumeShowResponseV1Dot2",
     "check_api_version",
     "check_endpoint",
+    "error_from_response",
     "is_loopback_host",
     "load_config",
     "signature",

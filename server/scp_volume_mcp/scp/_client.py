@@ -164,7 +164,9 @@ class ScpClient:
         except httpx.TimeoutException as exc:
             sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
             raise ScpTimeoutError(
-                f"SCP did not answer {method} {path} within {self.config.timeout_s:g} s", method=method, sent=sent
+                f"SCP did not answer {method} {path} within {self.config.timeout_s:g} s",
+                method=method,
+                sent=sent,
             ) from None
         except httpx.TransportError as exc:
             sent = not isinstance(exc, httpx.ConnectError)
@@ -173,7 +175,11 @@ class ScpClient:
                 f"SCP {what} during {method} {path} ({type(exc).__name__})", method=method, sent=sent
             ) from None
         logger.debug(
-            "%s %s -> %d in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1000
+            "%s %s -> %d in %.1f ms",
+            method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
         )
         return response
 
@@ -239,4 +245,3 @@ class ScpClient:
             raise ScpResponseError(
                 "SCP answered the volume list with an entry that is not a volume", status=response.status_code
             ) from None
-

@@ -160,10 +160,7 @@ def _detail_of(body: Any, raw_text: str, reason: str) -> str:
             if isinstance(value, str) and value:
                 parts.append(value)
                 break
-    if parts:
-        text = "; ".join(parts)
-    else:
-        text = " ".join(raw_text.split()) or reason or "no detail given"
+    text = "; ".join(parts) if parts else (" ".join(raw_text.split()) or reason or "no detail given")
     return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
 
 

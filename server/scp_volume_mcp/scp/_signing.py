@@ -25,9 +25,7 @@ from ..consts import (
 )
 
 
-def signature(
-    method: str, url: str, timestamp: str, access_key: str, secret_key: str, account_id: str = ""
-) -> str:
+def signature(method: str, url: str, timestamp: str, access_key: str, secret_key: str, account_id: str = "") -> str:
     """Return the `Scp-Signature` value for one request."""
     message = f"{method.upper()}{url}{timestamp}{access_key}{account_id}{CLIENT_TYPE}"
     digest = hmac.new(secret_key.encode(), message.encode(), hashlib.sha256).digest()
@@ -37,9 +35,7 @@ def signature(
 class ScpAuth(httpx.Auth):
     """Signs every request; a retried request is signed again with a fresh timestamp."""
 
-    def __init__(
-        self, access_key: str, secret_key: SecretStr, *, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, access_key: str, secret_key: SecretStr, *, clock: Callable[[], float] = time.time) -> None:
         self._access_key = access_key
         self._secret_key = secret_key
         self._clock = clock

@@ -1,0 +1,122 @@
+"""`scp-volume-mcp doctor`: is this machine ready to extend volumes? Says what is wrong and how to fix it."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import anyio
+
+from .audit import AuditError, AuditLog
+from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_version, error_from_response, load_config
+from .server import clock_skew_s, explain
+from .settings import ServerSettings, SettingsError
+
+MAX_SKEW_S = 60.0
+
+
+def _mask(value: str, *, secret: bool) -> str:
+    if secret:
+        return f"******** ({len(value)} characters)"
+    return value[:4] + "…" if len(value) > 6 else "****"
+
+
+class _Report:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.problems = 0
+
+    def ok(self, text: str) -> None:
+        print(f"  ok    {text}", file=self.out)
+
+    def info(self, text: str) -> None:
+        print(f"        {text}", file=self.out)
+
+    def warn(self, text: str) -> None:
+        print(f"  warn  {text}", file=self.out)
+
+    def fail(self, text: str, fix: str) -> None:
+        self.problems += 1
+        print(f"  FAIL  {text}\n        fix: {fix}", file=self.out)
+
+
+def _settings(report: _Report, config: ScpConfig) -> None:
+    print("Settings (highest source wins: arguments, environment, ~/.scpconf):", file=report.out)
+    values = {
+        "access key": _mask(config.access_key, secret=False),
+        "secret key": _mask(config.secret_key.get_secret_value(), secret=True),
+        "endpoint": config.endpoint,
+        "region": config.region or "-",
+        "environment": config.environment or "-",
+        "auth URL": config.auth_url or "-",
+        "API version": config.api_version,
+        "timeout": f"{config.timeout_s:g} s",
+    }
+    keys = ("access_key", "secret_key", "endpoint", "region", "environment", "auth_url", "api_version", "timeout_s")
+    for (label, value), key in zip(values.items(), keys, strict=True):
+        report.info(f"{label:12} {value:60} [{config.sources.get(key, 'default')}]")
+
+
+async def _probe(report: _Report, config: ScpConfig) -> None:
+    print("Connectivity:", file=report.out)
+    async with ScpClient(config) as client:
+        try:
+            response = await client.probe()
+        except ScpTransportError as exc:
+            report.fail(f"{config.endpoint} does not answer: {exc}", "check SCP_ENDPOINT / region, and the network")
+            return
+    report.ok(f"{config.endpoint} answers (HTTP {response.status_code})")
+    skew = clock_skew_s(response.headers.get("date"))
+    if skew is None:
+        report.warn("the server sent no Date header; the clock offset is unknown")
+    elif abs(skew) > MAX_SKEW_S:
+        report.fail(
+            f"this machine's clock is {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} the server's",
+            "synchronise the clock (NTP); signatures carry a timestamp",
+        )
+    else:
+        report.ok(f"clock offset from the server: {skew:+.1f} s")
+    if response.status_code < 400:
+        report.ok("a signed read (GET /v1/volumes?limit=1) was accepted")
+    else:
+        error = error_from_response(response)
+        report.fail(f"a signed read was refused: {explain(error)}", error.hint or "see the message above")
+
+
+def run_doctor(out: TextIO = sys.stdout) -> int:
+    report = _Report(out)
+    print("scp-volume-mcp doctor", file=out)
+    try:
+        config = load_config()
+    except ScpError as exc:
+        report.fail(str(exc), "set the missing values, then run doctor again")
+        return 1
+    _settings(report, config)
+
+    print("API version:", file=out)
+    try:
+        status = check_api_version(config.api_version)
+    except ScpError as exc:
+        report.fail(str(exc), "set SCP_API_VERSION to the current version")
+    else:
+        date = status.not_before.isoformat() if status.not_before else "no end date"
+        report.ok(f"{status.version}: {status.state.lower()}, {date}")
+        if status.warning:
+            report.warn(status.warning)
+        anyio.run(_probe, report, config)
+
+    print("Server:", file=out)
+    try:
+        settings = ServerSettings.from_env()
+    except SettingsError as exc:
+        report.fail(str(exc), "correct the variable named above")
+    else:
+        report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
+        try:
+            AuditLog(settings.audit_log).check_writable()
+        except AuditError as exc:
+            report.fail(str(exc), "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then")
+        else:
+            report.ok(f"audit log: {settings.audit_log or 'off (set SCP_AUDIT_LOG to keep one)'}")
+    print("All good." if report.problems == 0 else f"{report.problems} problem(s) found.", file=out)
+    return 0 if report.problems == 0 else 1

@@ -1,0 +1,84 @@
+"""Helpers to talk to the server through a real in-process MCP client session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+from mcp import Client
+from mcp.client.context import ClientRequestContext
+from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, Tool
+
+from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
+from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.scp import ScpClient, load_config
+from scp_volume_mcp.server import build_server
+from scp_volume_mcp.settings import ServerSettings
+
+Elicitor = Callable[[ClientRequestContext, ElicitRequestParams], Awaitable[ElicitResult]]
+
+
+def answer(action: str, confirm: bool | None = True, asked: list[str] | None = None) -> Elicitor:
+    """An elicitation callback standing in for the human; records the questions it was asked."""
+
+    async def callback(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        if asked is not None:
+            asked.append(params.message)
+        content = {"confirm": confirm} if action == "accept" else None
+        return ElicitResult(action=action, content=content)  # type: ignore[arg-type]
+
+    return callback
+
+
+@dataclass
+class Session:
+    client: Client
+    tools: dict[str, Tool]
+    progress: list[tuple[float, float | None, str | None]] = field(default_factory=list)
+
+    async def call(self, name: str, arguments: dict[str, Any], **kwargs: Any) -> CallToolResult:
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            self.progress.append((done, total, message))
+
+        result = await self.client.call_tool(name, arguments, progress_callback=on_progress, **kwargs)
+        tool = self.tools.get(name)
+        if tool is not None and not result.is_error:
+            assert tool.output_schema is not None
+            jsonschema.validate(result.structured_content, tool.output_schema)
+            assert 1 <= len(text(result).splitlines()) <= 3
+        return result
+
+
+def text(result: CallToolResult) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+def client_factory(emulator: EmulatorServer, api_version: str = "1.3") -> Callable[[], ScpClient]:
+    def factory() -> ScpClient:
+        config = load_config(
+            access_key=EMULATOR_ACCESS_KEY,
+            secret_key=EMULATOR_SECRET_KEY,
+            endpoint=emulator.url,
+            api_version=api_version,
+            env={},
+        )
+        return ScpClient(config, backoff_s=0.001)
+
+    return factory
+
+
+@asynccontextmanager
+async def connect(
+    emulator: EmulatorServer,
+    *,
+    mode: str = "auto",
+    settings: ServerSettings | None = None,
+    elicitation: Elicitor | None = None,
+) -> AsyncIterator[Session]:
+    server = build_server(settings or ServerSettings(poll_interval_s=0.05), client_factory(emulator))
+    async with Client(server, mode=mode, elicitation_callback=elicitation) as client:
+        listed = await client.list_tools()
+        yield Session(client, {t.name: t for t in listed.tools})

@@ -1,0 +1,184 @@
+"""The server as users run it: `scp-volume-mcp serve` in a subprocess, over stdio and streamable HTTP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
+from scp_volume_mcp.emulator import EmulatorServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+SCRIPT = shutil.which("scp-volume-mcp") or str(Path(sys.executable).with_name("scp-volume-mcp"))
+
+
+def scp_env(emulator: EmulatorServer, **extra: str) -> dict[str, str]:
+    return {
+        "SCP_ENDPOINT": emulator.url,
+        "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY,
+        "SCP_SECRET_KEY": EMULATOR_SECRET_KEY,
+        "SCP_CONFIG_DIR": "/nonexistent",
+        **extra,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_stdio_serve_extends_once_and_refuses_the_rest(emulator: EmulatorServer) -> None:
+    server = StdioServerParameters(command=SCRIPT, args=["serve"], env=scp_env(emulator, SCP_CONFIRMATION="flag"))
+    async with Client(server) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        assert names == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]
+        ok = await client.call_tool(
+            "extend_volume", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True}
+        )
+        assert not ok.is_error
+        assert ok.structured_content is not None
+        assert ok.structured_content["outcome"] == "completed"
+        for bad in (
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 96, "confirm": True},
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 112},
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 112, "confirm": False},
+            {"volume_id": "volume01", "new_size_gb": 112, "confirm": True},
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 110, "confirm": True},
+        ):
+            assert (await client.call_tool("extend_volume", bad)).is_error
+    [put] = emulator.state.requests("PUT")
+    assert (put.body, put.signature_valid, put.version_header) == ({"size": 104}, True, "virtualserver 1.3")
+
+
+async def test_stdio_read_only_flag(emulator: EmulatorServer) -> None:
+    server = StdioServerParameters(command=SCRIPT, args=["serve", "--read-only"], env=scp_env(emulator))
+    async with Client(server) as client:
+        assert "extend_volume" not in [t.name for t in (await client.list_tools()).tools]
+
+
+async def test_stdio_without_credentials_still_lists_tools_and_explains(emulator: EmulatorServer) -> None:
+    env = {"SCP_CONFIG_DIR": "/nonexistent", "HOME": "/nonexistent"}
+    server = StdioServerParameters(command=sys.executable, args=["-m", "scp_volume_mcp", "serve"], env=env)
+    async with Client(server) as client:
+        assert len((await client.list_tools()).tools) == 4
+        result = await client.call_tool("get_volume", {"volume_id": EXAMPLE_VOLUME_ID})
+    assert result.is_error
+    assert "SCP_ACCESS_KEY" in str(result.content)
+
+
+@contextmanager
+def http_server(emulator: EmulatorServer, *args: str, **env: str) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port), *args],
+        env={**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag"), **env},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"server did not start: {process.stderr.read() if process.stderr else ''}"
+                    ) from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_http_without_token_on_loopback(emulator: EmulatorServer) -> None:
+    with http_server(emulator) as url:
+        async with Client(url) as client:
+            assert len((await client.list_tools()).tools) == 4
+            result = await client.call_tool(
+                "extend_volume", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True}
+            )
+        assert result.structured_content is not None
+        assert result.structured_content["outcome"] == "completed"
+        # DNS-rebinding protection: a foreign Host or Origin is refused before MCP sees the request.
+        async with httpx.AsyncClient() as http:
+            json_type = {"Content-Type": "application/json"}
+            foreign_host = await http.post(url, headers={"Host": "evil.example:80", **json_type}, content="{}")
+            assert foreign_host.status_code == 421
+            foreign_origin = await http.post(url, headers={"Origin": "http://evil.example", **json_type}, content="{}")
+            assert foreign_origin.status_code == 403
+    assert len(emulator.state.requests("PUT")) == 1
+
+
+async def test_http_with_token(emulator: EmulatorServer) -> None:
+    token = "t0ken-" + "x" * 40
+    with http_server(emulator, SCP_MCP_HTTP_TOKEN=token) as url:
+        async with httpx.AsyncClient() as http:
+            assert (await http.post(url, json={})).status_code == 401
+            wrong = await http.post(url, json={}, headers={"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            assert token not in wrong.text
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(url, http_client=http)) as client,
+        ):
+            assert len((await client.list_tools()).tools) == 4
+
+
+def test_http_beyond_loopback_requires_a_token() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SCP_MCP_HTTP_TOKEN"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scp_volume_mcp",
+            "serve",
+            "--transport",
+            "http",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "9",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "SCP_MCP_HTTP_TOKEN" in done.stderr
+
+
+def test_demo_runs_from_the_command_line() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCP_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "scp_volume_mcp", "demo"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for expected in (
+        "list_volumes",
+        "[the server asks the human]",
+        "progress",
+        "100 GB -> 104 GB",
+        "volumes can only grow",
+        "No PUT for the refused shrink.",
+        "everything behaved",
+    ):
+        assert expected in done.stdout
