@@ -11,7 +11,7 @@ import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field, Strict
 
 from . import __version__
 from .audit import AuditError, AuditLog, AuditRecord
@@ -36,6 +36,7 @@ from .scp import (
     ScpHttpError,
     ScpNotFound,
     ScpResponseError,
+    ScpTimeoutError,
     ScpTransportError,
     ScpUnauthorized,
     Volume,
@@ -62,6 +63,7 @@ VolumeId = Annotated[
 ]
 NewSize = Annotated[
     int,
+    Strict(),
     Field(
         ge=MIN_EXTEND_TARGET_GB,
         multiple_of=SIZE_STEP_GB,
@@ -71,6 +73,13 @@ NewSize = Annotated[
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 EXTEND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
 MIN_POLL_S = 0.2
+
+
+def _exactly_true(value: object) -> object:
+    """An explicit confirmation is the JSON value `true`, not 1, 1.0 or "true"."""
+    if value is not True:
+        raise ValueError("confirm must be the boolean true, given only when the user asked for this extension")
+    return value
 
 
 class ExtensionConfirmation(BaseModel):
@@ -300,7 +309,7 @@ def build_server(
     async def extend_volume(
         volume_id: VolumeId,
         new_size_gb: NewSize,
-        confirm: Annotated[Literal[True], Field(description=CONFIRM_DESCRIPTION)],
+        confirm: Annotated[Literal[True], BeforeValidator(_exactly_true), Field(description=CONFIRM_DESCRIPTION)],
         ctx: Context[Any, Any],
         check: Annotated[Check, Resolve(check_extension)],
         approval: Annotated[ElicitationResult[BaseModel], Resolve(confirmation)],
@@ -418,14 +427,27 @@ class _Extension:
                     self.sent = False
                     raise ToolError(f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network.") from None
                 volume = await self._read_back(str(exc))
-                if volume.size >= self.target or volume.state not in SETTLED_STATES:
-                    return volume, f"{exc}; reading the volume back shows the request was applied."
-                if attempt == 2 or volume.size != self.previous_size:
+                if volume.size >= self.target:
+                    return volume, f"{exc}; reading the volume back shows the resize was applied."
+                if volume.state in FAILED_STATES:
+                    raise ToolError(
+                        f"{exc}; reading the volume back shows it is {volume.state} at {volume.size} GB. "
+                        "Check it in the SCP console before trying again."
+                    ) from None
+                if volume.state not in SETTLED_STATES:
+                    return volume, f"{exc}; reading the volume back shows the resize in progress ({volume.state})."
+                if isinstance(exc, ScpTimeoutError):
+                    # The platform may still be working on it: a read cannot prove it will not be applied.
+                    raise ToolError(
+                        f"{exc}. The volume still shows {volume.size} GB, {volume.state}, but the request may still "
+                        "be processed; nothing was sent again. Check with get_volume in a minute before retrying."
+                    ) from None
+                if attempt == 2:
                     break
                 logger.warning("%s; the volume shows it was not applied, sending once more", exc)
         raise ToolError(
-            f"SCP did not confirm the resize of {self.volume_id} twice, and the volume still shows "
-            f"{volume.size} GB, {volume.state}: it was not applied. Try again later."
+            f"The connection to SCP dropped twice while resizing {self.volume_id}, and the volume still shows "
+            f"{volume.size} GB, {volume.state}: the resize was not applied. Try again later."
         )
 
     async def _read_back(self, what: str) -> Volume:

@@ -118,7 +118,10 @@ class EmulatorApp:
                 if route == "extend" and fault.apply and volume_id:
                     self._extend(volume_id, body, version)
                 raise _Refusal(fault.status, "INJECTED_FAULT", f"Injected fault: status {fault.status}")
-            answer = self._handle(route, volume_id, body, query, version)
+            if fault is not None and route == "extend" and fault.apply is False:
+                answer = _Answer(202, {})  # the answer will be dropped or mangled; nothing was applied
+            else:
+                answer = self._handle(route, volume_id, body, query, version)
         except _Refusal as refusal:
             answer = _Answer(refusal.status, _error_body(refusal.status, refusal.code, refusal.detail, request_id))
         self.state.record(

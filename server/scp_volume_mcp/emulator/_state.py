@@ -30,7 +30,9 @@ class Fault:
     - `drop`: start the answer, then close the connection mid-body.
     - `malformed`: answer the normal status with a body that is not valid JSON.
     - `body`: answer the normal status with this exact JSON value (e.g. a 202 that is not a volume).
-    - `apply`: for `extend`, whether the extension still takes effect behind the fault.
+    - `apply`: for `extend`, whether the extension takes effect behind the fault. By default it does not
+      behind a `status` fault, and it does behind the others (the normal answer is made, then delayed,
+      dropped or mangled).
     """
 
     route: Route
@@ -40,7 +42,7 @@ class Fault:
     drop: bool = False
     malformed: bool = False
     body: Any = None
-    apply: bool = False
+    apply: bool | None = None
     retry_after: float | None = None
 
     def __post_init__(self) -> None:
