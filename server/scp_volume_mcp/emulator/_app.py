@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -165,7 +166,7 @@ class EmulatorApp:
             )
             await send({"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True})
             return
-        await _respond(send, answer.status, payload, request_id, extra)
+        await _respond(send, answer.status, payload, request_id, extra, self.state.settings.clock_offset_s)
 
     # --- checks ---------------------------------------------------------------------------------
 
@@ -186,7 +187,7 @@ class EmulatorApp:
         if not timestamp.isdigit():
             return "Scp-Timestamp must be milliseconds since the epoch"
         if settings.timestamp_window_s is not None:
-            skew = abs(time.time() - int(timestamp) / 1000)
+            skew = abs(time.time() + settings.clock_offset_s - int(timestamp) / 1000)
             if skew > settings.timestamp_window_s:
                 return f"Request timestamp is {skew:.0f} s away from the server clock"
         host = headers.get("host", "")
@@ -323,9 +324,15 @@ def _shape(volume: dict[str, Any], version: str) -> dict[str, Any]:
 
 
 async def _respond(
-    send: Send, status: int, payload: bytes, request_id: str, extra: list[tuple[bytes, bytes]] | None = None
+    send: Send,
+    status: int,
+    payload: bytes,
+    request_id: str,
+    extra: list[tuple[bytes, bytes]] | None = None,
+    clock_offset_s: float = 0.0,
 ) -> None:
     headers = [
+        (b"date", formatdate(time.time() + clock_offset_s, usegmt=True).encode()),
         (b"content-type", b"application/json"),
         (b"content-length", b"%d" % len(payload)),
         (b"x-request-id", request_id.encode()),

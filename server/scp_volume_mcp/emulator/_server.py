@@ -26,7 +26,14 @@ def _config(app: EmulatorApp, host: str, port: int, log_level: str) -> uvicorn.C
         raise ValueError(f"the emulator listens on loopback only, not {host!r}")
     logging.getLogger("uvicorn.error").addFilter(_DroppedResponseFilter())
     return uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off", log_config=None
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        log_config=None,
+        date_header=False,  # the app sends its own, from its own (possibly offset) clock
     )
 
 

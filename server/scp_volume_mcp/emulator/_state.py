@@ -23,7 +23,8 @@ ROUTES: tuple[Route, ...] = ("list", "show", "extend", "quota", "*")
 
 @dataclass
 class Fault:
-    """What to do instead of (or besides) the normal answer, for the next `count` requests of a route.
+    """What to do instead of (or besides) the normal answer, for the next `count` requests of a route
+    (after letting `skip` of them through untouched).
 
     - `status`: answer with this status and an SCP-style error body (429, 500, 503, 409, 401...).
     - `latency_s`: wait this long before answering (combine with a client timeout for a timeout).
@@ -44,6 +45,7 @@ class Fault:
     body: Any = None
     apply: bool | None = None
     retry_after: float | None = None
+    skip: int = 0
 
     def __post_init__(self) -> None:
         if self.route not in ROUTES:
@@ -185,6 +187,8 @@ class EmulatorSettings:
     """How long a volume stays extending after an accepted PUT (0: done at once)."""
     attached_stays_in_use: bool = False
     """Keep attached (`in-use`) volumes `in-use` while they extend, as the platform may."""
+    clock_offset_s: float = 0.0
+    """How far the emulator's clock is from this machine's (its `Date` header and timestamp check)."""
     per_volume_limit_gb: int = 16384
     volumes_limit: int = 100
 
@@ -247,6 +251,9 @@ class EmulatorState:
         with self._lock:
             for fault in self._faults:
                 if fault.route in (route, "*"):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)

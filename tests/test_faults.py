@@ -1,0 +1,170 @@
+"""The fault matrix: every injected fault on every route, through extend_volume, judged by the journal."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
+from scp_volume_mcp.emulator import EmulatorServer, Fault
+from scp_volume_mcp.scp import ScpClient, load_config
+from scp_volume_mcp.settings import ServerSettings
+
+from .mcp_helpers import Client, text
+
+pytestmark = pytest.mark.anyio
+TIMEOUT_S = 0.5
+FAULTS: dict[str, dict[str, Any]] = {
+    "429": {"status": 429, "retry_after": 0},
+    "500": {"status": 500},
+    "503": {"status": 503},
+    "409": {"status": 409},
+    "401": {"status": 401},
+    "slow": {"latency_s": TIMEOUT_S * 3},
+    "drop": {"drop": True},
+    "malformed": {"malformed": True},
+    "not-a-volume": {"body": {"unexpected": "shape"}},
+}
+# route -> fault -> (expected PUTs, is the call an error, text the result must contain)
+EXPECTED: dict[str, dict[str, tuple[int, bool, str]]] = {
+    # Reads of the volume: throttling, gateway errors and transport failures are retried.
+    "show": {
+        "429": (1, False, "Extended"),
+        "500": (0, True, "SCP answered 500"),
+        "503": (1, False, "Extended"),
+        "409": (0, True, "SCP refused the change (409"),
+        "401": (0, True, "SCP refused the credentials (401"),
+        "slow": (1, False, "Extended"),
+        "drop": (1, False, "Extended"),
+        "malformed": (0, True, "not JSON"),
+        "not-a-volume": (0, True, "not a VolumeShowResponseV1Dot2"),
+    },
+    # The quota is advisory: when it cannot be read, the platform enforces it.
+    "quota": {name: (1, False, "Extended") for name in FAULTS},
+    # The resize itself: never retried blindly.
+    "extend": {
+        "429": (1, True, "SCP answered 429"),
+        "500": (1, True, "SCP answered 500"),
+        "503": (1, True, "SCP answered 503"),
+        "409": (1, True, "busy or in a state that forbids it"),
+        "401": (1, True, "Check SCP_ACCESS_KEY and SCP_SECRET_KEY"),
+        "slow": (1, True, "may still be processed; nothing was sent again"),
+        "drop": (1, False, "Extended"),  # applied behind the drop: the read-back shows it
+        "malformed": (1, False, "Extended"),
+        "not-a-volume": (1, False, "Extended"),
+    },
+}
+
+
+def _server(emulator: EmulatorServer, settings: ServerSettings | None = None) -> Any:
+    from scp_volume_mcp.server import build_server
+
+    def factory() -> ScpClient:
+        config = load_config(
+            access_key=EMULATOR_ACCESS_KEY,
+            secret_key=EMULATOR_SECRET_KEY,
+            endpoint=emulator.url,
+            timeout_s=TIMEOUT_S,
+            env={},
+        )
+        return ScpClient(config, backoff_s=0.001)
+
+    return build_server(settings or ServerSettings(confirmation="flag"), factory)
+
+
+async def _extend(emulator: EmulatorServer, size: int = 104) -> Any:
+    async with Client(_server(emulator)) as client:
+        return await client.call_tool(
+            "extend_volume", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": size, "confirm": True}
+        )
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("route", list(EXPECTED))
+async def test_fault_matrix(emulator: EmulatorServer, route: str, fault: str) -> None:
+    puts, is_error, message = EXPECTED[route][fault]
+    emulator.state.add_fault(Fault(route, **FAULTS[fault]))  # type: ignore[arg-type]
+    result = await _extend(emulator)
+    body = text(result)
+    assert result.is_error is is_error, body
+    assert message in body
+    assert "Traceback" not in body
+    assert body != "Error executing tool extend_volume"  # an unexpected exception's bare message
+    assert EMULATOR_SECRET_KEY not in body + str(result.structured_content)
+    assert emulator.state.wait_idle()  # a slow fault finishes after the tool has answered
+    assert len(emulator.state.requests("PUT")) == puts
+    if (route, fault) == ("extend", "slow"):
+        # The late request did land: re-sending after the timeout would have been wrong.
+        assert emulator.state.get(EXAMPLE_VOLUME_ID)["size"] == 104  # type: ignore[index]
+
+
+async def test_drop_without_effect_is_sent_exactly_once_more(emulator: EmulatorServer) -> None:
+    emulator.state.add_fault(Fault("extend", drop=True, apply=False))
+    result = await _extend(emulator)
+    assert not result.is_error, text(result)
+    assert result.structured_content is not None
+    assert result.structured_content["outcome"] == "completed"
+    assert [e.status for e in emulator.state.requests("PUT")] == [202, 202]
+
+
+async def test_two_drops_without_effect_give_up_and_say_so(emulator: EmulatorServer) -> None:
+    emulator.state.add_fault(Fault("extend", drop=True, apply=False, count=2))
+    result = await _extend(emulator)
+    assert result.is_error
+    assert "the resize was not applied" in text(result)
+    assert len(emulator.state.requests("PUT")) == 2
+    assert emulator.state.get(EXAMPLE_VOLUME_ID)["size"] == 100  # type: ignore[index]
+
+
+async def test_drop_while_extending_reports_in_progress(emulator: EmulatorServer) -> None:
+    emulator.state.settings.extend_seconds = 5
+    emulator.state.add_fault(Fault("extend", drop=True))
+    result = await _extend(emulator)
+    assert result.structured_content is not None
+    assert (result.structured_content["outcome"], result.structured_content["state"]) == ("accepted", "extending")
+    assert "in progress" in result.structured_content["note"]
+    assert len(emulator.state.requests("PUT")) == 1
+
+
+async def test_ambiguous_failure_with_unreadable_volume_says_unknown(emulator: EmulatorServer) -> None:
+    emulator.state.add_fault(Fault("extend", drop=True, apply=False))
+    emulator.state.add_fault(Fault("show", status=500, skip=1))  # the guard's read passes, the read-back fails
+    result = await _extend(emulator)
+    assert result.is_error
+    assert "whether the resize to 104 GB was applied is unknown" in text(result)
+    assert "get_volume" in text(result)
+    assert len(emulator.state.requests("PUT")) == 1
+
+
+async def test_a_401_names_the_clock_when_it_is_off(emulator: EmulatorServer) -> None:
+    emulator.state.settings.clock_offset_s = -600  # SCP's clock runs ten minutes behind ours
+    emulator.state.add_fault(Fault("extend", status=401))
+    result = await _extend(emulator)
+    assert result.is_error
+    assert re.search(r"clock is (599|600|601) s ahead of SCP's", text(result)), text(result)
+
+
+async def test_a_stale_timestamp_is_refused_and_explained(emulator: EmulatorServer) -> None:
+    emulator.state.settings.clock_offset_s = 3600
+    result = await _extend(emulator)
+    assert result.is_error
+    assert "SCP refused the credentials" in text(result)
+    assert re.search(r"clock is 3[56]\d\d s behind SCP's", text(result)), text(result)
+    assert emulator.state.requests("PUT") == []
+
+
+async def test_reads_during_wait_that_fail_leave_an_accepted_result(emulator: EmulatorServer) -> None:
+    emulator.state.settings.extend_seconds = 5
+    emulator.state.add_fault(Fault("show", status=500, skip=1))  # the guard's read passes, polling fails
+    async with Client(_server(emulator, ServerSettings(confirmation="flag", poll_interval_s=0.05))) as client:
+        result = await client.call_tool(
+            "extend_volume",
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True, "wait": True, "timeout_s": 5},
+        )
+    assert not result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["outcome"] == "accepted"
+    assert "reading the volume while waiting failed" in result.structured_content["note"]
+    assert len(emulator.state.requests("PUT")) == 1
