@@ -60,9 +60,10 @@ async def test_list_volumes_filters_and_caps(scp: ScpClient) -> None:
 
 
 async def test_extend_volume(scp: ScpClient, emulator: EmulatorServer) -> None:
-    volume = await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+    volume, request_id = await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
     assert volume.size == 104
     [put] = emulator.state.requests("PUT")
+    assert request_id == put.request_id
     assert put.body == {"size": 104}
     assert put.status == 202
     assert put.path == f"/v1/volumes/{EXAMPLE_VOLUME_ID}/size"
@@ -78,7 +79,7 @@ async def test_old_response_shape_with_version_1_1(scp_config: ScpConfig, emulat
     config = replace(scp_config, api_version="1.1")
     async with ScpClient(config, today=date(2026, 1, 15)) as client:
         volume = await client.show_volume(EXAMPLE_VOLUME_ID)
-        extended = await client.extend_volume(EXAMPLE_VOLUME_ID, 112)
+        extended, _ = await client.extend_volume(EXAMPLE_VOLUME_ID, 112)
     assert type(volume) is VolumeShowResponse
     assert not hasattr(volume, "max_iops")
     assert extended.size == 112

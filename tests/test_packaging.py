@@ -10,7 +10,7 @@ import scp_volume_mcp.scp
 
 def test_scp_public_surface_is_pinned() -> None:
     assert sorted(scp_volume_mcp.scp.__all__) == [
-        "ApiVersionStatus", "QuotaSetObject", "ScpAuth", "ScpBadRequest", "ScpClient", "ScpConfig",
+        "ApiVersionStatus", "ExtendAccepted", "QuotaSetObject", "ScpAuth", "ScpBadRequest", "ScpClient", "ScpConfig",
         "ScpConfigError", "ScpConflict", "ScpError", "ScpForbidden", "ScpHttpError", "ScpInputError",
         "ScpNotFound", "ScpRateLimited", "ScpResponseError", "ScpServerError", "ScpTimeoutError",
         "ScpTransportError", "ScpUnauthorized", "Volume", "VolumeQuotaSet", "VolumeServer",

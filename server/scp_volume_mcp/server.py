@@ -410,8 +410,8 @@ class _Extension:
                 self.sent = True
                 self.runtime.bump_generation(self.volume_id)
                 accepted = await self.scp.extend_volume(self.volume_id, self.target)
-                self.status = 202
-                return accepted, None
+                self.status, self.request_id = 202, accepted.request_id
+                return accepted.volume, None
             except ScpHttpError as exc:
                 self.status, self.request_id = exc.status, exc.request_id
                 raise ToolError(explain(exc, self.volume_id)) from None

@@ -4,7 +4,7 @@ This package knows nothing about MCP. Its implementation lives in private module
 curated public surface (pinned by tests/test_public_api.py).
 """
 
-from ._client import ScpClient, volume_path
+from ._client import ExtendAccepted, ScpClient, volume_path
 from ._config import ScpConfig, check_endpoint, is_loopback_host, load_config
 from ._errors import (
     ScpBadRequest,
@@ -37,6 +37,7 @@ from ._versions import ApiVersionStatus, check_api_version
 
 __all__ = [
     "ApiVersionStatus",
+    "ExtendAccepted",
     "QuotaSetObject",
     "ScpAuth",
     "ScpBadRequest",

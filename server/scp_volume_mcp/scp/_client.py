@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 from urllib.parse import quote
 
 import anyio
@@ -48,6 +48,13 @@ _M = TypeVar("_M", VolumeShowResponse, VolumeQuotaSet)
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_READ_ATTEMPTS = 4
 MAX_BACKOFF_S = 8.0
+
+
+class ExtendAccepted(NamedTuple):
+    """The platform's 202 for a resize: the volume as it answered, and its request id when it gave one."""
+
+    volume: VolumeShowResponse
+    request_id: str | None
 
 
 def volume_path(volume_id: str) -> str:
@@ -138,7 +145,7 @@ class ScpClient:
         response = await self._read("/v1/volumes/quota-sets")
         return self._parse(response, VolumeQuotaSet)
 
-    async def extend_volume(self, volume_id: str, size_gb: int) -> VolumeShowResponse:
+    async def extend_volume(self, volume_id: str, size_gb: int) -> ExtendAccepted:
         """Send `PUT /v1/volumes/{id}/size` once. Never retried: see `ScpTransportError.sent`."""
         if isinstance(size_gb, bool) or not isinstance(size_gb, int):
             raise ScpInputError("The new size must be an integer number of GB.")
@@ -149,7 +156,7 @@ class ScpClient:
         response = await self._send("PUT", volume_path(volume_id) + "/size", json={"size": size_gb})
         if response.status_code >= 400:
             raise error_from_response(response)
-        return self._parse(response, self._volume_model)
+        return ExtendAccepted(self._parse(response, self._volume_model), request_id_of(response))
 
     async def probe(self) -> httpx.Response:
         """One signed, harmless GET (a one-item volume list), returned raw for diagnostics."""

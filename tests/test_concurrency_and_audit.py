@@ -1,0 +1,127 @@
+"""Many calls at once, and the audit trail they leave."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.types import Implementation
+
+from scp_volume_mcp.consts import EXAMPLE_VOLUME_ID
+from scp_volume_mcp.emulator import EmulatorServer, Fault
+from scp_volume_mcp.server import build_server
+from scp_volume_mcp.settings import ServerSettings
+
+from .mcp_helpers import answer, client_factory, text
+
+pytestmark = pytest.mark.anyio
+FLAG = ServerSettings(confirmation="flag", poll_interval_s=0.05)
+
+
+def _args(volume_id: str, size: int) -> dict[str, Any]:
+    return {"volume_id": volume_id, "new_size_gb": size, "confirm": True}
+
+
+async def _gather(client: Client, calls: list[dict[str, Any]]) -> list[Any]:
+    results: list[Any] = [None] * len(calls)
+
+    async def one(index: int) -> None:
+        results[index] = await client.call_tool("extend_volume", calls[index])
+
+    async with anyio.create_task_group() as group:
+        for index in range(len(calls)):
+            group.start_soon(one, index)
+    return results
+
+
+@pytest.mark.parametrize("extend_seconds", [0.0, 2.0])
+async def test_twenty_concurrent_extends_of_one_volume_send_one_put(
+    emulator: EmulatorServer, extend_seconds: float
+) -> None:
+    emulator.state.settings.extend_seconds = extend_seconds
+    async with Client(build_server(FLAG, client_factory(emulator))) as client:
+        results = await _gather(client, [_args(EXAMPLE_VOLUME_ID, 104)] * 20)
+    assert len(emulator.state.requests("PUT")) == 1
+    sent = [r for r in results if r.structured_content and r.structured_content["request_sent"]]
+    assert len(sent) == 1
+    for result in results:
+        if result is sent[0]:
+            continue
+        if result.is_error:
+            assert "already in progress" in text(result)
+        else:
+            assert result.structured_content["outcome"] == "unchanged"
+
+
+async def test_fifty_concurrent_extends_of_different_volumes_all_succeed(emulator: EmulatorServer) -> None:
+    ids = [str(uuid.UUID(int=i + 1, version=4)) for i in range(50)]
+    for index, volume_id in enumerate(ids):
+        emulator.state.put({"id": volume_id, "name": f"bulk-{index}", "size": 16, "state": "available", "servers": []})
+    async with Client(build_server(FLAG, client_factory(emulator))) as client:
+        results = await _gather(client, [_args(volume_id, 24) for volume_id in ids])
+    assert [r.structured_content["outcome"] for r in results] == ["completed"] * 50, [text(r) for r in results]
+    puts = emulator.state.requests("PUT")
+    assert sorted(p.path for p in puts) == sorted(f"/v1/volumes/{i}/size" for i in ids)
+    assert all(emulator.state.get(i)["size"] == 24 for i in ids)  # type: ignore[index]
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_every_attempt_is_audited_before_the_result_returns(emulator: EmulatorServer, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    settings = ServerSettings(audit_log=log, poll_interval_s=0.05)
+    info = Implementation(name="runbook-7", version="1.0")
+    server = build_server(settings, client_factory(emulator))
+    async with Client(server, client_info=info, elicitation_callback=answer("accept")) as client:
+        await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
+        assert len(_lines(log)) == 1  # written before the result came back
+        await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 96))
+        await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
+        emulator.state.add_fault(Fault("extend", status=409))
+        await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 112))
+    async with Client(server, elicitation_callback=answer("decline")) as client:
+        await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 120))
+    completed, refused, unchanged, failed, declined = _lines(log)
+    assert {k: completed[k] for k in completed if k != "time"} == {
+        "tool": "extend_volume",
+        "volume_id": EXAMPLE_VOLUME_ID,
+        "previous_size_gb": 100,
+        "requested_size_gb": 104,
+        "outcome": "completed",
+        "api_version": "1.3",
+        "http_status": 202,
+        "request_id": emulator.state.requests("PUT")[0].request_id,
+        "client": "runbook-7",
+        "detail": None,
+    }
+    assert completed["time"].endswith("+00:00")
+    assert (refused["outcome"], refused["requested_size_gb"], refused["http_status"]) == ("refused", 96, None)
+    assert "volumes can only grow" in refused["detail"]
+    assert unchanged["outcome"] == "unchanged"
+    assert (failed["outcome"], failed["http_status"]) == ("failed", 409)
+    assert failed["request_id"] == emulator.state.requests("PUT")[-1].request_id
+    assert declined["outcome"] == "declined"
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a directory"])
+async def test_an_unwritable_audit_log_refuses_the_extension(
+    emulator: EmulatorServer, tmp_path: Path, where: str
+) -> None:
+    log = tmp_path / "nope" / "audit.jsonl" if where == "missing folder" else tmp_path
+    settings = ServerSettings(confirmation="flag", audit_log=log)
+    async with Client(build_server(settings, client_factory(emulator))) as client:
+        result = await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
+    assert result.is_error
+    assert "fail closed" in text(result)
+    assert "Nothing was sent" in text(result)
+    assert emulator.state.requests("PUT") == []
