@@ -168,3 +168,21 @@ async def test_reads_during_wait_that_fail_leave_an_accepted_result(emulator: Em
     assert result.structured_content["outcome"] == "accepted"
     assert "reading the volume while waiting failed" in result.structured_content["note"]
     assert len(emulator.state.requests("PUT")) == 1
+
+
+LIST_EXPECTED = {"429": False, "500": True, "503": False, "409": True, "401": True, "slow": False, "drop": False,
+                 "malformed": True, "not-a-volume": True}  # fmt: skip
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+async def test_fault_matrix_for_listing(emulator: EmulatorServer, fault: str) -> None:
+    emulator.state.add_fault(Fault("list", **FAULTS[fault]))  # type: ignore[arg-type]
+    async with Client(_server(emulator)) as client:
+        result = await client.call_tool("list_volumes", {})
+    body = text(result)
+    assert result.is_error is LIST_EXPECTED[fault], body
+    assert body != "Error executing tool list_volumes"
+    assert "Traceback" not in body
+    if not result.is_error:
+        assert result.structured_content is not None
+        assert result.structured_content["returned"] == 7

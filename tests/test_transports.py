@@ -123,6 +123,8 @@ async def test_http_without_token_on_loopback(emulator: EmulatorServer) -> None:
             assert foreign_host.status_code == 421
             foreign_origin = await http.post(url, headers={"Origin": "http://evil.example", **json_type}, content="{}")
             assert foreign_origin.status_code == 403
+            oversized = await http.post(url, headers=json_type, content=b"[" + b" " * 300_000 + b"]")
+            assert oversized.status_code == 413
     assert len(emulator.state.requests("PUT")) == 1
 
 
