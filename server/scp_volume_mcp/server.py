@@ -50,6 +50,20 @@ Grows Samsung Cloud Platform block-storage volumes. Capacity can only grow and c
 Workflow: find the volume id with list_volumes (by name), check with plan_volume_extension, then call
 extend_volume with confirm=true. After growing, the guest's partition and filesystem must be grown too."""
 
+DESCRIPTIONS = {
+    "list_volumes": "List volumes with their id, size, state and attachments, so a volume can be found by name.",
+    "get_volume": "Show one volume: size, state, type, encryption and the servers it is attached to.",
+    "plan_volume_extension": (
+        "Check an extension against the live volume and quota without changing anything: whether it would be "
+        "accepted, why not, and the exact extend_volume call to make."
+    ),
+    "extend_volume": (
+        "Grow a volume to a new total size. Irreversible: capacity can never shrink, and the only way back is a "
+        "snapshot restored into a new volume. Check first with plan_volume_extension. Asks the user to confirm "
+        "when the client supports it. Afterwards the guest's partition and filesystem must be grown."
+    ),
+}
+"""One line per tool; manifest.json repeats them (a test keeps the two in sync)."""
 CONFIRM_DESCRIPTION = (
     "Must be true. Extending is irreversible: capacity cannot be shrunk or rolled back; the only way back "
     "is restoring a snapshot into a new volume. Set it only when the user has asked for this extension."
@@ -185,7 +199,7 @@ def build_server(
 
     # --- read-only tools -------------------------------------------------------------------------
 
-    @mcp.tool(title="List volumes", annotations=READ_ONLY)
+    @mcp.tool(title="List volumes", description=DESCRIPTIONS["list_volumes"], annotations=READ_ONLY)
     async def list_volumes(
         name: Annotated[str | None, Field(description="Only volumes with exactly this name")] = None,
         state: Annotated[
@@ -193,7 +207,6 @@ def build_server(
         ] = None,
         limit: Annotated[int, Field(ge=1, le=LIST_PAGE_SIZE_MAX, description="At most this many volumes")] = 50,
     ) -> Annotated[CallToolResult, VolumeList]:
-        """List volumes with their id, size, state and attachments, so a volume can be found by name."""
         try:
             volumes = await client().list_volumes(name=name, state=state, max_items=limit + 1)
         except ScpError as exc:
@@ -206,19 +219,16 @@ def build_server(
         count = f"{len(summaries)} volume{'s' if len(summaries) != 1 else ''}"
         return _text_result(result, f"{count}: {shown}{more}" if summaries else "No volumes match.")
 
-    @mcp.tool(title="Get volume", annotations=READ_ONLY)
+    @mcp.tool(title="Get volume", description=DESCRIPTIONS["get_volume"], annotations=READ_ONLY)
     async def get_volume(volume_id: VolumeId) -> Annotated[CallToolResult, VolumeSummary]:
-        """Show one volume: size, state, type, encryption and the servers it is attached to."""
         summary = VolumeSummary.of(await read_volume(volume_id))
         return _text_result(summary, f"{summary.label()}: {summary.size_gb} GB, {summary.state}, {summary.where()}.")
 
-    @mcp.tool(title="Plan a volume extension", annotations=READ_ONLY)
+    @mcp.tool(title="Plan a volume extension", description=DESCRIPTIONS["plan_volume_extension"], annotations=READ_ONLY)
     async def plan_volume_extension(
         volume_id: VolumeId,
         new_size_gb: Annotated[int, Field(ge=1, description="The new total size in GB you consider")],
     ) -> Annotated[CallToolResult, ExtensionPlan]:
-        """Check an extension against the live volume and quota without changing anything: whether it would
-        be accepted, why not, and the exact extend_volume call to make."""
         volume = await read_volume(volume_id)
         quota = await runtime.per_volume_quota_gb()
         assessment = assess_extension(volume, new_size_gb, quota)
@@ -305,7 +315,7 @@ def build_server(
             )
         return Approval(by="flag")
 
-    @mcp.tool(title="Extend a volume", annotations=EXTEND)
+    @mcp.tool(title="Extend a volume", description=DESCRIPTIONS["extend_volume"], annotations=EXTEND)
     async def extend_volume(
         volume_id: VolumeId,
         new_size_gb: NewSize,
@@ -320,9 +330,6 @@ def build_server(
             float, Field(gt=0, le=3600, description="How long to wait, in seconds, when wait is true")
         ] = 300.0,
     ) -> Annotated[CallToolResult, ExtendResult]:
-        """Grow a volume to a new total size. Irreversible: capacity can never shrink, and the only way back is
-        a snapshot restored into a new volume. Check first with plan_volume_extension. Asks the user to confirm
-        when the client supports it. Afterwards the guest's partition and filesystem must be grown."""
         operation = _Extension(runtime, audit, volume_id, new_size_gb, check, ctx)
         if check.verdict == "unchanged":
             return await operation.finish("unchanged", check.volume, confirmed_by=None)
