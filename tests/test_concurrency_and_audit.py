@@ -125,3 +125,13 @@ async def test_an_unwritable_audit_log_refuses_the_extension(
     assert "fail closed" in text(result)
     assert "Nothing was sent" in text(result)
     assert emulator.state.requests("PUT") == []
+
+
+async def test_extend_called_directly_outside_a_request_is_audited(emulator: EmulatorServer, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    server = build_server(ServerSettings(confirmation="flag", audit_log=log), client_factory(emulator))
+    result = await server.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
+    assert not isinstance(result, Exception)
+    assert not result.is_error  # type: ignore[union-attr]
+    [line] = _lines(log)
+    assert (line["outcome"], line["client"]) == ("completed", None)

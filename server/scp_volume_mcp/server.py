@@ -565,7 +565,10 @@ class _Extension:
 
 def record_attempt(audit: AuditLog, ctx: Context[Any, Any], **fields: Any) -> None:
     """Write one audit line; a failure after the fact is logged loudly (the request was already sent)."""
-    params = ctx.session.client_params
+    try:
+        params = ctx.session.client_params
+    except ValueError:  # called outside an MCP request (MCPServer.call_tool from Python)
+        params = None
     client_name = params.client_info.name if params is not None else None
     try:
         audit.write(AuditRecord(tool="extend_volume", client=client_name, **fields))

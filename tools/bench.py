@@ -1,0 +1,446 @@
+"""Benchmarks with targets, measured side by side in one run so that a noisy machine cancels out.
+
+    python tools/bench.py [--quick] [--json bench-results.json]
+
+1. start-up: spawn `scp-volume-mcp serve` over stdio, initialize, tools/list; alternating with a minimal
+   MCPServer with one trivial tool (the SDK's floor). Target: median ratio <= 1.10.
+2. per-call overhead: extend_volume (one GET and one PUT against the emulator, zero latency) through an
+   in-process MCP client, against the same two signed requests sent with a bare httpx.AsyncClient, and
+   against a trivial tool through the same client (the SDK's own floor). Target: <= 1.0 ms per call.
+3. memory: peak RSS of the server process after 1,000 calls, against the minimal server after 1,000
+   calls. Target: ratio <= 1.15, and < 2 MB growth between call 100 and call 1,000.
+4. concurrency over streamable HTTP: 100 concurrent clients, 1,000 extend calls on distinct volumes:
+   throughput, p50, p99, zero errors.
+
+--quick runs every part with small counts (CI checks that it works; it asserts no timing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+from pydantic import SecretStr
+
+from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
+from scp_volume_mcp.emulator import default_volumes
+
+HERE = Path(__file__).resolve().parent
+MINIMAL_SERVER = """
+from mcp.server.mcpserver import MCPServer
+
+mcp = MCPServer("minimal")
+
+
+@mcp.tool()
+def ping(text: str) -> str:
+    \"\"\"Echo the text.\"\"\"
+    return text
+
+
+mcp.run("stdio")
+"""
+SCP_ENV = {"SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY, "SCP_SECRET_KEY": EMULATOR_SECRET_KEY, "SCP_CONFIRMATION": "flag"}
+TARGETS = {"startup_ratio": 1.10, "overhead_ms": 1.0, "rss_ratio": 1.15, "rss_growth_mb": 2.0}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[Any], timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"process {process.args} did not listen on {port}") from None
+            time.sleep(0.02)
+
+
+@contextmanager
+def emulator_process(volumes: list[dict[str, Any]] | None = None) -> Iterator[str]:
+    """The emulator in its own process, so it does not share a GIL with what is measured."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        args = [sys.executable, "-m", "scp_volume_mcp", "emulator", "--port", str(port), "--extend-seconds", "0"]
+        if volumes is not None:
+            path = Path(folder) / "volumes.json"
+            path.write_text(json.dumps(volumes))
+            args += ["--volumes", str(path)]
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(port, process)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+class StdioServer:
+    """A bare JSON-RPC driver over a child's stdio: no client library between us and the clock, and the pid."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            text=True,
+            bufsize=1,
+        )
+        self._ids = 0
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self._ids += 1
+        message = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params or {}}
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{method}: the server closed its stdout")
+            answer = json.loads(line)
+            if answer.get("id") == self._ids:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                result: dict[str, Any] = answer["result"]
+                return result
+
+    def initialize(self) -> None:
+        assert self.process.stdin is not None
+        self.request(
+            "initialize",
+            {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+        )
+        self.process.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
+        self.process.stdin.flush()
+
+    def memory_kb(self) -> tuple[int, int]:
+        """(current RSS, peak RSS) of the server process, from /proc."""
+        fields = dict(
+            line.split(":", 1)
+            for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+            if ":" in line
+        )
+        return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+    def close(self) -> None:
+        if self.process.stdin:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def servers(minimal_path: Path) -> dict[str, list[str]]:
+    return {
+        "scp-volume-mcp": [sys.executable, "-m", "scp_volume_mcp", "serve"],
+        "minimal MCPServer": [sys.executable, str(minimal_path)],
+    }
+
+
+# --- 1. start-up ----------------------------------------------------------------------------------
+
+
+def bench_startup(minimal_path: Path, runs: int, endpoint: str) -> dict[str, Any]:
+    times: dict[str, list[float]] = {name: [] for name in servers(minimal_path)}
+    env = {**SCP_ENV, "SCP_ENDPOINT": endpoint}
+    for _ in range(runs):
+        for name, argv in servers(minimal_path).items():  # alternate, so drift hits both alike
+            started = time.perf_counter()
+            server = StdioServer(argv, env)
+            server.initialize()
+            tools = server.request("tools/list")["tools"]
+            times[name].append((time.perf_counter() - started) * 1000)
+            assert tools, name
+            server.close()
+    ours, floor = statistics.median(times["scp-volume-mcp"]), statistics.median(times["minimal MCPServer"])
+    return {
+        "runs": runs,
+        "median_ms": {"scp-volume-mcp": round(ours, 1), "minimal": round(floor, 1)},
+        "ratio": round(ours / floor, 3),
+        "target_ratio": TARGETS["startup_ratio"],
+        "own_imports_ms": own_import_ms(),
+    }
+
+
+def own_import_ms() -> dict[str, float]:
+    """`python -X importtime` of what stdio serving imports: cumulative ms of the heaviest modules of ours."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import scp_volume_mcp.cli, scp_volume_mcp.server"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows: dict[str, float] = {}
+    for line in done.stderr.splitlines():
+        parts = [p.strip() for p in line.removeprefix("import time:").split("|")]
+        if len(parts) == 3 and parts[1].isdigit():
+            rows[parts[2]] = int(parts[1]) / 1000
+    top = {k: v for k, v in rows.items() if k.strip().split(".")[0] in ("scp_volume_mcp", "mcp", "httpx", "pydantic")}
+    return dict(sorted(top.items(), key=lambda kv: -kv[1])[:6])
+
+
+# --- 2. per-call overhead -------------------------------------------------------------------------
+
+
+async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
+    from mcp import Client
+    from mcp.server.mcpserver import MCPServer
+
+    from scp_volume_mcp.scp import ScpAuth, ScpClient, load_config
+    from scp_volume_mcp.server import build_server
+    from scp_volume_mcp.settings import ServerSettings
+
+    config = load_config(access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=endpoint, env={})
+    server = build_server(ServerSettings(confirmation="flag"), lambda: ScpClient(config))
+    trivial = MCPServer("floor")
+
+    @trivial.tool()
+    def ping(text: str) -> str:
+        return text
+
+    bare_id = default_volumes()[1]["id"]  # another volume, grown by the bare client
+    bare = httpx.AsyncClient(
+        base_url=endpoint,
+        auth=ScpAuth(EMULATOR_ACCESS_KEY, SecretStr(EMULATOR_SECRET_KEY)),
+        headers={"Scp-Api-Version": "virtualserver 1.3"},
+    )
+    samples: dict[str, list[float]] = {"extend_volume via MCP": [], "bare GET+PUT": [], "trivial tool via MCP": []}
+    ours_size, bare_size = 104, 72
+    async with Client(server) as client, Client(trivial) as floor_client:
+        await client.call_tool("list_volumes", {"limit": 1})  # warm: client, connection, quota cache
+        for batch in range(calls // 25):
+            for _ in range(25):
+                started = time.perf_counter()
+                result = await client.call_tool(
+                    "extend_volume", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": ours_size, "confirm": True}
+                )
+                samples["extend_volume via MCP"].append(time.perf_counter() - started)
+                assert not result.is_error, result.content
+                ours_size += 8
+            for _ in range(25):
+                started = time.perf_counter()
+                (await bare.get(f"/v1/volumes/{bare_id}")).raise_for_status()
+                (await bare.put(f"/v1/volumes/{bare_id}/size", json={"size": bare_size})).raise_for_status()
+                samples["bare GET+PUT"].append(time.perf_counter() - started)
+                bare_size += 8
+            for _ in range(25):
+                started = time.perf_counter()
+                await floor_client.call_tool("ping", {"text": str(batch)})
+                samples["trivial tool via MCP"].append(time.perf_counter() - started)
+    await bare.aclose()
+    medians = {k: statistics.median(v) * 1000 for k, v in samples.items()}
+    overhead = medians["extend_volume via MCP"] - medians["bare GET+PUT"]
+    return {
+        "calls": len(samples["bare GET+PUT"]),
+        "median_ms": {k: round(v, 3) for k, v in medians.items()},
+        "overhead_ms": round(overhead, 3),
+        "overhead_beyond_sdk_floor_ms": round(overhead - medians["trivial tool via MCP"], 3),
+        "target_ms": TARGETS["overhead_ms"],
+    }
+
+
+def bench_per_call(endpoint: str, calls: int) -> dict[str, Any]:
+    result: dict[str, Any] = anyio.run(_per_call, endpoint, calls)
+    return result
+
+
+# --- 3. memory ------------------------------------------------------------------------------------
+
+
+def bench_memory(minimal_path: Path, calls: int, endpoint: str) -> dict[str, Any]:
+    env = {**SCP_ENV, "SCP_ENDPOINT": endpoint}
+    report: dict[str, Any] = {"calls": calls}
+    for name, argv in servers(minimal_path).items():
+        server = StdioServer(argv, env)
+        server.initialize()
+        at_100 = 0
+        for index in range(1, calls + 1):
+            if name == "scp-volume-mcp":
+                # Reads and refused extensions: the full guard path, without growing anything.
+                arguments = {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 96, "confirm": True}
+                result = server.request("tools/call", {"name": "extend_volume", "arguments": arguments})
+            else:
+                result = server.request("tools/call", {"name": "ping", "arguments": {"text": str(index)}})
+            assert result.get("content"), result
+            if index == min(100, calls):
+                at_100 = server.memory_kb()[0]
+        rss, peak = server.memory_kb()
+        report[name] = {"peak_rss_mb": round(peak / 1024, 2), "growth_100_to_end_mb": round((rss - at_100) / 1024, 3)}
+        server.close()
+    report["peak_ratio"] = round(
+        report["scp-volume-mcp"]["peak_rss_mb"] / report["minimal MCPServer"]["peak_rss_mb"], 3
+    )
+    report["target_ratio"] = TARGETS["rss_ratio"]
+    report["target_growth_mb"] = TARGETS["rss_growth_mb"]
+    return report
+
+
+# --- 4. concurrency over streamable HTTP ------------------------------------------------------------
+
+
+async def _http_load(url: str, volume_ids: list[str], clients: int) -> dict[str, Any]:
+    from mcp import Client
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    per_client = [volume_ids[i::clients] for i in range(clients)]
+
+    async def worker(ids: list[str]) -> None:
+        async with Client(url) as client:
+            for volume_id in ids:
+                started = time.perf_counter()
+                try:
+                    result = await client.call_tool(
+                        "extend_volume", {"volume_id": volume_id, "new_size_gb": 24, "confirm": True}
+                    )
+                except Exception as exc:  # a benchmark counts failures instead of stopping at the first
+                    errors.append(repr(exc))
+                    continue
+                latencies.append(time.perf_counter() - started)
+                if result.is_error:
+                    errors.append(str(result.content))
+
+    started = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for ids in per_client:
+            group.start_soon(worker, ids)
+    elapsed = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return {
+        "clients": clients,
+        "calls": len(volume_ids),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "seconds": round(elapsed, 2),
+        "throughput_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(ordered[len(ordered) // 2] * 1000, 1) if ordered else None,
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1) if ordered else None,
+    }
+
+
+def bench_http(calls: int, clients: int) -> dict[str, Any]:
+    ids = [str(uuid.UUID(int=i + 1, version=4)) for i in range(calls)]
+    volumes = [
+        {"id": i, "name": f"bench-{n}", "size": 16, "state": "available", "servers": []} for n, i in enumerate(ids)
+    ]
+    with emulator_process(volumes) as endpoint:
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port)],
+            env={**os.environ, **SCP_ENV, "SCP_ENDPOINT": endpoint},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(port, process)
+            result: dict[str, Any] = anyio.run(_http_load, f"http://127.0.0.1:{port}/mcp", ids, clients)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    return result
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "mcp": _version("mcp"),
+        "httpx": _version("httpx"),
+    }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
+
+
+def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    startup, call, memory, http = results["startup"], results["per_call"], results["memory"], results["http"]
+    growth = memory["scp-volume-mcp"]["growth_100_to_end_mb"]
+    return [
+        ("start-up ratio (vs minimal MCPServer)", f"{startup['ratio']:.3f}", f"<= {TARGETS['startup_ratio']}",
+         startup["ratio"] <= TARGETS["startup_ratio"]),
+        ("per-call overhead vs bare httpx (ms)", f"{call['overhead_ms']:.3f}", f"<= {TARGETS['overhead_ms']}",
+         call["overhead_ms"] <= TARGETS["overhead_ms"]),
+        ("  of which the SDK's own floor (ms)", f"{call['median_ms']['trivial tool via MCP']:.3f}", "", True),
+        ("peak RSS ratio (vs minimal MCPServer)", f"{memory['peak_ratio']:.3f}", f"<= {TARGETS['rss_ratio']}",
+         memory["peak_ratio"] <= TARGETS["rss_ratio"]),
+        (f"RSS growth, call 100 to {memory['calls']} (MB)", f"{growth:.3f}", f"< {TARGETS['rss_growth_mb']}",
+         growth < TARGETS["rss_growth_mb"]),
+        (f"HTTP: {http['clients']} clients, {http['calls']} extends: errors", str(http["errors"]), "0",
+         http["errors"] == 0),
+        ("HTTP throughput (calls/s), p50 / p99 (ms)",
+         f"{http['throughput_per_s']}, {http['p50_ms']} / {http['p99_ms']}", "", True),
+    ]  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small counts: checks that it works, not timings")
+    parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write the results")
+    args = parser.parse_args()
+    # Before any MCPServer exists: its constructor would otherwise set the root logger to INFO.
+    logging.basicConfig(level=logging.WARNING)
+    runs, calls, memory_calls, http_calls, clients = (2, 50, 120, 40, 10) if args.quick else (11, 1000, 1000, 1000, 100)
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    with tempfile.TemporaryDirectory() as folder:
+        minimal_path = Path(folder) / "minimal_server.py"
+        minimal_path.write_text(MINIMAL_SERVER)
+        with emulator_process() as endpoint:
+            print("start-up ...", file=sys.stderr, flush=True)
+            results["startup"] = bench_startup(minimal_path, runs, endpoint)
+            print("per-call overhead ...", file=sys.stderr, flush=True)
+            results["per_call"] = bench_per_call(endpoint, calls)
+            print("memory ...", file=sys.stderr, flush=True)
+            results["memory"] = bench_memory(minimal_path, memory_calls, endpoint)
+    print("concurrency over HTTP ...", file=sys.stderr, flush=True)
+    results["http"] = bench_http(http_calls, clients)
+    rows = verdicts(results)
+    results["verdicts"] = [{"measure": m, "value": v, "target": t, "met": ok} for m, v, t, ok in rows]
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\n{'measure':52} {'value':>22}  {'target':>8}")
+    for measure, value, target, ok in rows:
+        mark = "" if not target else ("  ok" if ok else "  MISSED")
+        print(f"{measure:52} {value:>22}  {target:>8}{mark}")
+    print(f"\nstart-up medians (ms): {results['startup']['median_ms']}")
+    print(f"per-call medians (ms): {results['per_call']['median_ms']}")
+    print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
