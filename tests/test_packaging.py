@@ -27,11 +27,17 @@ def test_no_generic_top_level_module_is_installed(tmp_path: Path) -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_stdio_serving_does_not_import_the_emulator_demo_or_doctor(tmp_path: Path) -> None:
-    deferred = ["scp_volume_mcp.emulator", "scp_volume_mcp.demo", "scp_volume_mcp.doctor", "scp_volume_mcp.serve"]
+def test_stdio_start_up_does_not_import_the_emulator_demo_doctor_or_httpx(tmp_path: Path) -> None:
+    deferred = [
+        "scp_volume_mcp.emulator",
+        "scp_volume_mcp.demo",
+        "scp_volume_mcp.doctor",
+        "scp_volume_mcp.serve",
+        "httpx",
+    ]
     probe = (
         "import sys; import scp_volume_mcp.cli, scp_volume_mcp.server; "
-        f"print(sorted(m for m in sys.modules if m.split('.')[:2] in [n.split('.') for n in {deferred!r}]))"
+        f"print(sorted(m for m in sys.modules if any(m == n or m.startswith(n + '.') for n in {deferred!r})))"
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -6,10 +6,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
-from .scp import ScpClient, ScpError, load_config
+from .scp import ScpError, load_config
+
+if TYPE_CHECKING:
+    from .scp import ScpClient
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -17,6 +21,8 @@ QUOTA_TTL_S = 60.0
 
 
 def default_client_factory() -> ScpClient:
+    from .scp import ScpClient  # httpx loads with the first SCP call, not at start-up
+
     return ScpClient(load_config())
 
 
@@ -44,7 +50,8 @@ class Runtime:
     @asynccontextmanager
     async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
         """Serialize the check-then-send of extensions of one volume within this process."""
-        lock, users = self._locks.get(volume_id) or (anyio.Lock(), 0)
+        # fast_acquire: an uncontended lock (the usual case) costs no trip through the event loop.
+        lock, users = self._locks.get(volume_id) or (anyio.Lock(fast_acquire=True), 0)
         self._locks[volume_id] = (lock, users + 1)
         try:
             async with lock:

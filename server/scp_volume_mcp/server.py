@@ -5,7 +5,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
@@ -30,7 +30,6 @@ from .models import ExtendCall, ExtendResult, ExtensionPlan, Outcome, VolumeList
 from .runtime import Runtime, default_client_factory
 from .scp import (
     ScpBadRequest,
-    ScpClient,
     ScpConflict,
     ScpError,
     ScpHttpError,
@@ -42,6 +41,9 @@ from .scp import (
     Volume,
 )
 from .settings import ServerSettings
+
+if TYPE_CHECKING:
+    from .scp import ScpClient
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -163,7 +165,7 @@ def _size_change(previous: int, new: int) -> str:
 
 def build_server(
     settings: ServerSettings | None = None,
-    client_factory: Callable[[], ScpClient] = default_client_factory,
+    client_factory: Callable[[], "ScpClient"] = default_client_factory,
 ) -> MCPServer[Any]:
     """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
     settings = settings or ServerSettings()
@@ -185,7 +187,7 @@ def build_server(
         lifespan=lifespan,
     )
 
-    def client() -> ScpClient:
+    def client() -> "ScpClient":
         try:
             return runtime.client()
         except ScpError as exc:
@@ -371,7 +373,7 @@ class _Extension:
         self.waited_s: float | None = None
 
     @property
-    def scp(self) -> ScpClient:
+    def scp(self) -> "ScpClient":
         return self.runtime.client()
 
     async def run(

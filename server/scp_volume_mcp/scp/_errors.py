@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 _MAX_DETAIL = 500
 _REQUEST_ID_HEADERS = ("x-request-id", "x-scp-request-id", "request-id", "x-trace-id")
