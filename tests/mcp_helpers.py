@@ -56,13 +56,16 @@ def text(result: CallToolResult) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
 
 
-def client_factory(emulator: EmulatorServer, api_version: str = "1.3") -> Callable[[], ScpClient]:
+def client_factory(
+    emulator: EmulatorServer, api_version: str = "1.3", timeout_s: float | None = None
+) -> Callable[[], ScpClient]:
     def factory() -> ScpClient:
         config = load_config(
             access_key=EMULATOR_ACCESS_KEY,
             secret_key=EMULATOR_SECRET_KEY,
             endpoint=emulator.url,
             api_version=api_version,
+            timeout_s=timeout_s,
             env={},
         )
         return ScpClient(config, backoff_s=0.001)

@@ -7,12 +7,11 @@ from typing import Any
 
 import pytest
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
+from scp_volume_mcp.consts import EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
 from scp_volume_mcp.emulator import EmulatorServer, Fault
-from scp_volume_mcp.scp import ScpClient, load_config
 from scp_volume_mcp.settings import ServerSettings
 
-from .mcp_helpers import Client, text
+from .mcp_helpers import Client, client_factory, text
 
 pytestmark = pytest.mark.anyio
 TIMEOUT_S = 0.5
@@ -61,17 +60,7 @@ EXPECTED: dict[str, dict[str, tuple[int, bool, str]]] = {
 def _server(emulator: EmulatorServer, settings: ServerSettings | None = None) -> Any:
     from scp_volume_mcp.server import build_server
 
-    def factory() -> ScpClient:
-        config = load_config(
-            access_key=EMULATOR_ACCESS_KEY,
-            secret_key=EMULATOR_SECRET_KEY,
-            endpoint=emulator.url,
-            timeout_s=TIMEOUT_S,
-            env={},
-        )
-        return ScpClient(config, backoff_s=0.001)
-
-    return build_server(settings or ServerSettings(confirmation="flag"), factory)
+    return build_server(settings or ServerSettings(confirmation="flag"), client_factory(emulator, timeout_s=TIMEOUT_S))
 
 
 async def _extend(emulator: EmulatorServer, size: int = 104) -> Any:

@@ -140,46 +140,14 @@ def test_demo_never_prints_the_emulator_secret() -> None:
 
 
 def test_http_token_never_reaches_the_output(keyed_emulator: EmulatorServer) -> None:
-    from .test_transports import free_port
+    import httpx
 
-    port = free_port()
-    env = {**os.environ, "SCP_MCP_HTTP_TOKEN": TOKEN, "SCP_ENDPOINT": keyed_emulator.url}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scp_volume_mcp",
-            "--log-level",
-            "DEBUG",
-            "serve",
-            "--transport",
-            "http",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        import time
+    from .test_transports import http_server
 
-        import httpx
-
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.post(
-                    f"http://127.0.0.1:{port}/mcp", json={}, headers={"Authorization": "Bearer x" + TOKEN}
-                )
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+    output: list[str] = []
+    with http_server(keyed_emulator, options=("--log-level", "DEBUG"), output=output, SCP_MCP_HTTP_TOKEN=TOKEN) as url:
+        response = httpx.post(url, json={}, headers={"Authorization": "Bearer x" + TOKEN})
         assert response.status_code == 401
         _assert_clean(response.text, response.headers)
-    finally:
-        process.terminate()
-        out, err = process.communicate(timeout=10)
-    _assert_clean(out, err)
+    [printed] = output
+    _assert_clean(printed)

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -81,30 +82,49 @@ async def test_stdio_without_credentials_still_lists_tools_and_explains(emulator
 
 
 @contextmanager
-def http_server(emulator: EmulatorServer, *args: str, **env: str) -> Iterator[str]:
+def http_server(
+    emulator: EmulatorServer, *args: str, options: tuple[str, ...] = (), output: list[str] | None = None, **env: str
+) -> Iterator[str]:
+    """`scp-volume-mcp [options] serve --transport http [args]` on a free port; yields the MCP URL. What the
+    process printed (stdout and stderr) is appended to `output` once it has stopped."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port), *args],
-        env={**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag"), **env},
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"server did not start: {process.stderr.read() if process.stderr else ''}"
-                    ) from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with tempfile.TemporaryFile("w+") as printed:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scp_volume_mcp",
+                *options,
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+                *args,
+            ],
+            env={**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag"), **env},
+            stdout=printed,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        printed.seek(0)
+                        raise RuntimeError(f"server did not start: {printed.read()}") from None
+                    time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}/mcp"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            if output is not None:
+                printed.seek(0)
+                output.append(printed.read())
 
 
 async def test_http_without_token_on_loopback(emulator: EmulatorServer) -> None:
