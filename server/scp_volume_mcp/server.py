@@ -334,13 +334,13 @@ def build_server(
     ) -> Annotated[CallToolResult, ExtendResult]:
         operation = _Extension(runtime, audit, volume_id, new_size_gb, check, ctx)
         if check.verdict == "unchanged":
-            return await operation.finish("unchanged", check.volume, confirmed_by=None)
+            return operation.finish("unchanged", check.volume, confirmed_by=None)
         if not isinstance(approval, AcceptedElicitation):
             outcome: Outcome = "declined" if approval.action == "decline" else "cancelled"
-            return await operation.finish(outcome, check.volume, confirmed_by=None)
+            return operation.finish(outcome, check.volume, confirmed_by=None)
         answer = approval.data
         if isinstance(answer, ExtensionConfirmation) and not answer.confirm:
-            return await operation.finish("declined", check.volume, confirmed_by=None)
+            return operation.finish("declined", check.volume, confirmed_by=None)
         confirmed_by: Literal["human", "flag"] = "human" if isinstance(answer, ExtensionConfirmation) else "flag"
         return await operation.run(confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=settings.poll_interval_s)
 
@@ -384,7 +384,7 @@ class _Extension:
                 volume = await self._fresh_volume(confirmed_by)
                 assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb)
                 if assessment.verdict == "unchanged":
-                    return await self.finish("unchanged", volume, confirmed_by=None)
+                    return self.finish("unchanged", volume, confirmed_by=None)
                 if assessment.verdict == "refused":
                     raise ToolError(_refusal(volume, assessment))
                 self.previous_size = volume.size
@@ -399,7 +399,7 @@ class _Extension:
         if wait and not self._settled(volume):
             volume, note = await self._wait(volume, timeout_s, poll_s)
         outcome: Outcome = "completed" if self._settled(volume) else "accepted"
-        return await self.finish(outcome, volume, confirmed_by=confirmed_by, note=note)
+        return self.finish(outcome, volume, confirmed_by=confirmed_by, note=note)
 
     async def _fresh_volume(self, confirmed_by: str) -> Volume:
         """The checked volume, re-read when it may be stale: a human took time to answer, or this process
@@ -505,7 +505,7 @@ class _Extension:
             if self._settled(volume):
                 return volume, None
 
-    async def finish(
+    def finish(
         self,
         outcome: Outcome,
         volume: Volume,
