@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from mcp import Client
 from mcp.types import Implementation
 
-from scp_volume_mcp.consts import EXAMPLE_VOLUME_ID
+from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
 from scp_volume_mcp.emulator import EmulatorServer, Fault
+from scp_volume_mcp.scp import ScpClient, load_config
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 
@@ -135,3 +137,76 @@ async def test_extend_called_directly_outside_a_request_is_audited(emulator: Emu
     assert not result.is_error  # type: ignore[union-attr]
     [line] = _lines(log)
     assert (line["outcome"], line["client"]) == ("completed", None)
+
+
+class _ResendCannotConnect(httpx.AsyncBaseTransport):
+    """Forwards to the real emulator, but the second PUT finds no server (the emulator cannot do that itself)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._puts = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            self._puts += 1
+            if self._puts == 2:
+                raise httpx.ConnectError("connection refused", request=request)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_dropped_first_send_still_counts_as_sent_when_the_resend_cannot_connect(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    config = load_config(access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=emulator.url, env={})
+    server = build_server(
+        ServerSettings(confirmation="flag", audit_log=log), lambda: ScpClient(config, transport=_ResendCannotConnect())
+    )
+    emulator.state.add_fault(Fault("extend", drop=True, apply=False))
+    async with Client(server) as client:
+        result = await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
+    assert result.is_error
+    assert "sending it again failed" in text(result)
+    assert "Nothing was sent" not in text(result)
+    [line] = _lines(log)
+    assert line["outcome"] == "failed"  # a request did reach the platform
+    assert len(emulator.state.requests("PUT")) == 1
+
+
+async def test_an_extension_that_fails_while_waiting_is_audited(emulator: EmulatorServer, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    emulator.state.settings.extend_seconds = 30
+    settings = ServerSettings(confirmation="flag", audit_log=log, poll_interval_s=0.05)
+    results: list[Any] = []
+    async with Client(build_server(settings, client_factory(emulator))) as client:
+
+        async def extend() -> None:
+            results.append(await client.call_tool("extend_volume", {**_args(EXAMPLE_VOLUME_ID, 104), "wait": True}))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(extend)
+            while not emulator.state.requests("PUT"):  # noqa: ASYNC110 - the emulator runs on its own thread
+                await anyio.sleep(0.02)
+            failed = emulator.state.get(EXAMPLE_VOLUME_ID)
+            assert failed is not None
+            emulator.state.put({**failed, "state": "error_extending"})
+    [result] = results
+    assert result.is_error
+    assert "failed: the volume is error_extending" in text(result)
+    [line] = _lines(log)
+    assert (line["outcome"], line["http_status"]) == ("failed", 202)
+
+
+async def test_a_refusal_by_the_human_policy_is_audited(emulator: EmulatorServer, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    settings = ServerSettings(confirmation="human", audit_log=log)
+    async with Client(build_server(settings, client_factory(emulator))) as client:
+        result = await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
+    assert result.is_error
+    [line] = _lines(log)
+    assert (line["outcome"], line["requested_size_gb"]) == ("refused", 104)
+    assert "SCP_CONFIRMATION=human" in line["detail"]
+    assert emulator.state.requests("PUT") == []

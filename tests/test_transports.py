@@ -204,3 +204,18 @@ def test_demo_runs_from_the_command_line() -> None:
         "everything behaved",
     ):
         assert expected in done.stdout
+
+
+def test_a_non_loopback_ipv6_bind_accepts_its_own_bracketed_host() -> None:
+    from starlette.testclient import TestClient
+
+    from scp_volume_mcp.serve import http_app
+    from scp_volume_mcp.settings import ServerSettings
+
+    app = http_app(ServerSettings(), "::", 8000, env={"SCP_MCP_HTTP_TOKEN": "t" * 32})
+    headers = {"Authorization": "Bearer " + "t" * 32, "Accept": "application/json, text/event-stream"}
+    with TestClient(app, base_url="http://[::]:8000") as client:
+        own = client.post("/mcp", json={}, headers=headers)
+        foreign = client.post("/mcp", json={}, headers={**headers, "Host": "evil.example:8000"})
+    assert foreign.status_code == 421
+    assert own.status_code != 421

@@ -72,7 +72,8 @@ def http_app(settings: ServerSettings, host: str, port: int, env: Mapping[str, s
             f"Serving on {host} exposes the server beyond this machine: set {TOKEN_ENV} to a long random "
             "token (clients send it as 'Authorization: Bearer <token>'), or bind to 127.0.0.1."
         )
-    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{host}:{port}"]
+    bound = f"[{host}]" if ":" in host else host  # an IPv6 Host header is bracketed
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{bound}:{port}"]
     hosts += [h.strip() for h in env.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()]
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,

@@ -267,6 +267,20 @@ def build_server(
 
     # --- extend_volume ---------------------------------------------------------------------------
 
+    def refused(ctx: Context[Any, Any], volume: Volume, new_size_gb: int, message: str) -> ToolError:
+        """Audit an attempt refused before anything was sent, and return the error to raise."""
+        record_attempt(
+            audit,
+            ctx,
+            volume_id=volume.id,
+            previous_size_gb=volume.size,
+            requested_size_gb=new_size_gb,
+            outcome="refused",
+            api_version=client().api.version,
+            detail=message,
+        )
+        return ToolError(message)
+
     async def check_extension(volume_id: str, new_size_gb: int, ctx: Context[Any, Any]) -> Check:
         """Guards that need the live volume. Raises a ToolError for anything that must not be sent."""
         generation = runtime.generation(volume_id)
@@ -274,18 +288,7 @@ def build_server(
         quota = await runtime.per_volume_quota_gb()
         assessment = assess_extension(volume, new_size_gb, quota)
         if assessment.verdict == "refused":
-            message = _refusal(volume, assessment)
-            record_attempt(
-                audit,
-                ctx,
-                volume_id=volume_id,
-                previous_size_gb=volume.size,
-                requested_size_gb=new_size_gb,
-                outcome="refused",
-                api_version=client().api.version,
-                detail=message,
-            )
-            raise ToolError(message)
+            raise refused(ctx, volume, new_size_gb, _refusal(volume, assessment))
         return Check(volume=volume, per_volume_quota_gb=quota, verdict=assessment.verdict, generation=generation)
 
     def can_elicit(ctx: Context[Any, Any]) -> bool:
@@ -310,10 +313,13 @@ def build_server(
                 ExtensionConfirmation,
             )
         if settings.confirmation == "human":
-            raise ToolError(
+            raise refused(
+                ctx,
+                check.volume,
+                new_size_gb,
                 "This server requires a human to confirm every extension (SCP_CONFIRMATION=human), and this "
                 "client cannot ask one (it does not support elicitation). Nothing was sent. Use a client that "
-                "supports elicitation, or have the operator set SCP_CONFIRMATION=auto or flag."
+                "supports elicitation, or have the operator set SCP_CONFIRMATION=auto or flag.",
             )
         return Approval(by="flag")
 
@@ -393,11 +399,11 @@ class _Extension:
                 except AuditError as exc:
                     raise ToolError(f"Refusing to extend: {exc} (fail closed). Nothing was sent.") from None
                 volume, note = await self._send()
+            if wait and not self._settled(volume):
+                volume, note = await self._wait(volume, timeout_s, poll_s)
         except ToolError as exc:
             self._record("refused" if not self.sent else "failed", str(exc))
             raise
-        if wait and not self._settled(volume):
-            volume, note = await self._wait(volume, timeout_s, poll_s)
         outcome: Outcome = "completed" if self._settled(volume) else "accepted"
         return self.finish(outcome, volume, confirmed_by=confirmed_by, note=note)
 
@@ -432,9 +438,14 @@ class _Extension:
                     f"SCP answered {exc.status} with an unreadable body; the state shown was read back.",
                 )
             except ScpTransportError as exc:
-                if not exc.sent:
+                if not exc.sent and attempt == 1:
                     self.sent = False
                     raise ToolError(f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network.") from None
+                if not exc.sent:
+                    raise ToolError(
+                        f"The first resize request was dropped and reading back showed it was not applied; sending it "
+                        f"again failed ({exc}). The volume was not resized; try again later."
+                    ) from None
                 volume = await self._read_back(str(exc))
                 if volume.size >= self.target:
                     return volume, f"{exc}; reading the volume back shows the resize was applied."
