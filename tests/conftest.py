@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-from scp_volume_mcp.emulator import EmulatorServer, EmulatorState
+from scp_volume_mcp.emulator import EmulatorServer, EmulatorSettings, EmulatorState
 from scp_volume_mcp.scp import ScpClient, ScpConfig, load_config
 
 
@@ -26,11 +26,11 @@ def _emulator_server() -> Iterator[EmulatorServer]:
 def emulator(_emulator_server: EmulatorServer) -> Iterator[EmulatorServer]:
     """The session's emulator, back to its seeded volumes and default settings for each test."""
     state: EmulatorState = _emulator_server.state
-    state.settings.__init__()  # type: ignore[misc]
+    state.settings = EmulatorSettings()
     state.reset()
     yield _emulator_server
     assert state.wait_idle(), "the emulator was still serving a request after the test"
-    state.settings.__init__()  # type: ignore[misc]
+    state.settings = EmulatorSettings()
     state.reset()
 
 

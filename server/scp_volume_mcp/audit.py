@@ -4,14 +4,11 @@ tool answers. When it is configured but cannot be written, extensions are refuse
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-logger = logging.getLogger("scp_volume_mcp.audit")
 
 
 class AuditError(OSError):

@@ -50,7 +50,7 @@ async def _drive(endpoint: str) -> int:
     async def progress(done: float, total: float | None, message: str | None) -> None:
         _say(f"   progress {done:4.1f}/{total or 0:g} s: {message}")
 
-    async with Client(server, elicitation_callback=human, client_info=None) as client:
+    async with Client(server, elicitation_callback=human) as client:
         tools = await client.list_tools()
         _say(f"Connected over stdio; tools: {', '.join(t.name for t in tools.tools)}")
 

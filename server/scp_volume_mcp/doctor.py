@@ -8,8 +8,8 @@ from typing import TextIO
 import anyio
 
 from .audit import AuditError, AuditLog
+from .messages import clock_skew_s, explain
 from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_version, error_from_response, load_config
-from .server import clock_skew_s, explain
 from .settings import ServerSettings, SettingsError
 
 MAX_SKEW_S = 60.0
@@ -42,18 +42,17 @@ class _Report:
 
 def _settings(report: _Report, config: ScpConfig) -> None:
     print("Settings (highest source wins: arguments, environment, ~/.scpconf):", file=report.out)
-    values = {
-        "access key": _mask(config.access_key, secret=False),
-        "secret key": _mask(config.secret_key.get_secret_value(), secret=True),
-        "endpoint": config.endpoint,
-        "region": config.region or "-",
-        "environment": config.environment or "-",
-        "auth URL": config.auth_url or "-",
-        "API version": config.api_version,
-        "timeout": f"{config.timeout_s:g} s",
-    }
-    keys = ("access_key", "secret_key", "endpoint", "region", "environment", "auth_url", "api_version", "timeout_s")
-    for (label, value), key in zip(values.items(), keys, strict=True):
+    rows = [
+        ("access key", "access_key", _mask(config.access_key, secret=False)),
+        ("secret key", "secret_key", _mask(config.secret_key.get_secret_value(), secret=True)),
+        ("endpoint", "endpoint", config.endpoint),
+        ("region", "region", config.region or "-"),
+        ("environment", "environment", config.environment or "-"),
+        ("auth URL", "auth_url", config.auth_url or "-"),
+        ("API version", "api_version", config.api_version),
+        ("timeout", "timeout_s", f"{config.timeout_s:g} s"),
+    ]
+    for label, key, value in rows:
         report.info(f"{label:12} {value:60} [{config.sources.get(key, 'default')}]")
 
 

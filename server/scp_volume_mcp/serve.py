@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 import os
 import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from .settings import ServerSettings, SettingsError
-
-logger = logging.getLogger("scp_volume_mcp")
 
 Scope = dict[str, Any]
 TOKEN_ENV = "SCP_MCP_HTTP_TOKEN"  # noqa: S105 - the variable's name, not a token

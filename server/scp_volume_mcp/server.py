@@ -4,7 +4,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
@@ -26,18 +25,15 @@ from .consts import (
     VOLUME_ID_PATTERN,
 )
 from .guards import Assessment, assess_extension
+from .messages import explain
 from .models import ExtendCall, ExtendResult, ExtensionPlan, Outcome, VolumeList, VolumeSummary
 from .runtime import Runtime, default_client_factory
 from .scp import (
-    ScpBadRequest,
-    ScpConflict,
     ScpError,
     ScpHttpError,
-    ScpNotFound,
     ScpResponseError,
     ScpTimeoutError,
     ScpTransportError,
-    ScpUnauthorized,
     Volume,
 )
 from .settings import ServerSettings
@@ -105,9 +101,7 @@ class ExtensionConfirmation(BaseModel):
 
 
 class Approval(BaseModel):
-    """A resolved confirmation that needed no question."""
-
-    by: Literal["flag", "none"]
+    """No question was needed: nothing to confirm, or the confirm flag stands."""
 
 
 class Check(BaseModel):
@@ -117,40 +111,6 @@ class Check(BaseModel):
     per_volume_quota_gb: int | None
     verdict: Literal["extend", "unchanged"]
     generation: int
-
-
-def explain(exc: ScpError, volume_id: str | None = None) -> str:
-    """An SCP failure in words a model can act on. Never includes a credential."""
-    if isinstance(exc, ScpNotFound) and volume_id:
-        return f"No volume {volume_id} in this account and region (SCP 404). Find ids with list_volumes."
-    if isinstance(exc, ScpUnauthorized):
-        text = f"SCP refused the credentials (401: {exc.detail}). Check SCP_ACCESS_KEY and SCP_SECRET_KEY"
-        skew = clock_skew_s(exc.date_header)
-        if skew is not None and abs(skew) > 60:
-            direction = "ahead of" if skew > 0 else "behind"
-            return f"{text}. This machine's clock is {abs(skew):.0f} s {direction} SCP's: correct it (NTP)."
-        return f"{text}, and that this machine's clock is correct."
-    if isinstance(exc, ScpConflict):
-        return (
-            f"SCP refused the change (409: {exc.detail}): the volume is busy or in a state that forbids it. "
-            "Check it with get_volume and try again when it is available or in-use."
-        )
-    if isinstance(exc, ScpBadRequest):
-        return f"SCP refused the request (400): {exc.detail}"
-    if isinstance(exc, ScpHttpError):
-        return f"{exc} {exc.hint}"
-    return str(exc)
-
-
-def clock_skew_s(date_header: str | None) -> float | None:
-    """Seconds this machine's clock is ahead of the server's `Date` header (negative: behind)."""
-    if not date_header:
-        return None
-    try:
-        server_time = parsedate_to_datetime(date_header).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return time.time() - server_time
 
 
 def _text_result(result: BaseModel, text: str) -> CallToolResult:
@@ -301,9 +261,9 @@ def build_server(
     ) -> Approval | Elicit[ExtensionConfirmation]:
         """Ask the human when the policy wants it and the client can; otherwise the confirm flag stands."""
         if check.verdict == "unchanged":
-            return Approval(by="none")
+            return Approval()
         if settings.confirmation == "flag":
-            return Approval(by="flag")
+            return Approval()
         if can_elicit(ctx):
             summary = VolumeSummary.of(check.volume)
             return Elicit(
@@ -321,7 +281,7 @@ def build_server(
                 "client cannot ask one (it does not support elicitation). Nothing was sent. Use a client that "
                 "supports elicitation, or have the operator set SCP_CONFIRMATION=auto or flag.",
             )
-        return Approval(by="flag")
+        return Approval()
 
     @mcp.tool(title="Extend a volume", description=DESCRIPTIONS["extend_volume"], annotations=EXTEND)
     async def extend_volume(

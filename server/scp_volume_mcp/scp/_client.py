@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, NamedTuple, Self, TypeVar
 from urllib.parse import quote
@@ -75,7 +74,6 @@ class ScpClient:
         transport: httpx.AsyncBaseTransport | None = None,
         read_attempts: int = DEFAULT_READ_ATTEMPTS,
         backoff_s: float = 0.25,
-        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
         self.config = config
         self.api: ApiVersionStatus = check_api_version(config.api_version, today)
@@ -83,7 +81,6 @@ class ScpClient:
             logger.warning(self.api.warning)
         self._read_attempts = max(1, read_attempts)
         self._backoff_s = backoff_s
-        self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=config.endpoint,
             auth=ScpAuth(config.access_key, config.secret_key),
@@ -121,7 +118,7 @@ class ScpClient:
         max_items: int | None = None,
     ) -> list[VolumeShowResponse]:
         """Every matching volume, following `marker` pages until a short page (or `max_items`)."""
-        page_size = max(1, min(page_size, LIST_PAGE_SIZE_MAX))
+        page_size = max(1, min(page_size, LIST_PAGE_SIZE_MAX, max_items or LIST_PAGE_SIZE_MAX))
         volumes: list[VolumeShowResponse] = []
         marker: str | None = None
         while True:
@@ -201,7 +198,7 @@ class ScpClient:
             except ScpTransportError:
                 if last:
                     raise
-                await self._sleep(self._backoff(attempt, None))
+                await anyio.sleep(self._backoff(attempt, None))
                 continue
             if response.status_code < 400:
                 return response
@@ -210,7 +207,7 @@ class ScpClient:
                 raise error
             delay = self._backoff(attempt, error.retry_after)
             logger.info("GET %s answered %d; retrying in %.2f s", path, response.status_code, delay)
-            await self._sleep(delay)
+            await anyio.sleep(delay)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
