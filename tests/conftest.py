@@ -6,8 +6,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-from scp_volume_mcp.emulator import EmulatorServer, EmulatorSettings, EmulatorState
+from scp_volume_mcp.emulator import (
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
+    EmulatorServer,
+    EmulatorSettings,
+    EmulatorState,
+)
 from scp_volume_mcp.scp import ScpClient, ScpConfig, load_config
 
 

@@ -12,8 +12,7 @@ from mcp import Client
 from mcp.client.context import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, Tool
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.scp import ScpClient, load_config
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import EmulatorServer
-from scp_volume_mcp.server import DESCRIPTIONS, build_server
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
+from scp_volume_mcp.messages import DESCRIPTIONS
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
+from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 
 ROOT = Path(__file__).resolve().parent.parent

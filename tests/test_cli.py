@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from scp_volume_mcp import __version__
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
 from scp_volume_mcp.doctor import run_doctor
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 from .test_transports import free_port
 

@@ -8,9 +8,9 @@ from datetime import date
 
 import pytest
 
-from scp_volume_mcp.consts import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import (
+    EXAMPLE_VOLUME_ID,
     ScpBadRequest,
     ScpClient,
     ScpConfig,
@@ -60,10 +60,10 @@ async def test_list_volumes_filters_and_caps(scp: ScpClient) -> None:
 
 
 async def test_extend_volume(scp: ScpClient, emulator: EmulatorServer) -> None:
-    volume, request_id = await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+    volume, status, request_id = await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
     assert volume.size == 104
     [put] = emulator.state.requests("PUT")
-    assert request_id == put.request_id
+    assert (status, request_id) == (put.status, put.request_id)
     assert put.body == {"size": 104}
     assert put.status == 202
     assert put.path == f"/v1/volumes/{EXAMPLE_VOLUME_ID}/size"
@@ -79,7 +79,7 @@ async def test_old_response_shape_with_version_1_1(scp_config: ScpConfig, emulat
     config = replace(scp_config, api_version="1.1")
     async with ScpClient(config, today=date(2026, 1, 15)) as client:
         volume = await client.show_volume(EXAMPLE_VOLUME_ID)
-        extended, _ = await client.extend_volume(EXAMPLE_VOLUME_ID, 112)
+        extended = (await client.extend_volume(EXAMPLE_VOLUME_ID, 112)).volume
     assert type(volume) is VolumeShowResponse
     assert not hasattr(volume, "max_iops")
     assert extended.size == 112

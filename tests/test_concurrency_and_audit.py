@@ -13,9 +13,8 @@ import pytest
 from mcp import Client
 from mcp.types import Implementation
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import EmulatorServer, Fault
-from scp_volume_mcp.scp import ScpClient, load_config
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, Fault
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, load_config
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 

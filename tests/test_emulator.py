@@ -11,9 +11,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import EmulatorServer, EmulatorState, Fault, default_volumes, load_volumes
-from scp_volume_mcp.scp import ScpAuth
+from scp_volume_mcp.emulator import (
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
+    EmulatorServer,
+    EmulatorState,
+    Fault,
+    default_volumes,
+    load_volumes,
+)
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpAuth
 
 VOLUMES = {v["name"]: v["id"] for v in default_volumes()}
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from scp_volume_mcp.consts import EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import EmulatorServer, Fault
+from scp_volume_mcp.emulator import EMULATOR_SECRET_KEY, EmulatorServer, Fault
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import ServerSettings
 
 from .mcp_helpers import Client, client_factory, text

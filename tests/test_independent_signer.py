@@ -10,8 +10,8 @@ import json
 import time
 from urllib.parse import urlsplit
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 
 def _independent_request(url: str, *, tamper: bool = False) -> tuple[int, dict[str, object]]:

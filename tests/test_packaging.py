@@ -3,6 +3,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 import scp_volume_mcp.emulator
 import scp_volume_mcp.scp
@@ -10,15 +13,22 @@ import scp_volume_mcp.scp
 
 def test_scp_public_surface_is_pinned() -> None:
     assert sorted(scp_volume_mcp.scp.__all__) == [
-        "ApiVersionStatus", "ExtendAccepted", "QuotaSetObject", "ScpAuth", "ScpBadRequest", "ScpClient", "ScpConfig",
-        "ScpConfigError", "ScpConflict", "ScpError", "ScpForbidden", "ScpHttpError", "ScpInputError",
-        "ScpNotFound", "ScpRateLimited", "ScpResponseError", "ScpServerError", "ScpTimeoutError",
-        "ScpTransportError", "ScpUnauthorized", "Volume", "VolumeQuotaSet", "VolumeServer",
-        "VolumeShowResponse", "VolumeShowResponseV1Dot2", "check_api_version", "check_endpoint",
-        "error_from_response", "is_loopback_host", "load_config", "signature", "volume_model", "volume_path",
+        "API_SERVICE", "API_VERSIONS", "ApiVersionStatus", "CLIENT_TYPE", "CURRENT_API_VERSION", "EXAMPLE_VOLUME_ID",
+        "EXTENDABLE_STATES", "EXTENDING_STATE", "ExtendAccepted", "FAILED_STATES", "KNOWN_STATES",
+        "LIST_PAGE_SIZE_MAX", "MIN_EXTEND_TARGET_GB", "MIN_VOLUME_SIZE_GB", "Probe", "SETTLED_STATES",
+        "SIZE_STEP_GB", "ScpAuth", "ScpBadRequest", "ScpClient", "ScpConfig", "ScpConfigError", "ScpConflict",
+        "ScpError", "ScpForbidden", "ScpHttpError", "ScpInputError", "ScpNotFound", "ScpRateLimited",
+        "ScpResponseError", "ScpServerError", "ScpTimeoutError", "ScpTransportError", "ScpUnauthorized",
+        "VERSIONS_WITH_PERFORMANCE", "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet", "VolumeServer",
+        "VolumeShowResponse", "VolumeShowResponseV1Dot2", "check_api_version", "is_loopback_host", "load_config",
+        "signature", "url_host",
     ]  # fmt: skip
-    for name in scp_volume_mcp.scp.__all__ + scp_volume_mcp.emulator.__all__:
-        assert getattr(scp_volume_mcp.scp, name, None) or getattr(scp_volume_mcp.emulator, name, None)
+
+
+@pytest.mark.parametrize("package", [scp_volume_mcp.scp, scp_volume_mcp.emulator])
+def test_every_exported_name_resolves_in_its_own_package(package: ModuleType) -> None:
+    missing = [name for name in package.__all__ if not hasattr(package, name)]
+    assert missing == []
 
 
 def test_no_generic_top_level_module_is_installed(tmp_path: Path) -> None:
@@ -27,12 +37,15 @@ def test_no_generic_top_level_module_is_installed(tmp_path: Path) -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_stdio_start_up_does_not_import_the_emulator_demo_doctor_or_httpx(tmp_path: Path) -> None:
+def test_stdio_start_up_does_not_import_the_emulator_server_demo_doctor_or_httpx(tmp_path: Path) -> None:
+    # The CLI reads the emulator's default port from `scp_volume_mcp.emulator`, whose front loads only its
+    # plain-Python state; the HTTP parts (uvicorn app, server thread) and httpx must wait for first use.
     deferred = [
-        "scp_volume_mcp.emulator",
+        "scp_volume_mcp.emulator._app",
+        "scp_volume_mcp.emulator._server",
         "scp_volume_mcp.demo",
         "scp_volume_mcp.doctor",
-        "scp_volume_mcp.serve",
+        "scp_volume_mcp.http_transport",
         "httpx",
     ]
     probe = (

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from mcp import Client, StdioServerParameters
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 
 from .test_transports import SCRIPT, http_server
 

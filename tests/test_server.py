@@ -7,8 +7,8 @@ from typing import Any
 import anyio
 import pytest
 
-from scp_volume_mcp.consts import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import ServerSettings
 
 from .mcp_helpers import answer, connect, text
@@ -170,6 +170,9 @@ async def test_plan(
     if accepted:
         assert plan["call"] == {"name": "extend_volume", "arguments": extend_args(size)}
         assert plan["growth_gb"] == 4
+        assert any("growpart" in step for step in plan["next_steps"])
+    else:  # nothing would be sent, so there is nothing to do in the guest
+        assert plan["next_steps"] == []
     assert {e.method for e in emulator.state.journal} == {"GET"}
 
 

@@ -19,8 +19,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 SCRIPT = shutil.which("scp-volume-mcp") or str(Path(sys.executable).with_name("scp-volume-mcp"))
@@ -209,7 +209,7 @@ def test_demo_runs_from_the_command_line() -> None:
 def test_a_non_loopback_ipv6_bind_accepts_its_own_bracketed_host() -> None:
     from starlette.testclient import TestClient
 
-    from scp_volume_mcp.serve import http_app
+    from scp_volume_mcp.http_transport import http_app
     from scp_volume_mcp.settings import ServerSettings
 
     app = http_app(ServerSettings(), "::", 8000, env={"SCP_MCP_HTTP_TOKEN": "t" * 32})

@@ -39,8 +39,8 @@ import anyio
 import httpx
 from pydantic import SecretStr
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import default_volumes
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, default_volumes
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 HERE = Path(__file__).resolve().parent
 MINIMAL_SERVER = """

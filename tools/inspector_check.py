@@ -13,8 +13,8 @@ import subprocess
 import sys
 from typing import Any
 
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 INSPECTOR = "@modelcontextprotocol/inspector@2"
 

@@ -7,8 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .consts import EMULATOR_DEFAULT_PORT
+from .emulator import DEFAULT_PORT as EMULATOR_PORT
 from .logs import LOG_LEVELS, configure_logging
+from .settings import CONFIRMATION_POLICIES
 
 DESCRIPTION = """\
 Grow Samsung Cloud Platform (SCP v2) block-storage volumes from MCP clients, safely.
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--confirmation",
-        choices=("auto", "human", "flag"),
+        choices=CONFIRMATION_POLICIES,
         help="how an extension is confirmed (default: SCP_CONFIRMATION or auto); see README",
     )
 
@@ -60,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
         "SCP_ENDPOINT and the printed keys. Faults can be injected with POST /_emulator/faults.",
     )
     emulator.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    emulator.add_argument("--port", type=int, default=EMULATOR_DEFAULT_PORT, help=f"default {EMULATOR_DEFAULT_PORT}")
+    emulator.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"default {EMULATOR_PORT}")
     emulator.add_argument("--volumes", metavar="FILE", help="JSON file of volumes to serve instead of the seeded ones")
     emulator.add_argument("--extend-seconds", type=float, default=5.0, help="how long an extension takes (default 5)")
     emulator.add_argument(
@@ -83,8 +84,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    from .consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-    from .emulator import EmulatorSettings, EmulatorState, load_volumes, serve_forever
+    from .emulator import (
+        EMULATOR_ACCESS_KEY,
+        EMULATOR_SECRET_KEY,
+        EmulatorSettings,
+        EmulatorState,
+        load_volumes,
+        serve_forever,
+    )
+    from .scp import url_host
 
     settings = EmulatorSettings(
         extend_seconds=args.extend_seconds,
@@ -92,7 +100,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
         attached_stays_in_use=args.attached_stays_in_use,
     )
     state = EmulatorState(load_volumes(args.volumes) if args.volumes else None, settings)
-    host = f"[{args.host}]" if ":" in args.host else args.host
+    host = url_host(args.host)
     print(
         f"SCP emulator on http://{host}:{args.port} ({len(state.all())} volumes). Use:\n"
         f"  export SCP_ENDPOINT=http://{host}:{args.port}\n"
@@ -110,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     if args.command == "serve":
-        from .serve import serve
+        from .http_transport import serve
 
         return serve(
             transport=args.transport,

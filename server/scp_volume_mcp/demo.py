@@ -15,8 +15,8 @@ from mcp import Client, StdioServerParameters
 from mcp.client.context import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
 
-from .consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXAMPLE_VOLUME_ID
-from .emulator import EmulatorServer, EmulatorSettings, EmulatorState
+from .emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, EmulatorSettings, EmulatorState
+from .scp import EXAMPLE_VOLUME_ID
 
 EXTEND_SECONDS = 2.0
 

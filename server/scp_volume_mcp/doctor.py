@@ -9,7 +9,7 @@ import anyio
 
 from .audit import AuditError, AuditLog
 from .messages import clock_skew_s, explain
-from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_version, error_from_response, load_config
+from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_version, load_config
 from .settings import ServerSettings, SettingsError
 
 MAX_SKEW_S = 60.0
@@ -60,12 +60,12 @@ async def _probe(report: _Report, config: ScpConfig) -> None:
     print("Connectivity:", file=report.out)
     async with ScpClient(config) as client:
         try:
-            response = await client.probe()
+            probe = await client.probe()
         except ScpTransportError as exc:
             report.fail(f"{config.endpoint} does not answer: {exc}", "check SCP_ENDPOINT / region, and the network")
             return
-    report.ok(f"{config.endpoint} answers (HTTP {response.status_code})")
-    skew = clock_skew_s(response.headers.get("date"))
+    report.ok(f"{config.endpoint} answers (HTTP {probe.status})")
+    skew = clock_skew_s(probe.date_header)
     if skew is None:
         report.warn("the server sent no Date header; the clock offset is unknown")
     elif abs(skew) > MAX_SKEW_S:
@@ -75,11 +75,10 @@ async def _probe(report: _Report, config: ScpConfig) -> None:
         )
     else:
         report.ok(f"clock offset from the server: {skew:+.1f} s")
-    if response.status_code < 400:
+    if probe.error is None:
         report.ok("a signed read (GET /v1/volumes?limit=1) was accepted")
     else:
-        error = error_from_response(response)
-        report.fail(f"a signed read was refused: {explain(error)}", error.hint or "see the message above")
+        report.fail(f"a signed read was refused: {explain(probe.error)}", probe.error.hint or "see the message above")
 
 
 def run_doctor(out: TextIO = sys.stdout) -> int:

@@ -1,11 +1,236 @@
-"""SCP failures in words a person or a model can act on. Never includes a credential."""
+"""Every sentence a person or a model reads: tool descriptions, refusals, plans, results, SCP failures.
+
+Nothing here performs I/O or knows about MCP; the server and the extend operation call these.
+No message ever includes a credential.
+"""
 
 from __future__ import annotations
 
 import time
 from email.utils import parsedate_to_datetime
+from typing import Final
 
-from .scp import ScpBadRequest, ScpConflict, ScpError, ScpHttpError, ScpNotFound, ScpUnauthorized
+from .scp import (
+    SIZE_STEP_GB,
+    ScpBadRequest,
+    ScpConflict,
+    ScpError,
+    ScpHttpError,
+    ScpNotFound,
+    ScpTimeoutError,
+    ScpTransportError,
+    ScpUnauthorized,
+)
+
+# --- What the model reads about the server and its tools ------------------------------------------
+
+INSTRUCTIONS: Final = """\
+Grows Samsung Cloud Platform block-storage volumes. Capacity can only grow and cannot be rolled back.
+Workflow: find the volume id with list_volumes (by name), check with plan_volume_extension, then call
+extend_volume with confirm=true. After growing, the guest's partition and filesystem must be grown too."""
+
+DESCRIPTIONS: Final = {
+    "list_volumes": "List volumes with their id, size, state and attachments, so a volume can be found by name.",
+    "get_volume": "Show one volume: size, state, type, encryption and the servers it is attached to.",
+    "plan_volume_extension": (
+        "Check an extension against the live volume and quota without changing anything: whether it would be "
+        "accepted, why not, and the exact extend_volume call to make."
+    ),
+    "extend_volume": (
+        "Grow a volume to a new total size. Irreversible: capacity can never shrink, and the only way back is a "
+        "snapshot restored into a new volume. Check first with plan_volume_extension. Asks the user to confirm "
+        "when the client supports it. Afterwards the guest's partition and filesystem must be grown."
+    ),
+}
+"""One line per tool; manifest.json repeats them (a test keeps the two in sync)."""
+
+CONFIRM_DESCRIPTION: Final = (
+    "Must be true. Extending is irreversible: capacity cannot be shrunk or rolled back; the only way back "
+    "is restoring a snapshot into a new volume. Set it only when the user has asked for this extension."
+)
+CONFIRM_MUST_BE_TRUE: Final = "confirm must be the boolean true, given only when the user asked for this extension"
+CONFIRM_FIELD_TITLE: Final = "Extend the volume"
+CONFIRM_FIELD_DESCRIPTION: Final = "Yes, extend it. This cannot be undone."
+
+NEXT_STEPS: Final = (
+    "Grow the partition inside the guest (for example `growpart /dev/vda 1`), "
+    "then the filesystem (`resize2fs` for ext4, `xfs_growfs` for XFS).",
+    "Capacity cannot be shrunk or rolled back: the only way back is restoring a snapshot into a new volume.",
+)
+"""The guest follow-up after a growth that was sent."""
+
+
+# --- Small pieces ---------------------------------------------------------------------------------
+
+
+def volume_label(name: str | None, volume_id: str) -> str:
+    return f"{name} ({volume_id})" if name else volume_id
+
+
+def size_change(previous: int, new: int) -> str:
+    return f"{previous} GB -> {new} GB (+{new - previous} GB)"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# --- Lookups and plans ----------------------------------------------------------------------------
+
+
+def list_text(entries: list[str], *, total: int, truncated: bool) -> str:
+    """`entries` are the first few volumes, already one short line each."""
+    if total == 0:
+        return "No volumes match."
+    more = f"; and {total - len(entries)} more" if total > len(entries) else ""
+    more += " (more match: raise limit or filter)" if truncated else ""
+    return f"{plural(total, 'volume')}: {'; '.join(entries)}{more}"
+
+
+def plan_text(label: str, verdict: str, *, current: int, target: int, where: str, state: str, volume_id: str,
+              reasons: list[str]) -> str:  # fmt: skip
+    if verdict == "extend":
+        return (
+            f"{label} can grow {size_change(current, target)}; it is {state}, {where}. To do it: "
+            f"extend_volume(volume_id={volume_id!r}, new_size_gb={target}, confirm=true). It cannot be undone."
+        )
+    if verdict == "unchanged":
+        return f"{label} already has {target} GB: extend_volume would change nothing."
+    return f"{label} cannot grow to {target} GB: " + "; ".join(reasons) + "."
+
+
+def confirmation_question(label: str, *, current: int, target: int, state: str, where: str) -> str:
+    return (
+        f"Extend volume {label} from {current} GB to {target} GB? It is {state}, {where}. This cannot be "
+        "undone: capacity cannot be shrunk or rolled back; the only way back is restoring a snapshot into a "
+        "new volume."
+    )
+
+
+# --- Refusals (nothing was sent) ------------------------------------------------------------------
+
+REASON_SHRINK: Final = "volumes can only grow: current {current} GB, requested {requested} GB"
+REASON_IN_PROGRESS: Final = (
+    "an extension of this volume is already in progress (state extending); wait for it to finish"
+)
+REASON_STATE: Final = "the volume is {state}; only available or in-use volumes can be extended"
+REASON_QUOTA: Final = "{requested} GB exceeds the per-volume quota of {quota} GB"
+
+
+def refusal(label: str, reasons: list[str]) -> str:
+    return f"Not extending {label}: " + "; ".join(reasons) + ". Nothing was sent."
+
+
+HUMAN_REQUIRED: Final = (
+    "This server requires a human to confirm every extension (SCP_CONFIRMATION=human), and this client cannot "
+    "ask one (it does not support elicitation). Nothing was sent. Use a client that supports elicitation, or "
+    "have the operator set SCP_CONFIRMATION=auto or flag."
+)
+
+
+def audit_unwritable(problem: str) -> str:
+    return f"Refusing to extend: {problem} (fail closed). Nothing was sent."
+
+
+def not_reachable(exc: ScpError) -> str:
+    return f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network."
+
+
+# --- Results --------------------------------------------------------------------------------------
+
+
+def result_lines(outcome: str, label: str, *, previous: int, target: int, observed: int, state: str,
+                 note: str | None) -> list[str]:  # fmt: skip
+    change = size_change(previous, target)
+    if outcome == "completed":
+        return [f"Extended {label}: {change}; it is {state}.", NEXT_STEPS[0], NEXT_STEPS[1]]
+    if outcome == "accepted":
+        return [
+            f"SCP accepted extending {label}: {change}; it is {state} at {observed} GB for now.",
+            note or "Call get_volume to follow it; " + NEXT_STEPS[0][0].lower() + NEXT_STEPS[0][1:],
+            NEXT_STEPS[1],
+        ]
+    if outcome == "unchanged":
+        return [f"{label} already has {target} GB: nothing was sent."]
+    if outcome == "declined":
+        return [f"The user declined extending {label} to {target} GB: nothing was sent."]
+    return [f"Extending {label} to {target} GB was cancelled: nothing was sent."]
+
+
+def unreadable_answer(status: int) -> str:
+    return f"SCP answered {status} with an unreadable body; the state shown was read back."
+
+
+def unreadable_answer_context(status: int) -> str:
+    return f"SCP accepted the request ({status}) but its answer was unreadable"
+
+
+def read_back_failed(what: str, target: int, exc: ScpError) -> str:
+    return (
+        f"{what}; whether the resize to {target} GB was applied is unknown, because reading the volume back "
+        f"failed too ({exc}). Check it with get_volume before trying again."
+    )
+
+
+def dropped_then_applied(exc: ScpError) -> str:
+    return f"{exc}; reading the volume back shows the resize was applied."
+
+
+def dropped_then_failed(exc: ScpError, state: str, size: int) -> str:
+    return (
+        f"{exc}; reading the volume back shows it is {state} at {size} GB. "
+        "Check it in the SCP console before trying again."
+    )
+
+
+def dropped_in_progress(exc: ScpError, state: str) -> str:
+    return f"{exc}; reading the volume back shows the resize in progress ({state})."
+
+
+def timed_out_unknown(exc: ScpTimeoutError, state: str, size: int) -> str:
+    return (
+        f"{exc}. The volume still shows {size} GB, {state}, but the request may still be processed; nothing was "
+        "sent again. Check with get_volume in a minute before retrying."
+    )
+
+
+def resend_unreachable(exc: ScpTransportError) -> str:
+    return (
+        "The first resize request was dropped and reading back showed it was not applied; sending it again "
+        f"failed ({exc}). The volume was not resized; try again later."
+    )
+
+
+def dropped_twice(volume_id: str, size: int, state: str) -> str:
+    return (
+        f"The connection to SCP dropped twice while resizing {volume_id}, and the volume still shows {size} GB, "
+        f"{state}: the resize was not applied. Try again later."
+    )
+
+
+def wait_progress(state: str, size: int, target: int, elapsed: float) -> str:
+    return f"{state}, {size} GB of {target} GB after {elapsed:.1f} s"
+
+
+def extension_failed(volume_id: str, state: str, size: int) -> str:
+    return (
+        f"The extension of {volume_id} failed: the volume is {state} at {size} GB. Check it in the SCP console; "
+        "a snapshot restored into a new volume is the way back."
+    )
+
+
+def still_working(state: str, size: int, timeout_s: float) -> str:
+    return (
+        f"Still {state} at {size} GB after {timeout_s:g} s; the request was accepted and the platform is still "
+        "working. Check later with get_volume."
+    )
+
+
+def wait_read_failed(exc: ScpError) -> str:
+    return f"The request was accepted, but reading the volume while waiting failed ({exc})."
+
+
+# --- SCP failures ---------------------------------------------------------------------------------
 
 
 def explain(exc: ScpError, volume_id: str | None = None) -> str:
@@ -40,3 +265,11 @@ def clock_skew_s(date_header: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return time.time() - server_time
+
+
+def size_hint(new_size_gb: int, current: int) -> str:
+    """The nearest valid sizes around a size that is not a multiple of the step."""
+    lower = new_size_gb - new_size_gb % SIZE_STEP_GB
+    upper = lower + SIZE_STEP_GB
+    options = f"{upper} GB" if lower <= current else f"{lower} or {upper} GB"
+    return f"sizes must be multiples of {SIZE_STEP_GB} GB: try {options}"

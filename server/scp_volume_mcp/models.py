@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .consts import NEXT_STEPS
+from . import messages
+from .extension import Outcome
 from .scp import Volume
 
 
@@ -45,7 +46,7 @@ class VolumeSummary(BaseModel):
         )
 
     def label(self) -> str:
-        return f"{self.name} ({self.id})" if self.name else self.id
+        return messages.volume_label(self.name, self.id)
 
     def where(self) -> str:
         if not self.attachments:
@@ -75,10 +76,7 @@ class ExtensionPlan(BaseModel):
     per_volume_quota_gb: int | None = Field(description="Largest size one volume may have; null when not readable")
     call: ExtendCall | None = Field(description="The exact extend_volume call to make, when it would be accepted")
     api_version: str
-    next_steps: list[str] = Field(default_factory=lambda: list(NEXT_STEPS))
-
-
-Outcome = Literal["completed", "accepted", "unchanged", "declined", "cancelled"]
+    next_steps: list[str] = Field(description="What to do after the extension; empty when it would not be sent")
 
 
 class ExtendResult(BaseModel):

@@ -6,11 +6,14 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
 
+from .audit import AuditLog
 from .scp import ScpError, load_config
+from .settings import ServerSettings
 
 if TYPE_CHECKING:
     from .scp import ScpClient
@@ -42,6 +45,11 @@ class Runtime:
             self._client = self._client_factory()
         return self._client
 
+    @property
+    def api_version(self) -> str | None:
+        """The API version the client speaks, once it exists."""
+        return self._client.api.version if self._client is not None else None
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -64,8 +72,8 @@ class Runtime:
                 self._locks[volume_id] = (lock, users - 1)
 
     def generation(self, volume_id: str) -> int:
-        """How many resize requests this process has sent for the volume: a read from an older
-        generation may be stale."""
+        """How many resize attempts this process has made for the volume (each may or may not have reached
+        the platform): a read from an older generation may be stale."""
         return self._generations.get(volume_id, 0)
 
     def bump_generation(self, volume_id: str) -> None:
@@ -85,3 +93,12 @@ class Runtime:
             limit = quota.per_volume_size.limit if quota.per_volume_size else None
         self._quota = (now, limit)
         return limit
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What every tool and resolver reads: the settings, the process's runtime and the audit trail."""
+
+    settings: ServerSettings
+    runtime: Runtime
+    audit: AuditLog

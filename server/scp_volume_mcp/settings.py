@@ -10,6 +10,7 @@ from typing import Literal
 
 ConfirmationPolicy = Literal["auto", "human", "flag"]
 CONFIRMATION_POLICIES: tuple[ConfirmationPolicy, ...] = ("auto", "human", "flag")
+DEFAULT_POLL_INTERVAL_S = 2.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -46,7 +47,7 @@ class ServerSettings:
     """SCP_READ_ONLY: extend_volume is not offered at all."""
     confirmation: ConfirmationPolicy = "auto"
     """SCP_CONFIRMATION: auto (ask a human when the client can), human (always), flag (never ask)."""
-    poll_interval_s: float = 2.0
+    poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     """SCP_POLL_INTERVAL: the longest pause between two reads while waiting for an extension."""
     audit_log: Path | None = None
     """SCP_AUDIT_LOG: a JSON-lines file receiving one line per extension attempt."""
@@ -70,6 +71,6 @@ class ServerSettings:
         return cls(
             read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,
             confirmation=policy,
-            poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", 2.0),
+            poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S),
             audit_log=Path(audit).expanduser() if audit else None,
         )

@@ -2,21 +2,36 @@
 
 It verifies signatures, honours API versions 1.0 to 1.3, applies the extension rules, moves
 volumes through `extending`, injects faults on demand and keeps a journal of what it received.
+The HTTP parts (and with them httpx and uvicorn) load on first use.
 """
 
-from ._app import EmulatorApp
-from ._server import EmulatorServer, serve_forever
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
 from ._state import (
+    DEFAULT_PORT,
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
     EmulatorSettings,
     EmulatorState,
     Fault,
     JournalEntry,
     default_volumes,
-    example_volume,
     load_volumes,
 )
 
+if TYPE_CHECKING:
+    from ._app import EmulatorApp
+    from ._server import EmulatorServer, serve_forever
+
+__getattr__ = lazy_attributes(
+    __name__, {"EmulatorApp": "._app", "EmulatorServer": "._server", "serve_forever": "._server"}
+)
+
 __all__ = [
+    "DEFAULT_PORT",
+    "EMULATOR_ACCESS_KEY",
+    "EMULATOR_SECRET_KEY",
     "EmulatorApp",
     "EmulatorServer",
     "EmulatorSettings",
@@ -24,7 +39,6 @@ __all__ = [
     "Fault",
     "JournalEntry",
     "default_volumes",
-    "example_volume",
     "load_volumes",
     "serve_forever",
 ]

@@ -9,7 +9,7 @@ from typing import Self
 
 import uvicorn
 
-from ..scp._config import is_loopback_host
+from ..scp import is_loopback_host, url_host
 from ._app import EmulatorApp
 from ._state import EmulatorState
 
@@ -53,8 +53,7 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{url_host(self.host)}:{self.port}"
 
     def start(self, timeout_s: float = 10.0) -> Self:
         self._thread = threading.Thread(target=self._server.run, name="scp-emulator", daemon=True)

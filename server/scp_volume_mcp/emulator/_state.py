@@ -13,9 +13,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from ..consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EXTENDING_STATE
+from ..scp import EXAMPLE_VOLUME_ID, EXTENDING_STATE
+
+EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
+EMULATOR_SECRET_KEY: Final = "emulator-secret-key"  # noqa: S105 - the emulator's published demo key
+DEFAULT_PORT: Final = 8765
 
 Route = Literal["list", "show", "extend", "quota", "*"]
 ROUTES: tuple[Route, ...] = ("list", "show", "extend", "quota", "*")
@@ -73,7 +77,9 @@ class JournalEntry:
 
 
 @dataclass
-class _Extension:
+class _PendingResize:
+    """An accepted resize the platform is still working on."""
+
     target_size: int
     previous_state: str
     done_at: float
@@ -85,7 +91,7 @@ def example_volume() -> dict[str, Any]:
         "bootable": False,
         "created_at": "2024-01-15T10:30:00.000Z",
         "encrypted": True,
-        "id": "3f500f00-ed80-4566-a057-e31760226f9a",
+        "id": EXAMPLE_VOLUME_ID,
         "max_iops": 10000,
         "max_throughput": 500,
         "modified_at": "2025-07-26T12:00:00Z",
@@ -208,7 +214,7 @@ class EmulatorState:
         self._lock = threading.Lock()
         self._initial = [copy.deepcopy(dict(v)) for v in (default_volumes() if volumes is None else volumes)]
         self._volumes: dict[str, dict[str, Any]] = {}
-        self._extensions: dict[str, _Extension] = {}
+        self._resizing: dict[str, _PendingResize] = {}
         self._faults: list[Fault] = []
         self._journal: list[JournalEntry] = []
         self._in_flight = 0
@@ -218,7 +224,7 @@ class EmulatorState:
         """Back to the seeded volumes, with no faults and an empty journal."""
         with self._lock:
             self._volumes = {v["id"]: copy.deepcopy(v) for v in self._initial}
-            self._extensions.clear()
+            self._resizing.clear()
             self._faults.clear()
             self._journal.clear()
 
@@ -274,19 +280,15 @@ class EmulatorState:
             e for e in self.journal if (method is None or e.method == method) and (route is None or e.route == route)
         ]
 
-    def clear_journal(self) -> None:
-        with self._lock:
-            self._journal.clear()
-
     # --- volumes --------------------------------------------------------------------------------
 
     def _settle(self, volume_id: str) -> None:
-        extension = self._extensions.get(volume_id)
-        if extension is not None and self._clock() >= extension.done_at:
+        pending = self._resizing.get(volume_id)
+        if pending is not None and self._clock() >= pending.done_at:
             volume = self._volumes[volume_id]
-            volume["size"] = extension.target_size
-            volume["state"] = extension.previous_state
-            del self._extensions[volume_id]
+            volume["size"] = pending.target_size
+            volume["state"] = pending.previous_state
+            del self._resizing[volume_id]
 
     def get(self, volume_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -297,7 +299,7 @@ class EmulatorState:
 
     def all(self) -> list[dict[str, Any]]:
         with self._lock:
-            for volume_id in list(self._extensions):
+            for volume_id in list(self._resizing):
                 self._settle(volume_id)
             return [copy.deepcopy(v) for v in self._volumes.values()]
 
@@ -305,7 +307,7 @@ class EmulatorState:
         """Add or replace a volume (tests and rehearsals)."""
         with self._lock:
             self._volumes[volume["id"]] = copy.deepcopy(dict(volume))
-            self._extensions.pop(volume["id"], None)
+            self._resizing.pop(volume["id"], None)
 
     def quota(self) -> dict[str, Any]:
         volumes = self.all()
@@ -323,7 +325,9 @@ class EmulatorState:
         with self._lock:
             volume = self._volumes[volume_id]
             previous_state = volume["state"]
-            self._extensions[volume_id] = _Extension(size, previous_state, self._clock() + self.settings.extend_seconds)
+            self._resizing[volume_id] = _PendingResize(
+                size, previous_state, self._clock() + self.settings.extend_seconds
+            )
             volume["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             if not (previous_state == "in-use" and self.settings.attached_stays_in_use):
                 volume["state"] = EXTENDING_STATE

@@ -1,14 +1,14 @@
-"""The SCP v2 Virtual Server client: signing, configuration, API versions, models and errors.
+"""The SCP v2 Virtual Server client: signing, configuration, API versions, models, errors and facts.
 
 This package knows nothing about MCP. Its implementation lives in private modules; this is the
-curated public surface (pinned by tests/test_packaging.py). The parts that need httpx (the client,
-signing, reading error responses) load on first use, so a server that only lists its tools never
-imports httpx.
+curated public surface (pinned by tests/test_packaging.py). The parts that need httpx (the client and
+signing) load on first use, so a server that only lists its tools never imports httpx.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ._config import ScpConfig, check_endpoint, is_loopback_host, load_config
+from .._lazy import lazy_attributes
+from ._config import ScpConfig, load_config
 from ._errors import (
     ScpBadRequest,
     ScpConfigError,
@@ -25,46 +25,63 @@ from ._errors import (
     ScpTransportError,
     ScpUnauthorized,
 )
-from ._models import (
-    QuotaSetObject,
-    Volume,
-    VolumeQuotaSet,
-    VolumeServer,
-    VolumeShowResponse,
-    VolumeShowResponseV1Dot2,
-    volume_model,
+from ._models import Volume, VolumeQuotaSet, VolumeServer, VolumeShowResponse, VolumeShowResponseV1Dot2
+from ._net import is_loopback_host, url_host
+from ._platform import (
+    API_SERVICE,
+    API_VERSIONS,
+    CLIENT_TYPE,
+    CURRENT_API_VERSION,
+    EXAMPLE_VOLUME_ID,
+    EXTENDABLE_STATES,
+    EXTENDING_STATE,
+    FAILED_STATES,
+    KNOWN_STATES,
+    LIST_PAGE_SIZE_MAX,
+    MIN_EXTEND_TARGET_GB,
+    MIN_VOLUME_SIZE_GB,
+    SETTLED_STATES,
+    SIZE_STEP_GB,
+    VERSIONS_WITH_PERFORMANCE,
+    VOLUME_ID_PATTERN,
 )
 from ._versions import ApiVersionStatus, check_api_version
 
 if TYPE_CHECKING:
-    from ._client import ExtendAccepted, ScpClient, volume_path
-    from ._errors import error_from_response
+    from ._client import ExtendAccepted, Probe, ScpClient
     from ._signing import ScpAuth, signature
 
-_LAZY = {
-    "ExtendAccepted": "._client",
-    "ScpClient": "._client",
-    "volume_path": "._client",
-    "error_from_response": "._errors",
-    "ScpAuth": "._signing",
-    "signature": "._signing",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from importlib import import_module
-
-        value = getattr(import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "ExtendAccepted": "._client",
+        "Probe": "._client",
+        "ScpClient": "._client",
+        "ScpAuth": "._signing",
+        "signature": "._signing",
+    },
+)
 
 __all__ = [
+    "API_SERVICE",
+    "API_VERSIONS",
+    "CLIENT_TYPE",
+    "CURRENT_API_VERSION",
+    "EXAMPLE_VOLUME_ID",
+    "EXTENDABLE_STATES",
+    "EXTENDING_STATE",
+    "FAILED_STATES",
+    "KNOWN_STATES",
+    "LIST_PAGE_SIZE_MAX",
+    "MIN_EXTEND_TARGET_GB",
+    "MIN_VOLUME_SIZE_GB",
+    "SETTLED_STATES",
+    "SIZE_STEP_GB",
+    "VERSIONS_WITH_PERFORMANCE",
+    "VOLUME_ID_PATTERN",
     "ApiVersionStatus",
     "ExtendAccepted",
-    "QuotaSetObject",
+    "Probe",
     "ScpAuth",
     "ScpBadRequest",
     "ScpClient",
@@ -88,11 +105,8 @@ __all__ = [
     "VolumeShowResponse",
     "VolumeShowResponseV1Dot2",
     "check_api_version",
-    "check_endpoint",
-    "error_from_response",
     "is_loopback_host",
     "load_config",
     "signature",
-    "volume_model",
-    "volume_path",
+    "url_host",
 ]

@@ -19,16 +19,9 @@ import anyio
 import httpx
 from pydantic import ValidationError
 
-from ..consts import (
-    HEADER_API_VERSION,
-    LIST_PAGE_SIZE,
-    LIST_PAGE_SIZE_MAX,
-    MIN_VOLUME_SIZE_GB,
-    SIZE_STEP_GB,
-    is_volume_id,
-)
 from ._config import ScpConfig
 from ._errors import (
+    ScpHttpError,
     ScpInputError,
     ScpResponseError,
     ScpTimeoutError,
@@ -37,6 +30,15 @@ from ._errors import (
     request_id_of,
 )
 from ._models import VolumeQuotaSet, VolumeShowResponse, volume_model
+from ._platform import (
+    EXAMPLE_VOLUME_ID,
+    HEADER_API_VERSION,
+    LIST_PAGE_SIZE,
+    LIST_PAGE_SIZE_MAX,
+    MIN_VOLUME_SIZE_GB,
+    SIZE_STEP_GB,
+    is_volume_id,
+)
 from ._signing import ScpAuth
 from ._versions import ApiVersionStatus, check_api_version
 
@@ -50,16 +52,41 @@ MAX_BACKOFF_S = 8.0
 
 
 class ExtendAccepted(NamedTuple):
-    """The platform's 202 for a resize: the volume as it answered, and its request id when it gave one."""
+    """The platform's answer to a resize: the volume as it answered, the status it answered with (202 as
+    documented) and its request id when it gave one."""
 
     volume: VolumeShowResponse
+    status: int
     request_id: str | None
+
+
+class Probe(NamedTuple):
+    """What one harmless signed read showed: the status, the server's clock and, when refused, why."""
+
+    status: int
+    date_header: str | None
+    error: ScpHttpError | None
+
+
+def backoff_delay(attempt: int, base_s: float, retry_after: float | None) -> float:
+    """The pause before retry `attempt + 1`: the server's Retry-After (capped), else capped jittered doubling."""
+    if retry_after is not None:
+        return min(retry_after, MAX_BACKOFF_S * 4)
+    ceiling = min(MAX_BACKOFF_S, base_s * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _check_size(size_gb: int) -> None:
+    if isinstance(size_gb, bool) or not isinstance(size_gb, int):
+        raise ScpInputError("The new size must be an integer number of GB.")
+    if size_gb < MIN_VOLUME_SIZE_GB or size_gb % SIZE_STEP_GB:
+        raise ScpInputError(f"The new size must be at least {MIN_VOLUME_SIZE_GB} GB and a multiple of {SIZE_STEP_GB}.")
 
 
 def volume_path(volume_id: str) -> str:
     """`/v1/volumes/{id}`, refusing anything that is not a canonical UUID before a URL exists."""
     if not is_volume_id(volume_id):
-        raise ScpInputError("A volume id is a UUID such as 3f500f00-ed80-4566-a057-e31760226f9a.")
+        raise ScpInputError(f"A volume id is a UUID such as {EXAMPLE_VOLUME_ID}.")
     return f"/v1/volumes/{quote(volume_id, safe='')}"
 
 
@@ -107,7 +134,7 @@ class ScpClient:
 
     async def show_volume(self, volume_id: str) -> VolumeShowResponse:
         response = await self._read(volume_path(volume_id))
-        return self._parse(response, self._volume_model)
+        return _parse(response, self._volume_model)
 
     async def list_volumes(
         self,
@@ -130,7 +157,7 @@ class ScpClient:
             if state:
                 params["state"] = state
             response = await self._read("/v1/volumes", params=params)
-            page = self._parse_list(response)
+            page = _parse_list(response, self._volume_model)
             volumes.extend(page)
             if max_items is not None and len(volumes) >= max_items:
                 return volumes[:max_items]
@@ -140,24 +167,22 @@ class ScpClient:
 
     async def show_volume_quota_set(self) -> VolumeQuotaSet:
         response = await self._read("/v1/volumes/quota-sets")
-        return self._parse(response, VolumeQuotaSet)
+        return _parse(response, VolumeQuotaSet)
 
     async def extend_volume(self, volume_id: str, size_gb: int) -> ExtendAccepted:
         """Send `PUT /v1/volumes/{id}/size` once. Never retried: see `ScpTransportError.sent`."""
-        if isinstance(size_gb, bool) or not isinstance(size_gb, int):
-            raise ScpInputError("The new size must be an integer number of GB.")
-        if size_gb < MIN_VOLUME_SIZE_GB or size_gb % SIZE_STEP_GB:
-            raise ScpInputError(
-                f"The new size must be at least {MIN_VOLUME_SIZE_GB} GB and a multiple of {SIZE_STEP_GB}."
-            )
+        _check_size(size_gb)
         response = await self._send("PUT", volume_path(volume_id) + "/size", json={"size": size_gb})
         if response.status_code >= 400:
             raise error_from_response(response)
-        return ExtendAccepted(self._parse(response, self._volume_model), request_id_of(response))
+        volume = _parse(response, self._volume_model)
+        return ExtendAccepted(volume, response.status_code, request_id_of(response))
 
-    async def probe(self) -> httpx.Response:
-        """One signed, harmless GET (a one-item volume list), returned raw for diagnostics."""
-        return await self._send("GET", "/v1/volumes", params={"limit": 1})
+    async def probe(self) -> Probe:
+        """One signed, harmless GET (a one-item volume list), for diagnostics; never retried."""
+        response = await self._send("GET", "/v1/volumes", params={"limit": 1})
+        error = error_from_response(response) if response.status_code >= 400 else None
+        return Probe(response.status_code, response.headers.get("date"), error)
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -198,54 +223,49 @@ class ScpClient:
             except ScpTransportError:
                 if last:
                     raise
-                await anyio.sleep(self._backoff(attempt, None))
+                await anyio.sleep(backoff_delay(attempt, self._backoff_s, None))
                 continue
             if response.status_code < 400:
                 return response
             error = error_from_response(response)
             if last or response.status_code not in RETRYABLE_STATUSES:
                 raise error
-            delay = self._backoff(attempt, error.retry_after)
+            delay = backoff_delay(attempt, self._backoff_s, error.retry_after)
             logger.info("GET %s answered %d; retrying in %.2f s", path, response.status_code, delay)
             await anyio.sleep(delay)
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, MAX_BACKOFF_S * 4)
-        ceiling = min(MAX_BACKOFF_S, self._backoff_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
 
-    def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise ScpResponseError(
-                f"SCP answered {response.status_code} with a body that is not JSON",
-                status=response.status_code,
-                request_id=request_id_of(response),
-            ) from None
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise ScpResponseError(
+            f"SCP answered {response.status_code} with a body that is not JSON",
+            status=response.status_code,
+            request_id=request_id_of(response),
+        ) from None
 
-    def _parse(self, response: httpx.Response, model: type[_M]) -> _M:
-        body = self._json(response)
-        try:
-            return model.model_validate(body)
-        except ValidationError:
-            raise ScpResponseError(
-                f"SCP answered {response.status_code} with a body that is not a {model.__name__}",
-                status=response.status_code,
-                request_id=request_id_of(response, body),
-            ) from None
 
-    def _parse_list(self, response: httpx.Response) -> list[VolumeShowResponse]:
-        body = self._json(response)
-        items = body.get("volumes") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ScpResponseError(
-                "SCP answered the volume list without a `volumes` array", status=response.status_code
-            )
-        try:
-            return [self._volume_model.model_validate(item) for item in items]
-        except ValidationError:
-            raise ScpResponseError(
-                "SCP answered the volume list with an entry that is not a volume", status=response.status_code
-            ) from None
+def _parse(response: httpx.Response, model: type[_M]) -> _M:
+    body = _json(response)
+    try:
+        return model.model_validate(body)
+    except ValidationError:
+        raise ScpResponseError(
+            f"SCP answered {response.status_code} with a body that is not a {model.__name__}",
+            status=response.status_code,
+            request_id=request_id_of(response, body),
+        ) from None
+
+
+def _parse_list(response: httpx.Response, model: type[VolumeShowResponse]) -> list[VolumeShowResponse]:
+    body = _json(response)
+    items = body.get("volumes") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        raise ScpResponseError("SCP answered the volume list without a `volumes` array", status=response.status_code)
+    try:
+        return [model.model_validate(item) for item in items]
+    except ValidationError:
+        raise ScpResponseError(
+            "SCP answered the volume list with an entry that is not a volume", status=response.status_code
+        ) from None

@@ -7,7 +7,6 @@ Highest first: explicit arguments; environment variables; `~/.scpconf/config.jso
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -18,8 +17,9 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from ..consts import CONFIG_DIR_NAME, DEFAULT_API_VERSION, ENVIRONMENTS, SERVICE_URL_TEMPLATE
 from ._errors import ScpConfigError
+from ._net import is_loopback_host
+from ._platform import CONFIG_DIR_NAME, CURRENT_API_VERSION, ENVIRONMENTS, SERVICE_URL_TEMPLATE
 
 DEFAULT_TIMEOUT_S = 30.0
 
@@ -32,7 +32,7 @@ class ScpConfig:
     secret_key: SecretStr = field(repr=False)
     endpoint: str
     """The Virtual Server base URL, without a trailing slash."""
-    api_version: str = DEFAULT_API_VERSION
+    api_version: str = CURRENT_API_VERSION
     region: str | None = None
     environment: str | None = None
     auth_url: str | None = None
@@ -96,17 +96,6 @@ def _environment_from_auth_url(auth_url: str) -> str | None:
     return None
 
 
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_endpoint(endpoint: str) -> str:
     """Normalize the endpoint and refuse what would be unsafe: plain http is for loopback only."""
     parts = urlsplit(endpoint.strip())
@@ -168,7 +157,7 @@ def load_config(
     envir = pick("environment", environment, "SCP_ENVIRONMENT", "environment")
     if envir is None and url and (derived := _environment_from_auth_url(url)):
         envir, sources["environment"] = derived, f"derived from the auth URL {url}"
-    version = pick("api_version", api_version, "SCP_API_VERSION", "api-version") or DEFAULT_API_VERSION
+    version = pick("api_version", api_version, "SCP_API_VERSION", "api-version") or CURRENT_API_VERSION
     sources.setdefault("api_version", "default")
 
     base = pick("endpoint", endpoint, "SCP_ENDPOINT", "endpoint")

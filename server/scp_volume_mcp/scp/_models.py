@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..consts import VERSIONS_WITH_PERFORMANCE
+from ._platform import VERSIONS_WITH_PERFORMANCE
 
 
 class _Body(BaseModel):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator
 import httpx
 from pydantic import SecretStr
 
-from ..consts import (
+from ._platform import (
     ACCEPT_LANGUAGE,
     CLIENT_TYPE,
     HEADER_ACCESS_KEY,

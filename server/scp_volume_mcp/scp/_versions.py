@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ..consts import API_SERVICE, API_VERSIONS, CURRENT_API_VERSION, VERSION_WARNING_DAYS, ApiVersionState
 from ._errors import ScpConfigError
+from ._platform import API_SERVICE, API_VERSIONS, CURRENT_API_VERSION, VERSION_WARNING_DAYS, ApiVersionState
 
 
 @dataclass(frozen=True, slots=True)

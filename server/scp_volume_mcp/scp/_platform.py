@@ -1,7 +1,7 @@
-"""Names, limits and rules shared by the SCP client, the MCP tools and the emulator.
+"""The platform's facts: size rules, volume states, ids, API versions, headers and endpoints.
 
-Everything here comes from `shared/reference` (the Extend Volume API page and scp-facts.md).
-Keeping it in one place means the tool schema, the guards and the emulator cannot disagree.
+Everything here comes from `shared/reference` (the Extend Volume API page and scp-facts.md). The
+tool schema, the guards and the emulator import these, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ KNOWN_STATES: Final = (
 # --- Volume ids ---------------------------------------------------------------------------------
 VOLUME_ID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 _VOLUME_ID_RE: Final = re.compile(VOLUME_ID_PATTERN.replace("$", r"\Z"))
+EXAMPLE_VOLUME_ID: Final = "3f500f00-ed80-4566-a057-e31760226f9a"
+"""The volume of the Extend Volume API page's example (the emulator seeds it)."""
 
 
 def is_volume_id(value: object) -> bool:
@@ -52,7 +54,6 @@ def is_volume_id(value: object) -> bool:
 # --- API versions -------------------------------------------------------------------------------
 ApiVersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED"]
 API_SERVICE: Final = "virtualserver"
-DEFAULT_API_VERSION: Final = "1.3"
 CURRENT_API_VERSION: Final = "1.3"
 API_VERSIONS: Final[dict[str, tuple[ApiVersionState, date | None]]] = {
     "1.3": ("CURRENT", None),
@@ -75,22 +76,9 @@ HEADER_SIGNATURE: Final = "Scp-Signature"
 HEADER_API_VERSION: Final = "Scp-Api-Version"
 ACCEPT_LANGUAGE: Final = "en-US"
 
-# --- Endpoints ----------------------------------------------------------------------------------
+# --- Endpoints and listing ----------------------------------------------------------------------
 SERVICE_URL_TEMPLATE: Final = "https://virtualserver.{region}.{environment}.samsungsdscloud.com"
 ENVIRONMENTS: Final = {"s": "Samsung", "g": "Sovereign", "e": "Enterprise"}
 CONFIG_DIR_NAME: Final = ".scpconf"
 LIST_PAGE_SIZE: Final = 100
 LIST_PAGE_SIZE_MAX: Final = 1000
-
-# --- Emulator -----------------------------------------------------------------------------------
-EMULATOR_DEFAULT_PORT: Final = 8765
-EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
-EMULATOR_SECRET_KEY: Final = "emulator-secret-key"  # noqa: S105 - the emulator's published demo key
-EXAMPLE_VOLUME_ID: Final = "3f500f00-ed80-4566-a057-e31760226f9a"
-
-# --- Guest follow-up, shown after every growth ---------------------------------------------------
-NEXT_STEPS: Final = (
-    "Grow the partition inside the guest (for example `growpart /dev/vda 1`), "
-    "then the filesystem (`resize2fs` for ext4, `xfs_growfs` for XFS).",
-    "Capacity cannot be shrunk or rolled back: the only way back is restoring a snapshot into a new volume.",
-)

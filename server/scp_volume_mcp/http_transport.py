@@ -1,4 +1,4 @@
-"""`scp-volume-mcp serve`: the MCP server on stdio, or on streamable HTTP at /mcp."""
+"""`scp-volume-mcp serve`: the MCP server on stdio, or on streamable HTTP at /mcp (bearer token, Host checks)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def http_app(settings: ServerSettings, host: str, port: int, env: Mapping[str, s
     """
     from mcp.server.transport_security import TransportSecuritySettings
 
-    from .scp import is_loopback_host
+    from .scp import is_loopback_host, url_host
     from .server import build_server
 
     env = os.environ if env is None else env
@@ -69,8 +69,7 @@ def http_app(settings: ServerSettings, host: str, port: int, env: Mapping[str, s
             f"Serving on {host} exposes the server beyond this machine: set {TOKEN_ENV} to a long random "
             "token (clients send it as 'Authorization: Bearer <token>'), or bind to 127.0.0.1."
         )
-    bound = f"[{host}]" if ":" in host else host  # an IPv6 Host header is bracketed
-    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{bound}:{port}"]
+    hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{url_host(host)}:{port}"]
     hosts += [h.strip() for h in env.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()]
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
@@ -105,7 +104,8 @@ def serve(
 
     import uvicorn
 
-    shown = f"[{host}]" if ":" in host else host
-    print(f"scp-volume-mcp: streamable HTTP on http://{shown}:{port}/mcp", file=sys.stderr, flush=True)
+    from .scp import url_host
+
+    print(f"scp-volume-mcp: streamable HTTP on http://{url_host(host)}:{port}/mcp", file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
     return 0

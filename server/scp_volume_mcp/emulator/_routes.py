@@ -1,0 +1,152 @@
+"""The emulator's volume routes and its control routes: the API's rules, answered from `EmulatorState`."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from ..scp import EXTENDABLE_STATES, EXTENDING_STATE, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, VERSIONS_WITH_PERFORMANCE
+from ._state import EmulatorState, Fault
+
+_VOLUME = re.compile(r"^/v1/volumes/([^/]+)$")
+_EXTEND = re.compile(r"^/v1/volumes/([^/]+)/size$")
+ADMIN_PREFIX = "/_emulator/"
+
+
+class Refusal(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+
+
+def route_of(method: str, path: str) -> tuple[str, str | None]:
+    if path == "/v1/volumes" and method == "GET":
+        return "list", None
+    if path == "/v1/volumes/quota-sets" and method == "GET":
+        return "quota", None
+    if (m := _VOLUME.match(path)) and method == "GET":
+        return "show", unquote(m.group(1))
+    if (m := _EXTEND.match(path)) and method == "PUT":
+        return "extend", unquote(m.group(1))
+    return "unknown", None
+
+
+def error_body(status: int, code: str, detail: str, request_id: str) -> dict[str, Any]:
+    return {"errors": [{"code": code, "detail": detail, "status": status, "request_id": request_id}]}
+
+
+class VolumeRoutes:
+    """The documented volume routes over one `EmulatorState`."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    def handle(self, route: str, volume_id: str | None, body: Any, query: str, version: str) -> Answer:
+        if route == "list":
+            return Answer(200, self._list(parse_qs(query), version))
+        if route == "quota":
+            return Answer(200, self.state.quota())
+        if route == "show" and volume_id is not None:
+            return Answer(200, shape(self._existing(volume_id), version))
+        if route == "extend" and volume_id is not None:
+            return Answer(202, self.extend(volume_id, body, version))
+        raise Refusal(404, "NOT_FOUND", "No such resource")
+
+    def _existing(self, volume_id: str) -> dict[str, Any]:
+        volume = self.state.get(volume_id)
+        if volume is None:
+            raise Refusal(404, "NOT_FOUND", f"Volume {volume_id} could not be found.")
+        return volume
+
+    def _list(self, params: dict[str, list[str]], version: str) -> dict[str, Any]:
+        def one(name: str) -> str | None:
+            return params[name][0] if name in params else None
+
+        try:
+            limit = int(one("limit") or 20)
+            offset = int(one("offset") or 0)
+        except ValueError:
+            raise Refusal(400, "BAD_REQUEST", "limit and offset must be integers") from None
+        if not 1 <= limit <= 1000 or offset < 0:
+            raise Refusal(400, "BAD_REQUEST", "limit must be between 1 and 1000, offset not negative")
+        volumes = self.state.all()
+        if name := one("name"):
+            volumes = [v for v in volumes if v.get("name") == name]
+        if state := one("state"):
+            volumes = [v for v in volumes if v.get("state") == state]
+        if marker := one("marker"):
+            ids = [v["id"] for v in volumes]
+            if marker not in ids:
+                raise Refusal(400, "BAD_REQUEST", f"Marker {marker} could not be found.")
+            volumes = volumes[ids.index(marker) + 1 :]
+        count = len(volumes)
+        page = volumes[offset : offset + limit]
+        return {"count": count, "volumes": [shape(v, version) for v in page]}
+
+    def extend(self, volume_id: str, body: Any, version: str) -> dict[str, Any]:
+        volume = self._existing(volume_id)
+        size = body.get("size") if isinstance(body, dict) else None
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise Refusal(400, "BAD_REQUEST", 'Request body must be {"size": <integer>}')
+        if volume["state"] not in EXTENDABLE_STATES:
+            what = "is already being extended" if volume["state"] == EXTENDING_STATE else f"is {volume['state']}"
+            raise Refusal(
+                409,
+                "CONFLICT",
+                f"Volume {volume_id} {what}; only available or in-use volumes can be extended.",
+            )
+        if size < MIN_VOLUME_SIZE_GB or size % SIZE_STEP_GB:
+            raise Refusal(
+                400,
+                "BAD_REQUEST",
+                f"Size must be at least {MIN_VOLUME_SIZE_GB} and a multiple of {SIZE_STEP_GB}.",
+            )
+        if size <= volume["size"]:
+            raise Refusal(
+                400,
+                "BAD_REQUEST",
+                f"Volume size must be expanded: current {volume['size']} GB, requested {size} GB.",
+            )
+        limit = self.state.settings.per_volume_limit_gb
+        if size > limit:
+            raise Refusal(
+                400, "QUOTA_EXCEEDED", f"Requested size {size} GB exceeds the per-volume quota of {limit} GB."
+            )
+        return shape(self.state.start_extension(volume_id, size), version)
+
+
+def admin(state: EmulatorState, method: str, path: str, raw: bytes) -> tuple[int, Any]:
+    """The control routes for rehearsals (loopback only, like the emulator itself)."""
+    action = path[len(ADMIN_PREFIX) :]
+    try:
+        if method == "POST" and action == "faults":
+            data = json.loads(raw or b"{}")
+            state.add_fault(Fault(**data))
+            return 200, {"ok": True}
+        if method == "POST" and action == "reset":
+            state.reset()
+            return 200, {"ok": True}
+        if method == "POST" and action == "volumes":
+            state.put(json.loads(raw))
+            return 200, {"ok": True}
+        if method == "GET" and action == "journal":
+            return 200, {"requests": [e.__dict__ for e in state.journal]}
+    except (TypeError, ValueError, KeyError) as exc:
+        return 400, {"error": str(exc)}
+    return 404, {"error": "unknown emulator control route"}
+
+
+def shape(volume: dict[str, Any], version: str) -> dict[str, Any]:
+    """The volume in the response shape of `version` (1.0/1.1 lack the performance fields)."""
+    if version in VERSIONS_WITH_PERFORMANCE:
+        return volume
+    return {k: v for k, v in volume.items() if k not in ("max_iops", "max_throughput")}
