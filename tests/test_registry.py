@@ -19,8 +19,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from scp_volume_mcp import __version__
-from scp_volume_mcp.consts import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_JSON: dict[str, Any] = json.loads((ROOT / "server.json").read_text())
