@@ -20,7 +20,7 @@ from scp_volume_mcp.settings import ServerSettings
 Elicitor = Callable[[ClientRequestContext, ElicitRequestParams], Awaitable[ElicitResult]]
 
 
-def answer(action: str, confirm: bool | None = True, asked: list[str] | None = None) -> Elicitor:
+def answer(action: str, confirm: object = True, asked: list[str] | None = None) -> Elicitor:
     """An elicitation callback standing in for the human; records the questions it was asked."""
 
     async def callback(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:

@@ -18,10 +18,10 @@ CASES = [
     (100, 105, "in-use", None, "refused", ["multiples of 8 GB: try 104 or 112 GB"]),
     (100, 103, "in-use", None, "refused", ["multiples of 8 GB: try 104 GB"]),
     (100, 104, "extending", None, "refused", ["already in progress"]),
-    (100, 104, "error", None, "refused", ["the volume is error; only available or in-use"]),
-    (100, 104, "creating", None, "refused", ["the volume is creating"]),
+    (100, 104, "error", None, "refused", ['the volume is "error"; only available or in-use']),
+    (100, 104, "creating", None, "refused", ['the volume is "creating"']),
     (100, 112, "in-use", 104, "refused", ["112 GB exceeds the per-volume quota of 104 GB"]),
-    (100, 113, "deleting", 104, "refused", ["multiples of 8", "the volume is deleting", "per-volume quota"]),
+    (100, 113, "deleting", 104, "refused", ["multiples of 8", 'the volume is "deleting"', "per-volume quota"]),
 ]
 
 

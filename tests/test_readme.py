@@ -87,5 +87,5 @@ def test_runbook_snippet_plans_and_extends_over_http(emulator: EmulatorServer, t
         done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "can grow 100 GB -> 104 GB" in done.stdout
-    assert "Extended volume01" in done.stdout
+    assert 'Extended "volume01"' in done.stdout
     assert len(emulator.state.requests("PUT")) == 1

@@ -30,7 +30,7 @@ def assess_extension(volume: Volume, new_size_gb: int, per_volume_quota_gb: int 
     if volume.state == EXTENDING_STATE:
         reasons.append(messages.REASON_IN_PROGRESS)
     elif volume.state not in EXTENDABLE_STATES:
-        reasons.append(messages.REASON_STATE.format(state=volume.state))
+        reasons.append(messages.reason_state(volume.state))
     if per_volume_quota_gb is not None and new_size_gb > per_volume_quota_gb:
         reasons.append(messages.REASON_QUOTA.format(requested=new_size_gb, quota=per_volume_quota_gb))
     return Assessment("refused", reasons) if reasons else Assessment("extend")

@@ -1,4 +1,8 @@
-"""What the tools return: short summaries with a published output schema, never the raw API body."""
+"""What the tools return: short summaries with a published output schema, never the raw API body.
+
+Every platform string in them has passed `display.field` (no control or invisible characters, at most
+255 characters; `cut` says when one was shortened), and sentences use `display.short`/`quoted`.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from . import messages
+from . import display, messages
 from .extension import Outcome
 from .scp import Volume
+
+MAX_ATTACHMENTS = 16
+"""Attachments listed per volume (a multi-attach volume may have more; `cut` then says so)."""
 
 
 class Attachment(BaseModel):
@@ -28,30 +35,43 @@ class VolumeSummary(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list)
     max_iops: int | None = Field(default=None, description="Only in API versions 1.2 and later")
     max_throughput: int | None = Field(default=None, description="MB/s; only in API versions 1.2 and later")
+    cut: bool = Field(
+        default=False,
+        description=f"True when a text from the platform was longer than {display.FIELD_LIMIT} characters (or the "
+        f"volume had more than {MAX_ATTACHMENTS} attachments) and was shortened here",
+    )
 
     @classmethod
     def of(cls, volume: Volume) -> VolumeSummary:
+        texts = [volume.id, volume.name, volume.state, volume.volume_type]
+        texts += [t for s in volume.servers[:MAX_ATTACHMENTS] for t in (s.id, s.device)]
+        cut = len(volume.servers) > MAX_ATTACHMENTS or any(t and display.clean(t).cut for t in texts)
         return cls(
-            id=volume.id,
-            name=volume.name,
+            id=display.field(volume.id) or "",
+            name=display.field(volume.name),
             size_gb=volume.size,
-            state=volume.state,
-            volume_type=volume.volume_type,
+            state=display.field(volume.state) or "",
+            volume_type=display.field(volume.volume_type),
             encrypted=volume.encrypted,
             bootable=volume.bootable,
             multiattach=volume.multiattach,
-            attachments=[Attachment(server_id=s.id, device=s.device) for s in volume.servers],
+            attachments=[
+                Attachment(server_id=display.field(s.id) or "", device=display.field(s.device))
+                for s in volume.servers[:MAX_ATTACHMENTS]
+            ],
             max_iops=getattr(volume, "max_iops", None),
             max_throughput=getattr(volume, "max_throughput", None),
+            cut=cut,
         )
 
     def label(self) -> str:
         return messages.volume_label(self.name, self.id)
 
     def where(self) -> str:
-        if not self.attachments:
-            return "not attached"
-        return "attached to " + ", ".join(f"{a.server_id} at {a.device or '?'}" for a in self.attachments)
+        return messages.where(
+            [(a.server_id, a.device) for a in self.attachments],
+            more=self.cut and len(self.attachments) >= MAX_ATTACHMENTS,
+        )
 
 
 class VolumeList(BaseModel):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, BeforeValidator, Field, Strict
+from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
 from . import __version__, messages
 from .audit import AuditError, AuditLog, AuditRecord
@@ -128,7 +128,7 @@ async def list_volumes(
         volumes = await client.list_volumes(name=name, state=state, max_items=limit + 1)
     summaries = [VolumeSummary.of(v) for v in volumes[:limit]]
     result = VolumeList(volumes=summaries, returned=len(summaries), truncated=len(volumes) > limit)
-    shown = [f"{v.name or '-'} {v.id} {v.size_gb} GB {v.state}" for v in summaries[:10]]
+    shown = [messages.list_entry(v.name, v.id, v.size_gb, v.state) for v in summaries[:10]]
     return _text_result(result, messages.list_text(shown, total=len(summaries), truncated=result.truncated))
 
 
@@ -136,7 +136,7 @@ async def get_volume(volume_id: VolumeId, ctx: Ctx) -> Annotated[CallToolResult,
     client = _client(app_state(ctx))
     with scp_errors(volume_id):
         summary = VolumeSummary.of(await client.show_volume(volume_id))
-    return _text_result(summary, f"{summary.label()}: {summary.size_gb} GB, {summary.state}, {summary.where()}.")
+    return _text_result(summary, messages.volume_text(summary.label(), summary.size_gb, summary.state, summary.where()))
 
 
 async def live_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
@@ -186,10 +186,21 @@ async def plan_volume_extension(
 # --- extend_volume -------------------------------------------------------------------------------
 
 
+# The form shows a boolean; the answer is kept as given, so that only the JSON `true` approves (pydantic's
+# lax bool would take "yes" or 1).
 class ExtensionConfirmation(BaseModel):
     """What the human is asked (form elicitation)."""
 
-    confirm: bool = Field(title=messages.CONFIRM_FIELD_TITLE, description=messages.CONFIRM_FIELD_DESCRIPTION)
+    confirm: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "title": messages.CONFIRM_FIELD_TITLE,
+                "description": messages.CONFIRM_FIELD_DESCRIPTION,
+            }
+        ),
+    ] = False
 
 
 class Approval(BaseModel):
@@ -227,7 +238,12 @@ async def confirmation(
     if _can_elicit(ctx):
         summary = VolumeSummary.of(check.volume)
         question = messages.confirmation_question(
-            summary.label(), current=check.volume.size, target=new_size_gb, state=summary.state, where=summary.where()
+            check.volume_id,
+            current=check.volume.size,
+            target=new_size_gb,
+            name=summary.name,
+            state=summary.state,
+            where=summary.where(),
         )
         return Elicit(question, ExtensionConfirmation)
     if policy == "human":
@@ -255,7 +271,7 @@ async def extend_volume(
     if not isinstance(approval, AcceptedElicitation):
         return _not_sent(ctx, check, new_size_gb, "declined" if approval.action == "decline" else "cancelled")
     answer = approval.data
-    if isinstance(answer, ExtensionConfirmation) and not answer.confirm:
+    if isinstance(answer, ExtensionConfirmation) and answer.confirm is not True:
         return _not_sent(ctx, check, new_size_gb, "declined")
     confirmed_by: Literal["human", "flag"] = "human" if isinstance(answer, ExtensionConfirmation) else "flag"
 
@@ -305,7 +321,7 @@ def _result(
         previous_size_gb=report.previous_size_gb,
         new_size_gb=target,
         observed_size_gb=volume.size,
-        state=volume.state,
+        state=summary.state,
         volume_type=summary.volume_type,
         encrypted=summary.encrypted,
         attachments=summary.attachments,
