@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 from mcp.types import Implementation
 
+from scp_volume_mcp.audit import attempts
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, load_config
 from scp_volume_mcp.server import build_server
@@ -85,15 +86,31 @@ async def test_every_attempt_is_audited_before_the_result_returns(emulator: Emul
     server = build_server(settings, client_factory(emulator))
     async with Client(server, client_info=info, elicitation_callback=answer("accept")) as client:
         await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
-        assert len(_lines(log)) == 1  # written before the result came back
+        assert len(_lines(log)) == 2  # intent and outcome, written before the result came back
         await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 96))
         await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
         emulator.state.add_fault(Fault("extend", status=409))
         await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 112))
     async with Client(server, elicitation_callback=answer("decline")) as client:
         await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 120))
-    completed, refused, unchanged, failed, declined = _lines(log)
-    assert {k: completed[k] for k in completed if k != "time"} == {
+    lines = _lines(log)
+    assert [line["phase"] for line in lines] == [
+        "intent",
+        "outcome",
+        "outcome",
+        "outcome",
+        "intent",
+        "outcome",
+        "outcome",
+    ]
+    intent, completed = lines[0], lines[1]
+    assert intent["attempt_id"] == completed["attempt_id"]
+    assert (intent["outcome"], intent["http_status"], intent["previous_size_gb"]) == (None, None, 100)
+    completed_, refused, unchanged, failed, declined = attempts(lines)
+    assert completed_ == completed
+    assert len({line["attempt_id"] for line in lines}) == 5
+    assert {k: completed[k] for k in completed if k not in ("time", "attempt_id")} == {
+        "phase": "outcome",
         "tool": "extend_volume",
         "volume_id": EXAMPLE_VOLUME_ID,
         "previous_size_gb": 100,
@@ -102,8 +119,10 @@ async def test_every_attempt_is_audited_before_the_result_returns(emulator: Emul
         "api_version": "1.3",
         "http_status": 202,
         "request_id": emulator.state.requests("PUT")[0].request_id,
-        "client": "runbook-7",
+        "client_claimed": "runbook-7",
+        "caller": None,
         "detail": None,
+        "snapshot_id": None,
     }
     assert completed["time"].endswith("+00:00")
     assert (refused["outcome"], refused["requested_size_gb"], refused["http_status"]) == ("refused", 96, None)
@@ -134,8 +153,8 @@ async def test_extend_called_directly_outside_a_request_is_audited(emulator: Emu
     result = await server.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
     assert not isinstance(result, Exception)
     assert not result.is_error  # type: ignore[union-attr]
-    [line] = _lines(log)
-    assert (line["outcome"], line["client"]) == ("completed", None)
+    [_, line] = _lines(log)
+    assert (line["outcome"], line["client_claimed"]) == ("completed", None)
 
 
 class _ResendCannotConnect(httpx.AsyncBaseTransport):
@@ -170,7 +189,7 @@ async def test_a_dropped_first_send_still_counts_as_sent_when_the_resend_cannot_
     assert result.is_error
     assert "sending it again failed" in text(result)
     assert "Nothing was sent" not in text(result)
-    [line] = _lines(log)
+    [_, line] = _lines(log)
     assert line["outcome"] == "failed"  # a request did reach the platform
     assert len(emulator.state.requests("PUT")) == 1
 
@@ -195,7 +214,7 @@ async def test_an_extension_that_fails_while_waiting_is_audited(emulator: Emulat
     [result] = results
     assert result.is_error
     assert "failed: the volume is error_extending" in text(result)
-    [line] = _lines(log)
+    [_, line] = _lines(log)
     assert (line["outcome"], line["http_status"]) == ("failed", 202)
 
 
@@ -209,3 +228,27 @@ async def test_a_refusal_by_the_human_policy_is_audited(emulator: EmulatorServer
     assert (line["outcome"], line["requested_size_gb"]) == ("refused", 104)
     assert "SCP_CONFIRMATION=human" in line["detail"]
     assert emulator.state.requests("PUT") == []
+
+
+@pytest.mark.parametrize("target", [104, 112])
+async def test_a_check_that_overlapped_a_slow_resize_is_redone(emulator: EmulatorServer, target: int) -> None:
+    """With the PUT taking 2 s, a second call that checked while it was in flight must not trust that check."""
+    emulator.state.add_fault(Fault("extend", latency_s=2.0))
+    results: list[Any] = []
+    async with Client(build_server(FLAG, client_factory(emulator))) as client, anyio.create_task_group() as tg:
+
+        async def call(size: int) -> None:
+            results.append(await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, size)))
+
+        tg.start_soon(call, 104)
+        await anyio.sleep(0.5)  # the first PUT is now in flight (the reads take milliseconds)
+        tg.start_soon(call, target)
+    first, second = results
+    assert first.structured_content["outcome"] == "completed"
+    if target == 104:
+        assert len(emulator.state.requests("PUT")) == 1
+        assert second.structured_content["outcome"] == "unchanged"
+        assert second.structured_content["previous_size_gb"] == 104  # the true size, not the stale 100
+    else:
+        assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}, {"size": 112}]
+        assert second.structured_content["previous_size_gb"] == 104

@@ -1,37 +1,85 @@
-"""The audit trail (`SCP_AUDIT_LOG`): one JSON line per extension attempt, flushed to disk before the
-tool answers. When it is configured but cannot be written, extensions are refused (fail closed)."""
+"""The audit trail (`SCP_AUDIT_LOG`): JSON lines, fsynced, one intent before a resize leaves and one
+outcome whatever happens to the call.
+
+An attempt that reaches the point of sending writes an `intent` record first; if that cannot be
+written, nothing is sent (fail closed). Every attempt then ends with an `outcome` record sharing its
+`attempt_id`, also when the client cancels or disconnects (the server shields that write). An intent
+without an outcome (the process was killed in between) reads as "outcome unknown".
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
+import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from .display import clean
+
+DETAIL_LIMIT = 500
+"""Characters of detail per record: a long-named volume refused 80 times stays a few tens of KB."""
+UNKNOWN = "outcome unknown"
+
+Phase = Literal["intent", "outcome"]
 
 
 class AuditError(OSError):
-    """The audit log is configured but cannot be written."""
+    """The audit trail is configured but cannot be written."""
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
+def new_attempt_id() -> str:
+    return uuid.uuid4().hex
+
+
 @dataclass(frozen=True)
 class AuditRecord:
+    phase: Phase
+    attempt_id: str
     tool: str
     volume_id: str
     previous_size_gb: int | None
     requested_size_gb: int
-    outcome: str
+    outcome: str | None
+    """None on an intent; completed, accepted, unchanged, declined, cancelled, refused, failed or interrupted."""
     api_version: str | None
     http_status: int | None = None
     request_id: str | None = None
-    client: str | None = None
+    client_claimed: str | None = None
+    """The name the MCP client gave for itself: a claim, not an identity."""
+    caller: str | None = None
+    """The authenticated caller (an OAuth subject), when there is one."""
     detail: str | None = None
+    snapshot_id: str | None = None
     time: str = field(default_factory=_now)
+
+    def line(self) -> str:
+        data = asdict(self)
+        for key in ("detail", "client_claimed", "request_id", "caller"):
+            if isinstance(data[key], str):
+                data[key] = clean(data[key], DETAIL_LIMIT).text
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        # JSON allows raw U+2028/U+2029, but many line-oriented readers split on them.
+        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+
+
+class AuditTrail(Protocol):
+    """Where audit records go: a file here, a database in team mode."""
+
+    async def write(self, record: AuditRecord) -> None:
+        """Store one record durably; raise `AuditError` when that fails."""
+
+    def read(self) -> Iterable[dict[str, Any]]:
+        """Every record stored, oldest first."""
 
 
 class AuditLog:
@@ -41,25 +89,60 @@ class AuditLog:
         self.path = path
         self._lock = threading.Lock()
 
-    def check_writable(self) -> None:
-        """Raise `AuditError` unless a record could be appended now (called before anything is sent)."""
-        if self.path is None:
-            return
-        try:
-            with self.path.open("a", encoding="utf-8"):
-                pass
-        except OSError as exc:
-            raise AuditError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from None
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
 
-    def write(self, record: AuditRecord) -> None:
-        """Append and fsync one line. Raises `AuditError` when that fails."""
+    async def write(self, record: AuditRecord) -> None:
+        self.append(record)
+
+    def append(self, record: AuditRecord) -> None:
+        """Append and fsync one line. Raises `AuditError` when any step fails (full disk included)."""
         if self.path is None:
             return
-        line = json.dumps(asdict(record), ensure_ascii=False, separators=(",", ":")) + "\n"
         try:
             with self._lock, self.path.open("a", encoding="utf-8") as stream:
-                stream.write(line)
+                stream.write(record.line())
                 stream.flush()
                 os.fsync(stream.fileno())
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from None
+
+    def read(self) -> Iterator[dict[str, Any]]:
+        if self.path is None or not self.path.exists():
+            return
+        with self.path.open(encoding="utf-8") as stream:
+            for line in stream:
+                if line.strip():
+                    yield json.loads(line)
+
+    def probe(self) -> str:
+        """Really write (a scratch file beside the log) and report free space; raises `AuditError`."""
+        if self.path is None:
+            return "off"
+        scratch = self.path.with_name(f".{self.path.name}.doctor-{uuid.uuid4().hex[:8]}")
+        try:
+            with scratch.open("w", encoding="utf-8") as stream:
+                stream.write("{}\n" * 64)
+                stream.flush()
+                os.fsync(stream.fileno())
+            with self.path.open("a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from None
+        finally:
+            scratch.unlink(missing_ok=True)
+        free = shutil.disk_usage(self.path.parent).free
+        return f"{self.path} (writable; {free / 2**30:.1f} GiB free)"
+
+
+def attempts(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per attempt: its outcome record, or its intent marked "outcome unknown" when none followed."""
+    by_attempt: dict[str, dict[str, Any]] = {}
+    for record in records:
+        key = record.get("attempt_id") or f"line-{len(by_attempt)}"
+        if record.get("phase") == "intent":
+            by_attempt.setdefault(key, {**record, "outcome": UNKNOWN})
+        else:
+            by_attempt[key] = record
+    return list(by_attempt.values())

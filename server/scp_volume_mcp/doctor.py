@@ -111,10 +111,10 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
     else:
         report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
         try:
-            AuditLog(settings.audit_log).check_writable()
+            where = AuditLog(settings.audit_log).probe()
         except AuditError as exc:
             report.fail(str(exc), "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then")
         else:
-            report.ok(f"audit log: {settings.audit_log or 'off (set SCP_AUDIT_LOG to keep one)'}")
+            report.ok(f"audit log: {where if settings.audit_log else 'off (set SCP_AUDIT_LOG to keep one)'}")
     print("All good." if report.problems == 0 else f"{report.problems} problem(s) found.", file=out)
     return 0 if report.problems == 0 else 1

@@ -149,16 +149,21 @@ class Extension:
         """Send the resize at most once (twice only when a read proves the first was not applied)."""
         async with self.runtime.volume_lock(self.volume_id):
             volume = await self._fresh_volume(confirmed_by)
+            self.previous_size = volume.size
             assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb)
             if assessment.verdict == "unchanged":
                 return self._report("unchanged", volume)
             if assessment.verdict == "refused":
                 label = messages.volume_label(volume.name, self.volume_id)
                 raise self._error(messages.refusal(label, assessment.reasons))
-            self.previous_size = volume.size
             if self._before_send is not None:
                 await self._before_send(volume)
-            volume, note = await self._send()
+            # A check that overlapped this send (before, during or after it) sees another generation and re-reads.
+            self.runtime.bump_generation(self.volume_id)
+            try:
+                volume, note = await self._send()
+            finally:
+                self.runtime.bump_generation(self.volume_id)
         waited_s = None
         if wait and not self._settled(volume):
             started = time.monotonic()
@@ -185,7 +190,6 @@ class Extension:
         """Send the PUT; after an ambiguous failure, read back and send again only if provably not applied."""
         for attempt in (1, 2):
             try:
-                self.runtime.bump_generation(self.volume_id)
                 self.sent = True
                 accepted = await self.scp.extend_volume(self.volume_id, self.target)
                 self.status, self.request_id = accepted.status, accepted.request_id

@@ -170,6 +170,13 @@ def audit_unwritable(problem: str) -> str:
     return f"Refusing to extend: {problem} (fail closed). Nothing was sent."
 
 
+def interrupted(sent: bool, size: int | None, state: str | None) -> str:
+    if not sent:
+        return "The call was cancelled or its client went away before any resize request was sent."
+    seen = f"reading back showed {size} GB, {short(state)}" if size is not None else "reading back was not possible"
+    return f"The call was cancelled or its client went away after the resize request was sent; {seen}."
+
+
 def not_reachable(exc: ScpError) -> str:
     return f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network."
 

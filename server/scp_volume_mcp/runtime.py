@@ -72,8 +72,8 @@ class Runtime:
                 self._locks[volume_id] = (lock, users - 1)
 
     def generation(self, volume_id: str) -> int:
-        """How many resize attempts this process has made for the volume (each may or may not have reached
-        the platform): a read from an older generation may be stale."""
+        """Bumped when a resize of the volume starts and again when it ends (whether or not it reached the
+        platform): a check made at another generation overlapped a resize and may be stale."""
         return self._generations.get(volume_id, 0)
 
     def bump_generation(self, volume_id: str) -> None:

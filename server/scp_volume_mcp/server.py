@@ -6,18 +6,20 @@ and resolvers read the `AppState` the lifespan yields; `build_server` only regis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
+import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
 from . import __version__, messages
-from .audit import AuditError, AuditLog, AuditRecord
+from .audit import AuditError, AuditLog, AuditRecord, Phase, new_attempt_id
 from .extension import Extension, ExtensionError, ExtensionRefused, ExtensionReport, LiveCheck, Outcome, check_live
 from .models import ExtendCall, ExtendResult, ExtensionPlan, VolumeList, VolumeSummary
 from .runtime import AppState, Runtime, default_client_factory
@@ -55,6 +57,8 @@ NewSize = Annotated[
         description=f"The new total size in GB: larger than the current size and a multiple of {SIZE_STEP_GB}",
     ),
 ]
+INTERRUPTED_READ_BACK_S = 5.0
+"""How long a cancelled call may take to read the volume back for its audit outcome."""
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 EXTEND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
 
@@ -218,7 +222,7 @@ async def extension_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveChe
     """The live check, refusing (and auditing) anything that must not be sent, before a human is asked."""
     check = await live_check(volume_id, new_size_gb, ctx)
     if check.assessment.verdict == "refused":
-        _refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
+        await _refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
     return check
 
 
@@ -247,7 +251,7 @@ async def confirmation(
         )
         return Elicit(question, ExtensionConfirmation)
     if policy == "human":
-        _refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)
+        await _refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)
     return Approval()
 
 
@@ -267,48 +271,88 @@ async def extend_volume(
 ) -> Annotated[CallToolResult, ExtendResult]:
     state = app_state(ctx)
     if check.assessment.verdict == "unchanged":
-        return _not_sent(ctx, check, new_size_gb, "unchanged")
+        return await _not_sent(ctx, check, new_size_gb, "unchanged")
     if not isinstance(approval, AcceptedElicitation):
-        return _not_sent(ctx, check, new_size_gb, "declined" if approval.action == "decline" else "cancelled")
+        return await _not_sent(ctx, check, new_size_gb, "declined" if approval.action == "decline" else "cancelled")
     answer = approval.data
     if isinstance(answer, ExtensionConfirmation) and answer.confirm is not True:
-        return _not_sent(ctx, check, new_size_gb, "declined")
+        return await _not_sent(ctx, check, new_size_gb, "declined")
     confirmed_by: Literal["human", "flag"] = "human" if isinstance(answer, ExtensionConfirmation) else "flag"
+    audit = _Attempt(ctx, volume_id, new_size_gb)
 
-    async def audit_ready(volume: Volume) -> None:
+    async def write_intent(volume: Volume) -> None:
+        """Fail closed: no resize leaves unless its intent is on disk."""
         try:
-            state.audit.check_writable()
+            await audit.write("intent", previous_size_gb=volume.size, outcome=None, raise_errors=True)
         except AuditError as exc:
-            raise ExtensionRefused(
-                messages.audit_unwritable(str(exc)), sent=False, previous_size_gb=volume.size
-            ) from None
+            message = messages.audit_unwritable(str(exc))
+            raise ExtensionRefused(message, sent=False, previous_size_gb=volume.size) from None
 
-    operation = Extension(state.runtime, check, new_size_gb, before_send=audit_ready, progress=ctx.report_progress)
+    operation = Extension(state.runtime, check, new_size_gb, before_send=write_intent, progress=ctx.report_progress)
     try:
         report = await operation.run(
             confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
         )
     except ExtensionError as exc:
-        _audit(
-            ctx,
-            volume_id=volume_id,
-            previous_size_gb=exc.previous_size_gb,
-            requested_size_gb=new_size_gb,
-            outcome="failed" if exc.sent else "refused",
-            http_status=exc.status,
-            request_id=exc.request_id,
-            detail=exc.message,
-        )
+        await audit.write("outcome", previous_size_gb=exc.previous_size_gb, outcome="failed" if exc.sent else "refused",
+                          http_status=exc.status, request_id=exc.request_id, detail=exc.message)  # fmt: skip
         raise ToolError(exc.message) from None
-    return _result(ctx, report, new_size_gb, confirmed_by if report.outcome != "unchanged" else None)
+    except BaseException:  # cancelled by the client, its disconnection or its session's end
+        with anyio.CancelScope(shield=True):
+            await audit.write_interrupted(operation)
+        raise
+    return await _result(ctx, report, new_size_gb, confirmed_by if report.outcome != "unchanged" else None, audit)
 
 
-def _not_sent(ctx: Ctx, check: LiveCheck, target: int, outcome: Outcome) -> CallToolResult:
-    return _result(ctx, ExtensionReport.nothing_sent(outcome, check), target, None)
+class _Attempt:
+    """The audit records of one extend_volume call, sharing one attempt id; written in this one place."""
+
+    def __init__(self, ctx: Ctx, volume_id: str, target: int) -> None:
+        self.ctx, self.volume_id, self.target = ctx, volume_id, target
+        self.attempt_id = new_attempt_id()
+
+    async def write(self, phase: Phase, *, raise_errors: bool = False, **fields: Any) -> None:
+        """Write one record; after the fact a failure is logged loudly (the request may already be sent)."""
+        state = app_state(self.ctx)
+        try:
+            params = self.ctx.session.client_params
+        except ValueError:  # called outside an MCP request (MCPServer.call_tool from Python)
+            params = None
+        record = AuditRecord(
+            phase=phase,
+            attempt_id=self.attempt_id,
+            tool="extend_volume",
+            volume_id=self.volume_id,
+            requested_size_gb=self.target,
+            api_version=state.runtime.api_version,
+            client_claimed=params.client_info.name if params is not None else None,
+            **fields,
+        )
+        try:
+            await state.audit.write(record)
+        except AuditError as exc:
+            if raise_errors:
+                raise
+            logger.error("%s; this extension attempt's %s is not in the audit trail", exc, phase)
+
+    async def write_interrupted(self, operation: Extension) -> None:
+        """The call ended under us. Say whether a resize was sent and, if so, what a quick read shows now."""
+        seen = None
+        if operation.sent:
+            with anyio.move_on_after(INTERRUPTED_READ_BACK_S), contextlib.suppress(ScpError):
+                seen = await operation.scp.show_volume(self.volume_id)
+        detail = messages.interrupted(operation.sent, seen.size if seen else None, seen.state if seen else None)
+        await self.write("outcome", previous_size_gb=operation.previous_size, outcome="interrupted",
+                         http_status=operation.status, request_id=operation.request_id, detail=detail)  # fmt: skip
 
 
-def _result(
-    ctx: Ctx, report: ExtensionReport, target: int, confirmed_by: Literal["human", "flag"] | None
+async def _not_sent(ctx: Ctx, check: LiveCheck, target: int, outcome: Outcome) -> CallToolResult:
+    attempt = _Attempt(ctx, check.volume_id, target)
+    return await _result(ctx, ExtensionReport.nothing_sent(outcome, check), target, None, attempt)
+
+
+async def _result(
+    ctx: Ctx, report: ExtensionReport, target: int, confirmed_by: Literal["human", "flag"] | None, audit: _Attempt
 ) -> CallToolResult:
     outcome = report.outcome
     volume = report.volume
@@ -334,16 +378,8 @@ def _result(
         note=report.note,
         next_steps=list(messages.NEXT_STEPS) if sent_growth else [],
     )
-    _audit(
-        ctx,
-        volume_id=report.volume_id,
-        previous_size_gb=report.previous_size_gb,
-        requested_size_gb=target,
-        outcome=outcome,
-        http_status=report.status,
-        request_id=report.request_id,
-        detail=report.note,
-    )
+    await audit.write("outcome", previous_size_gb=report.previous_size_gb, outcome=outcome, http_status=report.status,
+                      request_id=report.request_id, detail=report.note)  # fmt: skip
     lines = messages.result_lines(
         outcome,
         messages.volume_label(summary.name, report.volume_id),
@@ -356,27 +392,11 @@ def _result(
     return _text_result(result, "\n".join(lines))
 
 
-def _refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> None:
+async def _refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> NoReturn:
     """Audit an attempt refused before anything was sent, and raise the tool error."""
-    size = check.volume.size
-    _audit(ctx, volume_id=check.volume_id, previous_size_gb=size, requested_size_gb=target, outcome="refused",
-           detail=message)  # fmt: skip
+    attempt = _Attempt(ctx, check.volume_id, target)
+    await attempt.write("outcome", previous_size_gb=check.volume.size, outcome="refused", detail=message)
     raise ToolError(message)
-
-
-def _audit(ctx: Ctx, **fields: Any) -> None:
-    """Write one audit line; a failure after the fact is logged loudly (the request was already sent)."""
-    state = app_state(ctx)
-    try:
-        params = ctx.session.client_params
-    except ValueError:  # called outside an MCP request (MCPServer.call_tool from Python)
-        params = None
-    client_name = params.client_info.name if params is not None else None
-    record = AuditRecord(tool="extend_volume", client=client_name, api_version=state.runtime.api_version, **fields)
-    try:
-        state.audit.write(record)
-    except AuditError as exc:
-        logger.error("%s; this extension attempt is not in the audit trail", exc)
 
 
 # --- registration --------------------------------------------------------------------------------
