@@ -137,7 +137,7 @@ async def test_busy_and_failed_states_are_refused_as_spelled(emulator: EmulatorS
         plan = await session.call("plan_volume_extension", {"volume_id": AVAILABLE, "new_size_gb": 72})
     assert plan.structured_content is not None
     assert plan.structured_content["would_be_accepted"] is False
-    assert f"the volume is {state}" in text(plan)
+    assert f'the volume is "{state}"' in text(plan)  # quoted, as the platform spelled it
 
 
 async def test_extending_in_capitals_is_an_extension_in_progress(emulator: EmulatorServer) -> None:
