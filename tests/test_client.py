@@ -72,7 +72,7 @@ async def test_extend_volume(scp: ScpClient, emulator: EmulatorServer) -> None:
 async def test_quota_set(scp: ScpClient) -> None:
     quota = await scp.show_volume_quota_set()
     assert quota.per_volume_size is not None
-    assert quota.per_volume_size.limit == 16384
+    assert quota.per_volume_size.limit == 12288
 
 
 async def test_old_response_shape_with_version_1_1(scp_config: ScpConfig, emulator: EmulatorServer) -> None:

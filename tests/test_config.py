@@ -31,7 +31,8 @@ def test_files_alone_are_enough(scpconf: Path) -> None:
     assert config.secret_key.get_secret_value() == "file-sk"
     assert config.region == "kr-west1"
     assert config.environment == "e"  # derived from the auth URL
-    assert config.endpoint == "https://virtualserver.kr-west1.e.samsungsdscloud.com"
+    assert config.endpoint is None  # an auth URL is known: discovered on first use, as Samsung's SDK does
+    assert config.sources["endpoint"] == "discovered from https://iam.e.samsungsdscloud.com/v1/endpoints"
     assert config.api_version == "1.3"
     assert config.sources["access_key"].endswith("credentials.json (access-key)")
     assert config.sources["environment"].startswith("derived from the auth URL")
@@ -43,6 +44,7 @@ def test_home_scpconf_is_the_default_folder(scpconf: Path, monkeypatch: pytest.M
 
 
 def test_environment_beats_files_and_arguments_beat_environment(scpconf: Path) -> None:
+    _write(scpconf, "config.json", {"default-region": "kr-west1"})  # no auth URL: the URL template applies
     env = {
         "SCP_CONFIG_DIR": str(scpconf),
         "SCP_ACCESS_KEY": "env-ak",

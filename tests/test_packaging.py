@@ -13,15 +13,16 @@ import scp_volume_mcp.scp
 
 def test_scp_public_surface_is_pinned() -> None:
     assert sorted(scp_volume_mcp.scp.__all__) == [
-        "API_SERVICE", "API_VERSIONS", "ApiVersionStatus", "CLIENT_TYPE", "CURRENT_API_VERSION", "EXAMPLE_VOLUME_ID",
-        "EXTENDABLE_STATES", "EXTENDING_STATE", "ExtendAccepted", "FAILED_STATES", "KNOWN_STATES",
-        "LIST_PAGE_SIZE_MAX", "MIN_EXTEND_TARGET_GB", "MIN_VOLUME_SIZE_GB", "Probe", "SETTLED_STATES",
-        "SIZE_STEP_GB", "ScpAuth", "ScpBadRequest", "ScpClient", "ScpConfig", "ScpConfigError", "ScpConflict",
-        "ScpError", "ScpForbidden", "ScpHttpError", "ScpInputError", "ScpNotFound", "ScpRateLimited",
-        "ScpResponseError", "ScpServerError", "ScpTimeoutError", "ScpTransportError", "ScpUnauthorized",
-        "VERSIONS_WITH_PERFORMANCE", "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet", "VolumeServer",
-        "VolumeShowResponse", "VolumeShowResponseV1Dot2", "check_api_version", "is_loopback_host", "load_config",
-        "signature", "url_host",
+        "API_SERVICE", "API_VERSIONS", "ApiVersionStatus", "CLIENT_TYPE", "CURRENT_API_VERSION",
+        "EXAMPLE_VOLUME_ID", "EXTENDABLE_STATES", "EXTENDING_STATE", "EXTENDING_STATES", "ExtendAccepted",
+        "FAILED_STATES", "KNOWN_STATES", "LIST_PAGE_SIZE_MAX", "MIN_EXTEND_TARGET_GB", "MIN_VOLUME_SIZE_GB",
+        "Probe", "SETTLED_STATES", "SIZE_STEP_GB", "ScpAuth", "ScpBadRequest", "ScpClient", "ScpConfig",
+        "ScpConfigError", "ScpConflict", "ScpDiscoveryError", "ScpError", "ScpForbidden", "ScpHttpError",
+        "ScpInputError", "ScpNotFound", "ScpRateLimited", "ScpResponseError", "ScpServerError", "ScpTimeoutError",
+        "ScpTransportError", "ScpUnauthorized", "ScpVersionRejected", "StateSet", "VERSIONS_WITH_PERFORMANCE",
+        "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet", "VolumeServer", "VolumeShowResponse",
+        "VolumeShowResponseV1Dot2", "check_api_version", "classify_state", "is_loopback_host", "load_config",
+        "signature", "state_key", "url_host",
     ]  # fmt: skip
 
 

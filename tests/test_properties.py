@@ -29,7 +29,7 @@ VOLUME_IDS = st.sampled_from(IDS) | st.sampled_from([i.upper() for i in IDS]) | 
 SIZES = (
     st.integers(min_value=1, max_value=2100).map(lambda n: n * 8)
     | st.integers(min_value=-100, max_value=20000)
-    | st.sampled_from([104, 112, 72, 208, 1008, 16384, 16392])
+    | st.sampled_from([104, 112, 72, 208, 1008, 12288, 12296])
     | JSON
 )
 CONFIRMS = st.just(True) | JSON
@@ -57,7 +57,7 @@ def should_send(arguments: dict[str, Any]) -> bool:
     size = arguments.get("new_size_gb")
     if volume is None or type(size) is not int or arguments.get("confirm") is not True:
         return False
-    if not (size >= 16 and size % 8 == 0 and volume["size"] < size <= 16384):
+    if not (size >= 16 and size % 8 == 0 and volume["size"] < size <= 12288):
         return False
     if "wait" in arguments and not _lax_ok(_BOOL, arguments["wait"]):
         return False

@@ -153,7 +153,7 @@ async def test_old_api_version_has_no_performance_fields(emulator: EmulatorServe
         ("volume01", 106, False, "refused", "try 104 or 112 GB"),
         ("busy-extending", 56, False, "refused", "already in progress"),
         ("broken-error", 40, False, "refused", 'the volume is "error"'),
-        ("volume01", 16392, False, "refused", "per-volume quota of 16384 GB"),
+        ("volume01", 12296, False, "refused", "per-volume quota of 12288 GB"),
     ],
 )
 async def test_plan(
@@ -274,7 +274,7 @@ async def test_same_size_is_unchanged_and_sends_nothing(emulator: EmulatorServer
         (extend_args(56, VOLUMES["busy-extending"]), "already in progress"),
         (extend_args(40, VOLUMES["broken-error"]), 'the volume is "error"'),
         (extend_args(24, VOLUMES["new-creating"]), 'the volume is "creating"'),
-        (extend_args(16392), "per-volume quota of 16384 GB"),
+        (extend_args(12296), "per-volume quota of 12288 GB"),
         (extend_args(104, "00000000-0000-4000-8000-000000000000"), "No volume"),
         ({**extend_args(104), "confirm": False}, "confirm"),
         ({"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104}, "confirm"),

@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds of clock skew accepted (default 900; 0 turns the check off)",
     )
     emulator.add_argument(
+        "--max-volume-size",
+        type=int,
+        default=12288,
+        metavar="GB",
+        help="largest volume, also the quota's per-volume limit (default 12288, Virtual Server data volumes)",
+    )
+    emulator.add_argument(
         "--attached-stays-in-use", action="store_true", help="attached volumes stay in-use while extending"
     )
 
@@ -98,6 +105,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
         extend_seconds=args.extend_seconds,
         timestamp_window_s=args.timestamp_window or None,
         attached_stays_in_use=args.attached_stays_in_use,
+        per_volume_limit_gb=args.max_volume_size,
+        max_volume_size_gb=args.max_volume_size,
     )
     state = EmulatorState(load_volumes(args.volumes) if args.volumes else None, settings)
     host = url_host(args.host)
@@ -106,6 +115,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
         f"  export SCP_ENDPOINT=http://{host}:{args.port}\n"
         f"  export SCP_ACCESS_KEY={EMULATOR_ACCESS_KEY}\n"
         f"  export SCP_SECRET_KEY={EMULATOR_SECRET_KEY}\n"
+        "To rehearse endpoint discovery instead, unset SCP_ENDPOINT and:\n"
+        f"  export SCP_AUTH_URL=http://{host}:{args.port}/v1 SCP_REGION=kr-west1\n"
         "Press Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,

@@ -45,7 +45,7 @@ def _settings(report: _Report, config: ScpConfig) -> None:
     rows = [
         ("access key", "access_key", _mask(config.access_key, secret=False)),
         ("secret key", "secret_key", _mask(config.secret_key.get_secret_value(), secret=True)),
-        ("endpoint", "endpoint", config.endpoint),
+        ("endpoint", "endpoint", config.endpoint or "(discovered on first use, below)"),
         ("region", "region", config.region or "-"),
         ("environment", "environment", config.environment or "-"),
         ("auth URL", "auth_url", config.auth_url or "-"),
@@ -59,12 +59,20 @@ def _settings(report: _Report, config: ScpConfig) -> None:
 async def _probe(report: _Report, config: ScpConfig) -> None:
     print("Connectivity:", file=report.out)
     async with ScpClient(config) as client:
+        if config.endpoint is None:
+            try:
+                found = await client.resolve_endpoint()
+            except ScpError as exc:
+                report.fail(str(exc), "check SCP_AUTH_URL / SCP_REGION, or set SCP_ENDPOINT")
+                return
+            report.ok(f"endpoint {found} [{config.sources.get('endpoint', 'discovered')}]")
+        endpoint = client.endpoint
         try:
             probe = await client.probe()
         except ScpTransportError as exc:
-            report.fail(f"{config.endpoint} does not answer: {exc}", "check SCP_ENDPOINT / region, and the network")
+            report.fail(f"{endpoint} does not answer: {exc}", "check SCP_ENDPOINT / region, and the network")
             return
-    report.ok(f"{config.endpoint} answers (HTTP {probe.status})")
+    report.ok(f"{endpoint} answers (HTTP {probe.status})")
     skew = clock_skew_s(probe.date_header)
     if skew is None:
         report.warn("the server sent no Date header; the clock offset is unknown")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import messages
-from .scp import EXTENDABLE_STATES, EXTENDING_STATE, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, Volume
+from .scp import EXTENDABLE_STATES, EXTENDING_STATES, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, Volume
 
 Verdict = Literal["extend", "unchanged", "refused"]
 
@@ -27,7 +27,7 @@ def assess_extension(volume: Volume, new_size_gb: int, per_volume_quota_gb: int 
     reasons: list[str] = []
     if new_size_gb < MIN_VOLUME_SIZE_GB or new_size_gb % SIZE_STEP_GB:
         reasons.append(messages.size_hint(new_size_gb, current))
-    if volume.state == EXTENDING_STATE:
+    if volume.state in EXTENDING_STATES:
         reasons.append(messages.REASON_IN_PROGRESS)
     elif volume.state not in EXTENDABLE_STATES:
         reasons.append(messages.reason_state(volume.state))

@@ -326,3 +326,13 @@ def size_hint(new_size_gb: int, current: int) -> str:
     upper = lower + SIZE_STEP_GB
     options = f"{upper} GB" if lower <= current else f"{lower} or {upper} GB"
     return f"sizes must be multiples of {SIZE_STEP_GB} GB: try {options}"
+
+
+# --- Platform facts: quota meaning (platform branch) ----------------------------------------------
+
+
+def quota_not_applied(why: str | None) -> str:
+    """A plan's note when no per-volume limit was checked here."""
+    if why == "unreadable":
+        return "The per-volume quota could not be read, so no limit was checked here; the platform decides."
+    return "The platform states no per-volume size limit, so none was checked here; the platform decides."

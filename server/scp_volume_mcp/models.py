@@ -93,7 +93,7 @@ class ExtensionPlan(BaseModel):
     would_be_accepted: bool
     outcome_if_called: Literal["extend", "unchanged", "refused"]
     reasons: list[str] = Field(description="Why it would be refused; empty when it would be accepted")
-    per_volume_quota_gb: int | None = Field(description="Largest size one volume may have; null when not readable")
+    per_volume_quota_gb: int | None = Field(description="Largest size of one volume; null: not stated or not readable")
     call: ExtendCall | None = Field(description="The exact extend_volume call to make, when it would be accepted")
     api_version: str
     next_steps: list[str] = Field(description="What to do after the extension; empty when it would not be sent")

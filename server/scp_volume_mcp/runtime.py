@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scp_volume_mcp")
 
 QUOTA_TTL_S = 60.0
+QuotaUnstated = Literal["not stated", "unreadable"]
 
 
 def default_client_factory() -> ScpClient:
@@ -38,6 +39,8 @@ class Runtime:
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
         self._generations: dict[str, int] = {}
         self._quota: tuple[float, int | None] | None = None
+        self.quota_unstated: QuotaUnstated | None = None
+        """Why the last quota read gave no limit: the platform stated none, or it could not be read."""
 
     def client(self) -> ScpClient:
         """The process's SCP client; raises `ScpConfigError` (with the fix in words) when unconfigured."""
@@ -88,9 +91,12 @@ class Runtime:
             quota = await self.client().show_volume_quota_set()
         except ScpError as exc:
             logger.info("Volume quota not readable (%s); the platform will enforce it", exc)
-            limit = None
+            limit, self.quota_unstated = None, "unreadable"
         else:
-            limit = quota.per_volume_size.limit if quota.per_volume_size else None
+            limit = quota.per_volume_size.stated_limit if quota.per_volume_size else None
+            self.quota_unstated = "not stated" if limit is None else None
+            if limit is None:
+                logger.info("The platform states no per-volume size limit; it decides")
         self._quota = (now, limit)
         return limit
 

@@ -184,6 +184,8 @@ async def plan_volume_extension(
         volume_id=volume_id,
         reasons=assessment.reasons,
     )
+    if check.per_volume_quota_gb is None and assessment.verdict != "unchanged":
+        text += " " + messages.quota_not_applied(app_state(ctx).runtime.quota_unstated)
     return _text_result(plan, text)
 
 

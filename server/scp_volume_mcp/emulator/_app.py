@@ -21,7 +21,7 @@ from ..scp import (
     CURRENT_API_VERSION,
     signature,
 )
-from ._routes import ADMIN_PREFIX, Answer, Refusal, VolumeRoutes, admin, error_body, route_of
+from ._routes import ADMIN_PREFIX, Answer, Refusal, VolumeRoutes, admin, endpoint_catalog, error_body, route_of
 from ._state import EmulatorSettings, EmulatorState, Fault, JournalEntry
 
 Scope = dict[str, Any]
@@ -47,7 +47,7 @@ class EmulatorApp:
         if scope["type"] != "http":
             return
         raw = await self._read_body(receive)
-        request_id = uuid.uuid4().hex
+        request_id = f"req-{uuid.uuid4()}"  # the platform's request ids look like this
         path: str = scope["path"]
         if path.startswith(ADMIN_PREFIX):
             status, body = admin(self.state, scope["method"], path, raw)
@@ -75,7 +75,7 @@ class EmulatorApp:
         try:
             if signature_ok is not True:
                 raise Refusal(401, "UNAUTHORIZED", signature_ok or "Invalid signature")
-            version = self._version(headers.get("scp-api-version"))
+            version = self._version(headers.get("scp-api-version"), self.state.settings.accepted_versions)
             if fault is not None and fault.latency_s:
                 await asyncio.sleep(fault.latency_s)
             if fault is not None and fault.status is not None:
@@ -84,6 +84,9 @@ class EmulatorApp:
                 raise Refusal(fault.status, "INJECTED_FAULT", f"Injected fault: status {fault.status}")
             if fault is not None and route == "extend" and fault.apply is False:
                 answer = Answer(202, {})  # the answer will be dropped or mangled; nothing was applied
+            elif route == "endpoints":
+                own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
+                answer = Answer(200, endpoint_catalog(self.state.settings, own))
             else:
                 answer = self.routes.handle(route, volume_id, body, query, version)
         except Refusal as refusal:
@@ -134,12 +137,16 @@ class EmulatorApp:
     # --- checks ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _version(header: str | None) -> str:
+    def _version(header: str | None, accepted: frozenset[str]) -> str:
         if header is None:
-            return CURRENT_API_VERSION
+            return max(accepted & set(API_VERSIONS), default=CURRENT_API_VERSION)
         service, _, version = header.strip().partition(" ")
-        if service.lower() != API_SERVICE or version not in API_VERSIONS:
+        if service.lower() != API_SERVICE:
             raise Refusal(400, "INVALID_API_VERSION", f"Unsupported Scp-Api-Version {header!r}")
+        if version not in accepted:
+            # As seen on another SCP service: 406 NoSuchVersion for a version the platform does not (or no
+            # longer) serves.
+            raise Refusal(406, "NoSuchVersion", f"Unsupported Scp-Api-Version {header!r}: no such version")
         return version
 
     @staticmethod

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from ..scp import EXTENDABLE_STATES, EXTENDING_STATE, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, VERSIONS_WITH_PERFORMANCE
-from ._state import EmulatorState, Fault
+from ..scp import EXTENDABLE_STATES, EXTENDING_STATES, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, VERSIONS_WITH_PERFORMANCE
+from ._state import SELF_URL, EmulatorSettings, EmulatorState, Fault
 
 _VOLUME = re.compile(r"^/v1/volumes/([^/]+)$")
 _EXTEND = re.compile(r"^/v1/volumes/([^/]+)/size$")
@@ -29,6 +29,8 @@ class Answer:
 
 
 def route_of(method: str, path: str) -> tuple[str, str | None]:
+    if path == "/v1/endpoints" and method == "GET":
+        return "endpoints", None
     if path == "/v1/volumes" and method == "GET":
         return "list", None
     if path == "/v1/volumes/quota-sets" and method == "GET":
@@ -41,7 +43,33 @@ def route_of(method: str, path: str) -> tuple[str, str | None]:
 
 
 def error_body(status: int, code: str, detail: str, request_id: str) -> dict[str, Any]:
-    return {"errors": [{"code": code, "detail": detail, "status": status, "request_id": request_id}]}
+    """An error in the shape recorded from the platform (a real 400, see scp-facts.md)."""
+    return {
+        "errors": [
+            {
+                "code": code,
+                "detail": detail,
+                "global_request_id": request_id,
+                "links": [],
+                "related_resources": [],
+                "request_id": request_id,
+                "response": None,
+                "status": status,
+                "title": code,
+            }
+        ]
+    }
+
+
+def endpoint_catalog(settings: EmulatorSettings, own_url: str) -> dict[str, Any]:
+    """`GET /v1/endpoints`: the configured entries, with `{self}` replaced by the emulator's own URL."""
+    entries = []
+    for entry in settings.endpoint_catalog:
+        item = dict(entry)
+        if isinstance(item.get("url"), str):
+            item["url"] = item["url"].replace(SELF_URL, own_url)
+        entries.append(item)
+    return {"endpoints": entries}
 
 
 class VolumeRoutes:
@@ -98,7 +126,7 @@ class VolumeRoutes:
         if isinstance(size, bool) or not isinstance(size, int):
             raise Refusal(400, "BAD_REQUEST", 'Request body must be {"size": <integer>}')
         if volume["state"] not in EXTENDABLE_STATES:
-            what = "is already being extended" if volume["state"] == EXTENDING_STATE else f"is {volume['state']}"
+            what = "is already being extended" if volume["state"] in EXTENDING_STATES else f"is {volume['state']}"
             raise Refusal(
                 409,
                 "CONFLICT",
@@ -117,11 +145,27 @@ class VolumeRoutes:
                 f"Volume size must be expanded: current {volume['size']} GB, requested {size} GB.",
             )
         limit = self.state.settings.per_volume_limit_gb
-        if size > limit:
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 and size > limit:
             raise Refusal(
                 400, "QUOTA_EXCEEDED", f"Requested size {size} GB exceeds the per-volume quota of {limit} GB."
             )
+        largest = self.state.settings.max_volume_size_gb
+        if size > largest:
+            raise Refusal(400, "ValidationError", f"Size must be at most {largest} GB; requested {size} GB.")
         return shape(self.state.start_extension(volume_id, size), version)
+
+
+_SETTABLE = frozenset(
+    {
+        "per_volume_limit_gb",
+        "max_volume_size_gb",
+        "accepted_versions",
+        "extension_ends_in",
+        "endpoint_catalog",
+        "extend_seconds",
+        "attached_stays_in_use",
+    }
+)
 
 
 def admin(state: EmulatorState, method: str, path: str, raw: bytes) -> tuple[int, Any]:
@@ -137,6 +181,14 @@ def admin(state: EmulatorState, method: str, path: str, raw: bytes) -> tuple[int
             return 200, {"ok": True}
         if method == "POST" and action == "volumes":
             state.put(json.loads(raw))
+            return 200, {"ok": True}
+        if method == "POST" and action == "settings":
+            data = json.loads(raw or b"{}")
+            unknown = sorted(set(data) - _SETTABLE)
+            if unknown:
+                raise ValueError(f"unknown or fixed setting(s): {', '.join(unknown)}")
+            for name, value in data.items():
+                setattr(state.settings, name, frozenset(value) if name == "accepted_versions" else value)
             return 200, {"ok": True}
         if method == "GET" and action == "journal":
             return 200, {"requests": [e.__dict__ for e in state.journal]}

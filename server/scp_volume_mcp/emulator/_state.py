@@ -15,14 +15,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from ..scp import EXAMPLE_VOLUME_ID, EXTENDING_STATE
+from ..scp import API_VERSIONS, EXAMPLE_VOLUME_ID, EXTENDING_STATE
 
 EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
 EMULATOR_SECRET_KEY: Final = "emulator-secret-key"  # noqa: S105 - the emulator's published demo key
 DEFAULT_PORT: Final = 8765
 
-Route = Literal["list", "show", "extend", "quota", "*"]
-ROUTES: tuple[Route, ...] = ("list", "show", "extend", "quota", "*")
+DEFAULT_MAX_VOLUME_GB: Final = 12288
+"""Virtual Server data volumes reach about 12 TB (12,288 GB); 16,384 GB is the bare-metal limit."""
+LIMIT_MISSING: Final = "<missing>"
+"""`per_volume_limit` value that leaves `limit` out of the quota answer."""
+SELF_URL: Final = "{self}"
+"""In an endpoint catalog entry's url: the emulator's own base URL (as the client reached it)."""
+
+Route = Literal["list", "show", "extend", "quota", "endpoints", "*"]
+ROUTES: tuple[Route, ...] = ("list", "show", "extend", "quota", "endpoints", "*")
+
+
+def default_endpoint_catalog() -> list[dict[str, str]]:
+    """What `GET /v1/endpoints` lists: this emulator as kr-west1's Virtual Server, and other services."""
+    return [
+        {"region": "kr-west1", "service_type": "scp-virtualserver", "service_name": "virtualserver", "url": SELF_URL},
+        {
+            "region": "kr-west1",
+            "service_type": "scp-objectstorage",
+            "service_name": "objectstorage",
+            "url": "https://objectstorage.kr-west1.e.samsungsdscloud.com",
+        },
+        {
+            "region": "kr-west1",
+            "service_type": "scp-iam",
+            "service_name": "iam",
+            "url": "https://iam.e.samsungsdscloud.com",
+        },
+    ]
 
 
 @dataclass
@@ -195,8 +221,18 @@ class EmulatorSettings:
     """Keep attached (`in-use`) volumes `in-use` while they extend, as the platform may."""
     clock_offset_s: float = 0.0
     """How far the emulator's clock is from this machine's (its `Date` header and timestamp check)."""
-    per_volume_limit_gb: int = 16384
+    per_volume_limit_gb: Any = DEFAULT_MAX_VOLUME_GB
+    """What the quota set answers as `per_volume_size.limit`, verbatim: a number, `-1`, `0`, `""`, None, text,
+    or `LIMIT_MISSING` to leave the key out. A positive integer is also enforced as the quota."""
+    max_volume_size_gb: int = DEFAULT_MAX_VOLUME_GB
+    """The platform's own largest volume, enforced whatever the quota says."""
     volumes_limit: int = 100
+    accepted_versions: frozenset[str] = frozenset(API_VERSIONS)
+    """Versions the `Scp-Api-Version` header may name; others get `406 NoSuchVersion` (as seen on SCP)."""
+    extension_ends_in: str | None = None
+    """When set, an accepted extension ends in this state at the old size (e.g. `error_extending`)."""
+    endpoint_catalog: list[dict[str, Any]] = field(default_factory=default_endpoint_catalog)
+    """The entries `GET /v1/endpoints` answers (`{self}` in a url is the emulator's own URL)."""
 
 
 class EmulatorState:
@@ -286,8 +322,11 @@ class EmulatorState:
         pending = self._resizing.get(volume_id)
         if pending is not None and self._clock() >= pending.done_at:
             volume = self._volumes[volume_id]
-            volume["size"] = pending.target_size
-            volume["state"] = pending.previous_state
+            if self.settings.extension_ends_in is None:
+                volume["size"] = pending.target_size
+                volume["state"] = pending.previous_state
+            else:
+                volume["state"] = self.settings.extension_ends_in
             del self._resizing[volume_id]
 
     def get(self, volume_id: str) -> dict[str, Any] | None:
@@ -312,9 +351,12 @@ class EmulatorState:
     def quota(self) -> dict[str, Any]:
         volumes = self.all()
         used = sum(int(v.get("size", 0)) for v in volumes)
+        per_volume: dict[str, Any] = {"in_use": 0, "reserved": 0}
+        if self.settings.per_volume_limit_gb != LIMIT_MISSING:
+            per_volume["limit"] = self.settings.per_volume_limit_gb
         return {
             "id": "fc7283354c6143a58629b59f4c3e16b2",
-            "per_volume_size": {"limit": self.settings.per_volume_limit_gb, "in_use": 0, "reserved": 0},
+            "per_volume_size": per_volume,
             "volumes": {"limit": self.settings.volumes_limit, "in_use": len(volumes), "reserved": 0},
             "snapshots": {"limit": 100, "in_use": 0, "reserved": 0},
             "usages": {"limit": 102400, "in_use": used, "reserved": 0},

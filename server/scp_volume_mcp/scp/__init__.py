@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
 from ._config import ScpConfig, load_config
+from ._discovery import ScpDiscoveryError
 from ._errors import (
     ScpBadRequest,
     ScpConfigError,
@@ -24,6 +25,7 @@ from ._errors import (
     ScpTimeoutError,
     ScpTransportError,
     ScpUnauthorized,
+    ScpVersionRejected,
 )
 from ._models import Volume, VolumeQuotaSet, VolumeServer, VolumeShowResponse, VolumeShowResponseV1Dot2
 from ._net import is_loopback_host, url_host
@@ -35,6 +37,7 @@ from ._platform import (
     EXAMPLE_VOLUME_ID,
     EXTENDABLE_STATES,
     EXTENDING_STATE,
+    EXTENDING_STATES,
     FAILED_STATES,
     KNOWN_STATES,
     LIST_PAGE_SIZE_MAX,
@@ -44,6 +47,9 @@ from ._platform import (
     SIZE_STEP_GB,
     VERSIONS_WITH_PERFORMANCE,
     VOLUME_ID_PATTERN,
+    StateSet,
+    classify_state,
+    state_key,
 )
 from ._versions import ApiVersionStatus, check_api_version
 
@@ -70,6 +76,7 @@ __all__ = [
     "EXAMPLE_VOLUME_ID",
     "EXTENDABLE_STATES",
     "EXTENDING_STATE",
+    "EXTENDING_STATES",
     "FAILED_STATES",
     "KNOWN_STATES",
     "LIST_PAGE_SIZE_MAX",
@@ -88,6 +95,7 @@ __all__ = [
     "ScpConfig",
     "ScpConfigError",
     "ScpConflict",
+    "ScpDiscoveryError",
     "ScpError",
     "ScpForbidden",
     "ScpHttpError",
@@ -99,14 +107,18 @@ __all__ = [
     "ScpTimeoutError",
     "ScpTransportError",
     "ScpUnauthorized",
+    "ScpVersionRejected",
+    "StateSet",
     "Volume",
     "VolumeQuotaSet",
     "VolumeServer",
     "VolumeShowResponse",
     "VolumeShowResponseV1Dot2",
     "check_api_version",
+    "classify_state",
     "is_loopback_host",
     "load_config",
     "signature",
+    "state_key",
     "url_host",
 ]

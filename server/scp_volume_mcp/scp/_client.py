@@ -19,8 +19,10 @@ import anyio
 import httpx
 from pydantic import ValidationError
 
-from ._config import ScpConfig
+from ._config import ScpConfig, check_endpoint
+from ._discovery import ScpDiscoveryError, choose_endpoint
 from ._errors import (
+    ScpConfigError,
     ScpHttpError,
     ScpInputError,
     ScpResponseError,
@@ -40,7 +42,7 @@ from ._platform import (
     is_volume_id,
 )
 from ._signing import ScpAuth
-from ._versions import ApiVersionStatus, check_api_version
+from ._versions import ApiVersionStatus, check_api_version, known_versions
 
 logger = logging.getLogger("scp_volume_mcp.scp")
 
@@ -49,6 +51,9 @@ _M = TypeVar("_M", VolumeShowResponse, VolumeQuotaSet)
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_READ_ATTEMPTS = 4
 MAX_BACKOFF_S = 8.0
+
+_DISCOVERED: dict[tuple[str, str | None, str], str] = {}
+"""Discovered endpoints, for the process: (auth URL, region, access key) -> Virtual Server URL."""
 
 
 class ExtendAccepted(NamedTuple):
@@ -108,8 +113,10 @@ class ScpClient:
             logger.warning(self.api.warning)
         self._read_attempts = max(1, read_attempts)
         self._backoff_s = backoff_s
+        self._endpoint = config.endpoint
+        self._discovery_lock: anyio.Lock | None = None
         self._http = httpx.AsyncClient(
-            base_url=config.endpoint,
+            base_url=config.endpoint or "",
             auth=ScpAuth(config.access_key, config.secret_key),
             headers={HEADER_API_VERSION: self.api.header, "Accept": "application/json"},
             timeout=httpx.Timeout(config.timeout_s, connect=min(10.0, config.timeout_s)),
@@ -119,7 +126,58 @@ class ScpClient:
         self._volume_model = volume_model(self.api.version)
 
     def __repr__(self) -> str:
-        return f"ScpClient(endpoint={self.config.endpoint!r}, api_version={self.api.version!r})"
+        return f"ScpClient(endpoint={self._endpoint!r}, api_version={self.api.version!r})"
+
+    @property
+    def endpoint(self) -> str | None:
+        """The Virtual Server base URL in use; None until discovered (see `resolve_endpoint`)."""
+        return self._endpoint
+
+    async def resolve_endpoint(self) -> str:
+        """The base URL, discovering it first when the configuration asks for discovery (once per process
+        for one auth URL, region and key; concurrent first calls discover once). Raises `ScpDiscoveryError`."""
+        if self._endpoint is not None:
+            return self._endpoint
+        if self._discovery_lock is None:
+            self._discovery_lock = anyio.Lock()
+        async with self._discovery_lock:
+            if self._endpoint is None:
+                auth_url = self.config.auth_url or ""
+                key = (auth_url, self.config.region, self.config.access_key)
+                url = _DISCOVERED.get(key) or await self._discover(auth_url)
+                _DISCOVERED[key] = url
+                self._http.base_url = httpx.URL(url)
+                self._endpoint = url
+                logger.info("Virtual Server endpoint discovered from %s/endpoints: %s", auth_url, url)
+        return self._endpoint
+
+    async def _discover(self, auth_url: str) -> str:
+        asked = f"GET {auth_url}/endpoints"
+        request = self._http.build_request("GET", f"{auth_url}/endpoints")
+        del request.headers[HEADER_API_VERSION]  # the catalog is IAM's, not the Virtual Server's
+        try:
+            response = await self._http.send(request)
+        except httpx.TransportError as exc:
+            raise ScpDiscoveryError(f"Endpoint discovery: {asked} got no answer ({type(exc).__name__}).") from None
+        if response.status_code >= 400:
+            error = error_from_response(response)
+            raise ScpDiscoveryError(
+                f"Endpoint discovery: {asked} answered {response.status_code}: {error.detail[:200]}. {error.hint}"
+            )
+        try:
+            body = response.json()
+        except ValueError:
+            raise ScpDiscoveryError(f"Endpoint discovery: {asked} answered 200 with a body that is not JSON.") from None
+        url = choose_endpoint(body, self.config.region, asked)
+        try:
+            return check_endpoint(url, "The discovered endpoint")
+        except ScpConfigError as exc:
+            refused = f"Endpoint discovery: {asked} gave an endpoint this server will not use. {exc}"
+            raise ScpDiscoveryError(refused) from None
+
+    def _error(self, response: httpx.Response) -> ScpHttpError:
+        """The typed error, naming SCP_API_VERSION when the platform refused the version header."""
+        return error_from_response(response, api_version=self.api.version, known=known_versions())
 
     async def __aenter__(self) -> Self:
         return self
@@ -174,19 +232,21 @@ class ScpClient:
         _check_size(size_gb)
         response = await self._send("PUT", volume_path(volume_id) + "/size", json={"size": size_gb})
         if response.status_code >= 400:
-            raise error_from_response(response)
+            raise self._error(response)
         volume = _parse(response, self._volume_model)
         return ExtendAccepted(volume, response.status_code, request_id_of(response))
 
     async def probe(self) -> Probe:
         """One signed, harmless GET (a one-item volume list), for diagnostics; never retried."""
         response = await self._send("GET", "/v1/volumes", params={"limit": 1})
-        error = error_from_response(response) if response.status_code >= 400 else None
+        error = self._error(response) if response.status_code >= 400 else None
         return Probe(response.status_code, response.headers.get("date"), error)
 
     # --- plumbing -------------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._endpoint is None:
+            await self.resolve_endpoint()
         started = time.perf_counter()
         try:
             response = await self._http.request(method, path, **kwargs)
@@ -227,7 +287,7 @@ class ScpClient:
                 continue
             if response.status_code < 400:
                 return response
-            error = error_from_response(response)
+            error = self._error(response)
             if last or response.status_code not in RETRYABLE_STATUSES:
                 raise error
             delay = backoff_delay(attempt, self._backoff_s, error.retry_after)

@@ -30,8 +30,9 @@ class ScpConfig:
 
     access_key: str
     secret_key: SecretStr = field(repr=False)
-    endpoint: str
-    """The Virtual Server base URL, without a trailing slash."""
+    endpoint: str | None
+    """The Virtual Server base URL, without a trailing slash; None when it is to be discovered from
+    `{auth_url}/endpoints` on first use (see `sources["endpoint"]`)."""
     api_version: str = CURRENT_API_VERSION
     region: str | None = None
     environment: str | None = None
@@ -96,19 +97,22 @@ def _environment_from_auth_url(auth_url: str) -> str | None:
     return None
 
 
-def check_endpoint(endpoint: str) -> str:
+def check_endpoint(endpoint: str, what: str = "SCP endpoint") -> str:
     """Normalize the endpoint and refuse what would be unsafe: plain http is for loopback only."""
     parts = urlsplit(endpoint.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ScpConfigError(
-            f"SCP endpoint {endpoint!r} is not an http(s) URL; "
-            "expected for example https://virtualserver.kr-west1.e.samsungsdscloud.com"
+        example = (
+            "https://iam.e.samsungsdscloud.com/v1"
+            if "auth" in what
+            else ("https://virtualserver.kr-west1.e.samsungsdscloud.com")
         )
+        shown = endpoint if len(endpoint) <= 120 else endpoint[:119] + "…"
+        raise ScpConfigError(f"{what} {shown!r} is not an http(s) URL; expected for example {example}")
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise ScpConfigError("SCP endpoint must be a plain base URL, without credentials, query or fragment.")
+        raise ScpConfigError(f"{what} must be a plain base URL, without credentials, query or fragment.")
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ScpConfigError(
-            f"SCP endpoint {parts.scheme}://{parts.netloc} uses plain http on a non-loopback address; "
+            f"{what} {parts.scheme}://{parts.netloc} uses plain http on a non-loopback address; "
             "requests would travel unencrypted. Use https (plain http is accepted only for 127.0.0.1, ::1 "
             "or localhost, such as the embedded emulator)."
         )
@@ -160,8 +164,13 @@ def load_config(
     version = pick("api_version", api_version, "SCP_API_VERSION", "api-version") or CURRENT_API_VERSION
     sources.setdefault("api_version", "default")
 
-    base = pick("endpoint", endpoint, "SCP_ENDPOINT", "endpoint")
-    if base is None:
+    # Samsung's order: the explicit URL; the Terraform provider's `endpoint-override`; discovery from the
+    # auth URL (`GET {auth-url}/endpoints`, on first use); the URL template from region and environment.
+    base = pick("endpoint", endpoint, "SCP_ENDPOINT", "endpoint-override", "endpoint")
+    if base is None and url:
+        url = check_endpoint(url, "SCP auth URL")
+        sources["endpoint"] = f"discovered from {url}/endpoints"
+    elif base is None:
         if not reg or not envir:
             lacking = " and ".join(n for n, v in (("region", reg), ("environment", envir)) if not v)
             raise ScpConfigError(
@@ -187,7 +196,7 @@ def load_config(
     return ScpConfig(
         access_key=ak,
         secret_key=SecretStr(sk),
-        endpoint=check_endpoint(base),
+        endpoint=check_endpoint(base) if base is not None else None,
         api_version=version,
         region=reg,
         environment=envir,

@@ -1,7 +1,9 @@
 """Typed SCP errors, carrying the platform's own detail text and request id.
 
-Error bodies are read in the shapes seen in the wild (`{"errors": [{"detail": ...}]}`, `message`,
-`title`, `code`, `request_id`) and degrade to the raw text. No error ever carries a credential:
+Error bodies are read in the shapes seen in the wild and degrade to the raw text:
+- the shape recorded from the platform: `{"errors": [{"code", "title", "detail" (text or a list), "status",
+  "request_id", "global_request_id", ...}]}`;
+- the other SCP shape: `{"timestamp", "path", "error", "message"?, "requestId"}`. No error ever carries a credential:
 messages are built from the status, the platform's text and our own words only.
 """
 
@@ -71,9 +73,12 @@ class ScpHttpError(ScpError):
         request_id: str | None = None,
         date_header: str | None = None,
         retry_after: float | None = None,
+        code: str | None = None,
     ) -> None:
         self.status = status
         self.detail = detail
+        self.code = code
+        """The platform's error code (e.g. `ValidationError`, `NoSuchVersion`), when it gave one."""
         self.request_id = request_id
         self.date_header = date_header
         self.retry_after = retry_after
@@ -111,6 +116,24 @@ class ScpServerError(ScpHttpError):
     hint = "The platform failed; try again later."
 
 
+class ScpVersionRejected(ScpHttpError):
+    """The platform refused the `Scp-Api-Version` header (seen as `406 NoSuchVersion`): the version this
+    server sends may have been retired after this server was built."""
+
+    hint = "Set SCP_API_VERSION to a version the platform accepts."
+
+    def __init__(self, *, sent: str, known: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent = sent
+        self.message = (
+            f"SCP refused the API version (HTTP {self.status}: {self.detail}). This server sent "
+            f"SCP_API_VERSION={sent} (header `Scp-Api-Version: virtualserver {sent}`) and knows versions {known}; "
+            "the platform may have retired it since. Set SCP_API_VERSION to a version the platform lists as "
+            "current or supported" + (f" (request id {self.request_id})." if self.request_id else ".")
+        )
+        self.args = (self.message,)
+
+
 _BY_STATUS: dict[int, type[ScpHttpError]] = {
     400: ScpBadRequest,
     401: ScpUnauthorized,
@@ -121,19 +144,25 @@ _BY_STATUS: dict[int, type[ScpHttpError]] = {
 }
 
 
+_MAX_ID = 128
+_ID_KEYS = ("request_id", "requestId", "global_request_id", "globalRequestId")
+
+
+def _bounded(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def request_id_of(response: httpx.Response, body: Any = None) -> str | None:
     """The platform's request id, from the error body or a response header."""
-    for item in _error_items(body):
-        value = item.get("request_id") or item.get("requestId")
-        if isinstance(value, str) and value:
-            return value
-    if isinstance(body, dict):
-        value = body.get("request_id") or body.get("requestId")
-        if isinstance(value, str) and value:
-            return value
+    for holder in [*_error_items(body), *([body] if isinstance(body, dict) else [])]:
+        for key in _ID_KEYS:
+            value = holder.get(key)
+            if isinstance(value, str) and value:
+                return _bounded(value, _MAX_ID)
     for header in _REQUEST_ID_HEADERS:
         if header in response.headers:
-            return response.headers[header]
+            return _bounded(response.headers[header], _MAX_ID)
     return None
 
 
@@ -147,22 +176,55 @@ def _error_items(body: Any) -> Iterable[dict[str, Any]]:
     return []
 
 
+def _texts(value: Any) -> list[str]:
+    """Text from a `detail`: a string, or a list of strings or of objects (`msg`, `message`, `detail`)."""
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value[:20]:
+            if isinstance(item, dict):
+                text = item.get("msg") or item.get("message") or item.get("detail")
+                if isinstance(text, str) and text.strip():
+                    where = item.get("loc")
+                    if isinstance(where, list) and where:
+                        text = f"{'.'.join(str(w) for w in where[-2:])}: {text}"
+                    out.append(text)
+            elif isinstance(item, str | int | float) and str(item).strip():
+                out.append(str(item))
+        return out
+    return []
+
+
 def _detail_of(body: Any, raw_text: str, reason: str) -> str:
     parts: list[str] = []
     for item in _error_items(body):
-        detail = item.get("detail") or item.get("message") or item.get("title") or item.get("code")
-        if isinstance(detail, list):
-            parts.extend(str(d) for d in detail if d)
-        elif detail:
-            parts.append(str(detail))
+        texts = _texts(item.get("detail")) or _texts(item.get("message"))
+        title = item.get("title") or item.get("code")
+        if not texts and isinstance(title, str) and title:
+            texts = [title]
+        parts.extend(texts)
     if not parts and isinstance(body, dict):
         for key in ("detail", "message", "title", "error_description", "error"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                parts.append(value)
+            texts = _texts(body.get(key))
+            if texts:
+                parts.extend(texts)
                 break
     text = "; ".join(parts) if parts else (" ".join(raw_text.split()) or reason or "no detail given")
-    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 1] + "…"
+    return _bounded(text, _MAX_DETAIL)
+
+
+def _code_of(body: Any) -> str | None:
+    for item in _error_items(body):
+        for key in ("code", "title"):
+            value = item.get(key)
+            if isinstance(value, str) and value:
+                return _bounded(value, 64)
+    if isinstance(body, dict):
+        value = body.get("code") or body.get("error")
+        if isinstance(value, str) and value:
+            return _bounded(value, 64)
+    return None
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -175,19 +237,37 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def error_from_response(response: httpx.Response) -> ScpHttpError:
-    """Build the typed error for an error response (status >= 400)."""
+def is_version_rejection(status: int, code: str | None, detail: str, sent: str) -> bool:
+    """A 400 or 406 that refuses the version header: code `NoSuchVersion` (or another code about the
+    version), or a detail that speaks of the version and names the one sent."""
+    if status not in (400, 406):
+        return False
+    if code and "version" in code.lower():
+        return True
+    lowered = detail.lower()
+    return "version" in lowered and sent in lowered
+
+
+def error_from_response(response: httpx.Response, *, api_version: str | None = None, known: str = "") -> ScpHttpError:
+    """Build the typed error for an error response (status >= 400). With `api_version` (the version sent),
+    a refusal of the version header becomes `ScpVersionRejected`."""
     raw = response.text
     try:
         body: Any = json.loads(raw) if raw else None
     except ValueError:
         body = None
     status = response.status_code
+    detail = _detail_of(body, raw, response.reason_phrase)
+    code = _code_of(body)
+    fields: dict[str, Any] = {
+        "status": status,
+        "detail": detail,
+        "request_id": request_id_of(response, body),
+        "date_header": response.headers.get("date"),
+        "retry_after": _retry_after(response),
+        "code": code,
+    }
+    if api_version is not None and is_version_rejection(status, code, detail, api_version):
+        return ScpVersionRejected(sent=api_version, known=known, **fields)
     cls = _BY_STATUS.get(status, ScpServerError if status >= 500 else ScpHttpError)
-    return cls(
-        status=status,
-        detail=_detail_of(body, raw, response.reason_phrase),
-        request_id=request_id_of(response, body),
-        date_header=response.headers.get("date"),
-        retry_after=_retry_after(response),
-    )
+    return cls(**fields)

@@ -7,9 +7,11 @@ the product must keep working when the platform leaves out a field it documents 
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._platform import VERSIONS_WITH_PERFORMANCE
+from ._platform import VERSIONS_WITH_PERFORMANCE, is_newer_than_known
 
 
 class _Body(BaseModel):
@@ -62,13 +64,32 @@ Volume = VolumeShowResponse
 
 def volume_model(api_version: str) -> type[VolumeShowResponse]:
     """The response model a given API version answers with."""
-    return VolumeShowResponseV1Dot2 if api_version in VERSIONS_WITH_PERFORMANCE else VolumeShowResponse
+    newer = is_newer_than_known(api_version)  # read tolerantly in the richest known shape
+    return VolumeShowResponseV1Dot2 if api_version in VERSIONS_WITH_PERFORMANCE or newer else VolumeShowResponse
+
+
+def stated_limit(value: object) -> int | None:
+    """A quota limit the platform stated: a positive integer (or its decimal text). Anything else (`-1`, `0`,
+    `""`, `null`, text) states no limit: the platform decides (Cinder's `-1` means unlimited)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
+        value = int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and value > 0 else None
 
 
 class QuotaSetObject(_Body):
-    limit: int
-    in_use: int = 0
-    reserved: int = 0
+    limit: Any = None
+    """As the platform answered it: a number, `-1`, `""`, null or missing. Read it through `stated_limit`."""
+    in_use: Any = 0
+    reserved: Any = 0
+
+    @property
+    def stated_limit(self) -> int | None:
+        """The limit as a positive integer, or None when the platform stated none."""
+        return stated_limit(self.limit)
 
 
 class VolumeQuotaSet(_Body):

@@ -7,6 +7,7 @@ tool schema, the guards and the emulator import these, so they cannot disagree.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from typing import Final, Literal
 
@@ -19,12 +20,44 @@ MIN_EXTEND_TARGET_GB: Final = MIN_VOLUME_SIZE_GB + SIZE_STEP_GB
 """The smallest size that can be a growth: a volume is at least 8 GB, so a growth reaches at least 16."""
 
 # --- Volume states ------------------------------------------------------------------------------
-EXTENDABLE_STATES: Final = frozenset({"available", "in-use"})
-"""Only these states may be extended (by analogy with OpenStack Cinder, on which the API is modelled)."""
-SETTLED_STATES: Final = EXTENDABLE_STATES
-"""States a waiter accepts as the end of an extension (together with the target size)."""
-EXTENDING_STATE: Final = "extending"
-FAILED_STATES: Final = frozenset({"error", "error_extending"})
+# The API types `state` as a free string. Samsung's docs and tools spell the same state as `in-use`,
+# `error_extending` or "Backing Up": states are compared by `state_key` (case-insensitive, with `-`, `_`
+# and spaces alike) and always shown as the platform spelled them.
+
+
+def state_key(state: str) -> str:
+    """The comparison key of a state: `"Error Extending"`, `"error_extending"` -> `"error-extending"`."""
+    return "-".join(re.split(r"[-_\s]+", state.strip().lower()))
+
+
+class StateSet:
+    """A class of volume states; `in` compares by `state_key`, and a prefix can admit a whole family."""
+
+    __slots__ = ("_keys", "_prefix", "names")
+
+    def __init__(self, *names: str, prefix: str | None = None) -> None:
+        self.names = names
+        self._keys = frozenset(state_key(n) for n in names)
+        self._prefix = state_key(prefix) if prefix else None
+
+    def __contains__(self, state: object) -> bool:
+        if not isinstance(state, str):
+            return False
+        key = state_key(state)
+        if key in self._keys:
+            return True
+        return self._prefix is not None and (key == self._prefix or key.startswith(self._prefix + "-"))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __repr__(self) -> str:
+        return f"StateSet{self.names!r}"
+
+
 KNOWN_STATES: Final = (
     "available",
     "in-use",
@@ -37,7 +70,47 @@ KNOWN_STATES: Final = (
     "detaching",
     "reserved",
     "maintenance",
+    "awaiting-transfer",
+    "downloading",
+    "uploading",
+    "retyping",
+    "reverting",
+    "backing-up",
+    "restoring-backup",
+    "error_deleting",
+    "error_restoring",
+    "error_backing-up",
+    "error_managing",
 )
+"""Every state seen in Samsung's docs and tools (scp-facts.md), in their spelling."""
+EXTENDABLE_STATES: Final = StateSet("available", "in-use")
+"""Only these states may be extended (by analogy with OpenStack Cinder, on which the API is modelled)."""
+SETTLED_STATES: Final = EXTENDABLE_STATES
+"""States a waiter accepts as the end of an extension (together with the target size)."""
+EXTENDING_STATE: Final = "extending"
+EXTENDING_STATES: Final = StateSet(EXTENDING_STATE)
+FAILED_STATES: Final = StateSet(*(s for s in KNOWN_STATES if s.startswith("error")), prefix="error")
+"""`error` and every `error*` state (`error_extending`, "Error Restoring", ...), known or not."""
+BUSY_STATES: Final = StateSet(
+    *(s for s in KNOWN_STATES if state_key(s) not in {"available", "in-use", "extending"} and s not in FAILED_STATES)
+)
+"""States of a volume the platform is working on (or holding) for another operation."""
+
+StateClass = Literal["extendable", "extending", "failed", "busy", "unknown"]
+
+
+def classify_state(state: str) -> StateClass:
+    """What a state means for an extension, whatever its spelling."""
+    if state in EXTENDABLE_STATES:
+        return "extendable"
+    if state in EXTENDING_STATES:
+        return "extending"
+    if state in FAILED_STATES:
+        return "failed"
+    if state in BUSY_STATES:
+        return "busy"
+    return "unknown"
+
 
 # --- Volume ids ---------------------------------------------------------------------------------
 VOLUME_ID_PATTERN: Final = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -52,7 +125,8 @@ def is_volume_id(value: object) -> bool:
 
 
 # --- API versions -------------------------------------------------------------------------------
-ApiVersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED"]
+ApiVersionState = Literal["CURRENT", "SUPPORTED", "DEPRECATED", "UNVERIFIED"]
+"""UNVERIFIED: a version newer than this table knows, accepted with a warning (its shape is not verified)."""
 API_SERVICE: Final = "virtualserver"
 CURRENT_API_VERSION: Final = "1.3"
 API_VERSIONS: Final[dict[str, tuple[ApiVersionState, date | None]]] = {
@@ -61,7 +135,28 @@ API_VERSIONS: Final[dict[str, tuple[ApiVersionState, date | None]]] = {
     "1.1": ("DEPRECATED", date(2026, 5, 31)),
     "1.0": ("DEPRECATED", date(2025, 12, 31)),
 }
-"""Extend Volume versions: state and not-before date ("no longer supported" from that date on)."""
+"""Extend Volume versions: state and not-before date ("no longer supported" from that date on).
+
+The one table of versions: the README's table is checked against it (tests/test_versions.py). A third party
+read Samsung's version page (2026-09) as listing Virtual Server 1.5 as current and 1.3 as supported, so 1.3
+may get a date this table does not know: a platform that rejects the version header is reported by name."""
+
+
+def version_tuple(version: str) -> tuple[int, ...] | None:
+    """`"1.3"` -> `(1, 3)`; None for anything that is not dot-separated numbers."""
+    parts = version.split(".")
+    if not 1 <= len(parts) <= 3 or not all(p.isdigit() and len(p) <= 4 for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def is_newer_than_known(version: str) -> bool:
+    """True for a well-formed version above every version in API_VERSIONS (e.g. 1.5)."""
+    mine = version_tuple(version)
+    newest = max(t for t in map(version_tuple, API_VERSIONS) if t is not None)
+    return mine is not None and mine > newest
+
+
 VERSIONS_WITH_PERFORMANCE: Final = frozenset({"1.2", "1.3"})
 """Versions whose volume body (VolumeShowResponseV1Dot2) has `max_iops` and `max_throughput`."""
 VERSION_WARNING_DAYS: Final = 90
