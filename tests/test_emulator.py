@@ -244,7 +244,7 @@ def test_control_api_for_rehearsals(emulator: EmulatorServer) -> None:
         assert client.get(f"/v1/volumes/{EXAMPLE_VOLUME_ID}").status_code == 429
     journal = httpx.get(f"{emulator.url}/_emulator/journal").json()["requests"]
     assert [r["status"] for r in journal] == [429]
-    assert httpx.post(f"{emulator.url}/_emulator/reset").status_code == 200
+    assert httpx.post(f"{emulator.url}/_emulator/reset", json={}).status_code == 200
     assert emulator.state.journal == []
 
 

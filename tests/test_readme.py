@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import shlex
 import subprocess
 import sys
@@ -81,10 +83,12 @@ async def test_claude_code_command_starts_the_server(emulator: EmulatorServer) -
 
 def test_runbook_snippet_plans_and_extends_over_http(emulator: EmulatorServer, tmp_path: Path) -> None:
     [snippet] = _blocks("python")
-    with http_server(emulator) as url:
+    token = secrets.token_urlsafe(32)
+    with http_server(emulator, SCP_MCP_HTTP_TOKEN=token) as url:
         script = tmp_path / "runbook.py"
         script.write_text(snippet.replace("http://127.0.0.1:8000/mcp", url))
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+        env = {**os.environ, "SCP_MCP_HTTP_TOKEN": token}
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert "can grow 100 GB -> 104 GB" in done.stdout
     assert 'Extended "volume01"' in done.stdout

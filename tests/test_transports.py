@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -101,6 +103,7 @@ def http_server(
                 "--port",
                 str(port),
                 *args,
+                *(() if "SCP_MCP_HTTP_TOKEN" in env else ("--no-auth",)),
             ],
             env={**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag"), **env},
             stdout=printed,
@@ -164,28 +167,70 @@ async def test_http_with_token(emulator: EmulatorServer) -> None:
             assert len((await client.list_tools()).tools) == 4
 
 
-def test_http_beyond_loopback_requires_a_token() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "SCP_MCP_HTTP_TOKEN"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scp_volume_mcp",
-            "serve",
-            "--transport",
-            "http",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "9",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+def _serve_http(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean_env = {k: v for k, v in os.environ.items() if k != "SCP_MCP_HTTP_TOKEN"}
+    command = [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", "9", *args]
+    return subprocess.run(command, env={**clean_env, **env}, capture_output=True, text=True, timeout=30)
+
+
+def test_a_short_token_is_refused() -> None:
+    done = _serve_http(SCP_MCP_HTTP_TOKEN="short-token-of-31-characters-xx")
     assert done.returncode == 2
-    assert "SCP_MCP_HTTP_TOKEN" in done.stderr
+    assert "at least 32" in done.stderr
+    assert "short-token" not in done.stderr
+
+
+async def test_without_a_token_one_is_generated_printed_and_required(emulator: EmulatorServer) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "SCP_MCP_HTTP_TOKEN"}
+    process = subprocess.Popen(command, env={**env, **scp_env(emulator)}, stderr=subprocess.PIPE, text=True)  # noqa: ASYNC220
+    try:
+        assert process.stderr is not None
+        lines = [process.stderr.readline() for _ in range(3)]
+        assert "streamable HTTP on" in lines[0]  # announced once the port is bound
+        token = re.search(r"Authorization: Bearer (\S+)", "".join(lines))
+        assert token is not None
+        assert len(token.group(1)) >= 32
+        headers = {"Authorization": f"Bearer {token.group(1)}"}
+        async with httpx.AsyncClient() as http:
+            assert (await http.post(f"http://127.0.0.1:{port}/mcp", json={})).status_code == 401
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as client,
+        ):
+            assert len((await client.list_tools()).tools) == 4
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_no_auth_is_for_loopback_only() -> None:
+    done = _serve_http("--host", "0.0.0.0", "--no-auth")
+    assert done.returncode == 2
+    assert "loopback" in done.stderr
+
+
+def test_a_stdio_client_that_goes_away_ends_the_server_quietly() -> None:
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18",
+             "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scp_volume_mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    process.stdin.write((json.dumps(hello) + "\n").encode())
+    process.stdin.flush()
+    process.stdout.readline()
+    process.stdout.close()  # the client stops reading: the next answer meets a broken pipe
+    process.stdin.write(b'{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}\n')
+    process.stdin.close()
+    assert process.wait(timeout=30) == 0
+    assert process.stderr is not None
+    assert b"Traceback" not in process.stderr.read()
 
 
 def test_demo_runs_from_the_command_line() -> None:
@@ -212,7 +257,7 @@ def test_a_non_loopback_ipv6_bind_accepts_its_own_bracketed_host() -> None:
     from scp_volume_mcp.http_transport import http_app
     from scp_volume_mcp.settings import ServerSettings
 
-    app = http_app(ServerSettings(), "::", 8000, env={"SCP_MCP_HTTP_TOKEN": "t" * 32})
+    app = http_app(ServerSettings(), "::", 8000, "t" * 32, env={})
     headers = {"Authorization": "Bearer " + "t" * 32, "Accept": "application/json, text/event-stream"}
     with TestClient(app, base_url="http://[::]:8000") as client:
         own = client.post("/mcp", json={}, headers=headers)

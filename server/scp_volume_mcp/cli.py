@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000); the endpoint is /mcp")
     serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="HTTP on loopback without a bearer token (any local user can then use it); otherwise a token is "
+        "required: SCP_MCP_HTTP_TOKEN, or one generated and printed at start",
+    )
+    serve.add_argument("--tls-certfile", metavar="PEM", help="serve HTTPS with this certificate (with --tls-keyfile)")
+    serve.add_argument("--tls-keyfile", metavar="PEM", help="the certificate's private key")
+    serve.add_argument(
         "--read-only", action="store_true", help="do not offer extend_volume at all (same as SCP_READ_ONLY=1)"
     )
     serve.add_argument(
@@ -137,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             read_only=args.read_only or None,
             confirmation=args.confirmation,
+            no_auth=args.no_auth,
+            tls_certfile=args.tls_certfile,
+            tls_keyfile=args.tls_keyfile,
         )
     if args.command == "demo":
         from .demo import run_demo

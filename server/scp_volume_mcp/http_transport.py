@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import os
+import secrets
 import sys
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -52,23 +54,42 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-def http_app(settings: ServerSettings, host: str, port: int, env: Mapping[str, str] | None = None) -> Any:
-    """The ASGI app for streamable HTTP, with DNS-rebinding protection and, when configured, a bearer token.
+MIN_TOKEN_LENGTH = 32
 
-    Raises `SettingsError` when binding beyond loopback without a token.
+
+def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = None) -> tuple[str | None, bool]:
+    """The bearer token to require and whether it was generated here; None only for `--no-auth` on loopback.
+
+    Raises `SettingsError` for a short token, or `--no-auth` beyond loopback.
     """
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    from .scp import is_loopback_host, url_host
-    from .server import build_server
+    from .scp import is_loopback_host
 
     env = os.environ if env is None else env
     token = env.get(TOKEN_ENV, "")
-    if not is_loopback_host(host) and not token:
+    if token and len(token) < MIN_TOKEN_LENGTH:
         raise SettingsError(
-            f"Serving on {host} exposes the server beyond this machine: set {TOKEN_ENV} to a long random "
-            "token (clients send it as 'Authorization: Bearer <token>'), or bind to 127.0.0.1."
+            f"{TOKEN_ENV} is {len(token)} characters long; use at least {MIN_TOKEN_LENGTH} random characters "
+            "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')."
         )
+    if token:
+        return token, False
+    if no_auth:
+        if not is_loopback_host(host):
+            raise SettingsError(f"--no-auth is for loopback addresses only, not {host}; set {TOKEN_ENV} instead.")
+        return None, False
+    return secrets.token_urlsafe(32), True
+
+
+def http_app(
+    settings: ServerSettings, host: str, port: int, token: str | None, env: Mapping[str, str] | None = None
+) -> Any:
+    """The ASGI app for streamable HTTP, with DNS-rebinding protection and, unless `token` is None, a bearer token."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    from .scp import url_host
+    from .server import build_server
+
+    env = os.environ if env is None else env
     hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{url_host(host)}:{port}"]
     hosts += [h.strip() for h in env.get(ALLOWED_HOSTS_ENV, "").split(",") if h.strip()]
     security = TransportSecuritySettings(
@@ -82,6 +103,27 @@ def http_app(settings: ServerSettings, host: str, port: int, env: Mapping[str, s
     return BearerTokenMiddleware(app, token) if token else app
 
 
+def _announce(url: str, host: str, token: str | None, generated: bool, tls: bool) -> None:
+    from .scp import is_loopback_host
+
+    lines = [f"scp-volume-mcp: streamable HTTP on {url}"]
+    if token is None:
+        lines.append(
+            "scp-volume-mcp: --no-auth: no token is required, so any local user or program of this machine can "
+            "list and resize volumes with these SCP keys."
+        )
+    elif generated:
+        lines.append(f"scp-volume-mcp: generated a token for this run; clients send the header\n"
+                     f"    Authorization: Bearer {token}\n"
+                     f"(set {TOKEN_ENV} to choose one; --no-auth turns it off on loopback)")  # fmt: skip
+    if not tls and not is_loopback_host(host):
+        lines.append(
+            "scp-volume-mcp: warning: no TLS; the token crosses the network in clear unless a TLS-terminating "
+            "proxy is in front (or use --tls-certfile/--tls-keyfile)."
+        )
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 def serve(
     *,
     transport: Literal["stdio", "http"] = "stdio",
@@ -89,23 +131,82 @@ def serve(
     port: int = 8000,
     read_only: bool | None = None,
     confirmation: str | None = None,
+    no_auth: bool = False,
+    tls_certfile: str | None = None,
+    tls_keyfile: str | None = None,
 ) -> int:
     try:
         settings = ServerSettings.from_env(read_only=read_only, confirmation=confirmation)
         if transport == "stdio":
             from .server import build_server
 
-            build_server(settings).run("stdio")
+            _run_stdio(build_server(settings))
             return 0
-        app = http_app(settings, host, port)
+        if bool(tls_certfile) != bool(tls_keyfile):
+            raise SettingsError("--tls-certfile and --tls-keyfile go together.")
+        token, generated = resolve_token(host, no_auth=no_auth)
+        app = http_app(settings, host, port, token)
     except SettingsError as exc:
         print(f"scp-volume-mcp: {exc}", file=sys.stderr)
         return 2
+    return _run_http(app, host, port, token, generated, tls_certfile, tls_keyfile)
 
+
+def _run_http(
+    app: Any, host: str, port: int, token: str | None, generated: bool, certfile: str | None, keyfile: str | None
+) -> int:
     import uvicorn
 
     from .scp import url_host
 
-    print(f"scp-volume-mcp: streamable HTTP on http://{url_host(host)}:{port}/mcp", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
+                            ssl_certfile=certfile, ssl_keyfile=keyfile)  # fmt: skip
+    server = uvicorn.Server(config)
+    url = f"{'https' if certfile else 'http'}://{url_host(host)}:{port}/mcp"
+
+    async def run() -> None:
+        # Announce only once the port is bound; a port in use says what to do.
+        config.load()
+        try:
+            sockets = [config.bind_socket()]
+        except SystemExit:
+            raise SettingsError(
+                f"cannot listen on {url_host(host)}:{port} (address in use?); choose another --port"
+            ) from None
+        _announce(url, host, token, generated, bool(certfile))
+        await server.serve(sockets=sockets)
+
+    import anyio
+
+    try:
+        anyio.run(run)
+    except SettingsError as exc:
+        print(f"scp-volume-mcp: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _run_stdio(server: Any) -> None:
+    """Serve on stdio; a client that goes away (closed stdin, broken pipe) ends the server quietly."""
+    import anyio
+
+    gone: tuple[type[BaseException], ...] = (
+        BrokenPipeError,
+        ConnectionResetError,
+        anyio.ClosedResourceError,
+        anyio.BrokenResourceError,
+        KeyboardInterrupt,
+    )
+    try:
+        server.run("stdio")
+    except gone:
+        pass
+    except BaseExceptionGroup as group:
+        if group.split(gone)[1] is not None:  # something else went wrong too
+            raise
+    finally:
+        # Python flushes stdout at exit; with the pipe gone that would print a traceback.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())

@@ -121,7 +121,9 @@ def _text_result(result: BaseModel, text: str) -> CallToolResult:
 
 async def list_volumes(
     ctx: Ctx,
-    name: Annotated[str | None, Field(description="Only volumes with exactly this name")] = None,
+    name: Annotated[
+        str | None, Field(max_length=255, description="Only volumes with exactly this name (at most 255 characters)")
+    ] = None,
     state: Annotated[
         str | None, Field(description=f"Only volumes in this state, e.g. {', '.join(KNOWN_STATES[:4])}")
     ] = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,8 +37,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive")
+    if not (math.isfinite(value) and value > 0):
+        raise SettingsError(f"{name} must be a positive, finite number of seconds, not {raw!r}")
     return value
 
 
@@ -67,6 +68,7 @@ class ServerSettings:
             raise SettingsError(
                 f"SCP_CONFIRMATION must be one of {', '.join(CONFIRMATION_POLICIES)}, not {raw_policy!r}"
             )
+        _seconds(env, "SCP_TIMEOUT", 1.0)  # read by the SCP client on first use; refused here, at start
         audit = env.get("SCP_AUDIT_LOG")
         return cls(
             read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,

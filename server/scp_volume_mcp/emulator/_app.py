@@ -13,12 +13,14 @@ import time
 import uuid
 from email.utils import formatdate
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..scp import (
     API_SERVICE,
     API_VERSIONS,
     CLIENT_TYPE,
     CURRENT_API_VERSION,
+    is_loopback_host,
     signature,
 )
 from ._routes import ADMIN_PREFIX, Answer, Refusal, VolumeRoutes, admin, endpoint_catalog, error_body, route_of
@@ -50,7 +52,8 @@ class EmulatorApp:
         request_id = f"req-{uuid.uuid4()}"  # the platform's request ids look like this
         path: str = scope["path"]
         if path.startswith(ADMIN_PREFIX):
-            status, body = admin(self.state, scope["method"], path, raw)
+            refusal = _foreign_control_request(scope)
+            status, body = (403, {"error": refusal}) if refusal else admin(self.state, scope["method"], path, raw)
             await _respond(send, status, json.dumps(body).encode(), request_id)
             return
         self.state.request_started()
@@ -207,3 +210,20 @@ def check_signature(
     if not hmac.compare_digest(headers["scp-signature"], expected):
         return "Signature does not match"
     return True
+
+
+def _foreign_control_request(scope: Scope) -> str | None:
+    """Why a control request may come from a web page (DNS rebinding, a cross-site form), or None.
+
+    Host must name a loopback address, an Origin (when sent) too, and a POST must say it is JSON: a browser
+    cannot send that cross-site without a CORS preflight, which this server never answers."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    host = headers.get("host", "").rsplit(":", 1)[0]
+    if not is_loopback_host(host):
+        return f"control routes answer only to a loopback Host, not {host[:64]!r}"
+    origin = headers.get("origin")
+    if origin is not None and not is_loopback_host(urlsplit(origin).hostname):
+        return "control routes refuse cross-origin requests"
+    if scope["method"] == "POST" and not headers.get("content-type", "").startswith("application/json"):
+        return "control POSTs must be sent as application/json"
+    return None

@@ -249,7 +249,13 @@ class ScpClient:
             await self.resolve_endpoint()
         started = time.perf_counter()
         try:
-            response = await self._http.request(method, path, **kwargs)
+            request = self._http.build_request(method, path, **kwargs)
+        except httpx.InvalidURL:
+            raise ScpInputError(
+                f"The request {method} {path[:80]} cannot be built: a parameter is too long or invalid."
+            ) from None
+        try:
+            response = await self._http.send(request)
         except httpx.TimeoutException as exc:
             sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
             raise ScpTimeoutError(

@@ -8,6 +8,7 @@ Highest first: explicit arguments; environment variables; `~/.scpconf/config.jso
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -190,8 +191,8 @@ def load_config(
         except ValueError:
             raise ScpConfigError(f"SCP_TIMEOUT must be a number of seconds, not {env['SCP_TIMEOUT']!r}.") from None
         sources["timeout_s"] = "environment SCP_TIMEOUT"
-    if timeout is not None and timeout <= 0:
-        raise ScpConfigError("The SCP timeout must be a positive number of seconds.")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise ScpConfigError(f"SCP_TIMEOUT must be a positive, finite number of seconds, not {timeout!r}.")
 
     return ScpConfig(
         access_key=ak,
