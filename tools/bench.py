@@ -402,7 +402,8 @@ def bench_http(calls: int, clients: int) -> dict[str, Any]:
     with emulator_process(volumes) as endpoint:
         port = free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port)],
+            # --no-auth: a loopback benchmark; the token check it skips is one constant-time compare per request.
+            [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port), "--no-auth"],
             env={**os.environ, **SCP_ENV, "SCP_ENDPOINT": endpoint},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
