@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +143,43 @@ def test_logs_go_to_stderr_as_json_and_stdout_stays_protocol(emulator: EmulatorS
     assert records, "DEBUG logging produced nothing"
     assert all({"time", "level", "logger", "message"} <= r.keys() for r in records)
     assert any(r["logger"] == "scp_volume_mcp.scp" and "-> 200" in r["message"] for r in records)
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o644, True), (0o640, True), (0o600, False)])
+def test_readable_credentials_are_warned_about_with_the_fix(
+    scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: int, warned: bool
+) -> None:
+    credentials = tmp_path / "credentials.json"
+    credentials.write_text(json.dumps({"access-key": EMULATOR_ACCESS_KEY, "secret-key": EMULATOR_SECRET_KEY}))
+    credentials.chmod(mode)
+    monkeypatch.setenv("SCP_CONFIG_DIR", str(tmp_path))
+    monkeypatch.delenv("SCP_ACCESS_KEY")
+    monkeypatch.delenv("SCP_SECRET_KEY")
+    _, out = _doctor()
+    assert (f"chmod 600 {credentials}" in out) is warned
+    started = subprocess.run(
+        [sys.executable, "-m", "scp_volume_mcp", "serve"], input="", capture_output=True, text=True, timeout=60
+    )
+    assert (f"chmod 600 {credentials}" in started.stderr) is warned
+    assert EMULATOR_SECRET_KEY not in out + started.stderr
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "a directory"])
+def test_doctor_really_writes_the_audit_log(
+    scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
+) -> None:
+    monkeypatch.setenv("SCP_AUDIT_LOG", "/dev/full" if where == "/dev/full" else str(tmp_path))
+    status, out = _doctor()
+    assert status == 1
+    assert "cannot write the audit log" in out
+
+
+def test_doctor_reports_the_audit_logs_free_space(
+    scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SCP_AUDIT_LOG", str(tmp_path / "audit.jsonl"))
+    status, out = _doctor()
+    assert status == 0, out
+    assert "GiB free" in out
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.jsonl"]  # the scratch file beside it is gone
+    assert (tmp_path / "audit.jsonl").read_text() == ""

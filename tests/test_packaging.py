@@ -21,8 +21,8 @@ def test_scp_public_surface_is_pinned() -> None:
         "ScpInputError", "ScpNotFound", "ScpRateLimited", "ScpResponseError", "ScpServerError", "ScpTimeoutError",
         "ScpTransportError", "ScpUnauthorized", "ScpVersionRejected", "StateSet", "VERSIONS_WITH_PERFORMANCE",
         "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet", "VolumeServer", "VolumeShowResponse",
-        "VolumeShowResponseV1Dot2", "check_api_version", "classify_state", "is_loopback_host", "load_config",
-        "signature", "state_key", "url_host",
+        "VolumeShowResponseV1Dot2", "check_api_version", "classify_state", "credentials_exposure",
+        "is_loopback_host", "load_config", "signature", "state_key", "url_host",
     ]  # fmt: skip
 
 

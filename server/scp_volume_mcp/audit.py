@@ -120,6 +120,8 @@ class AuditLog:
         """Really write (a scratch file beside the log) and report free space; raises `AuditError`."""
         if self.path is None:
             return "off"
+        if self.path.exists() and not self.path.is_file():
+            raise AuditError(f"cannot write the audit log {self.path}: it is not a regular file")
         scratch = self.path.with_name(f".{self.path.name}.doctor-{uuid.uuid4().hex[:8]}")
         try:
             with scratch.open("w", encoding="utf-8") as stream:

@@ -9,7 +9,7 @@ import anyio
 
 from .audit import AuditError, AuditLog
 from .messages import clock_skew_s, explain
-from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_version, load_config
+from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_version, credentials_exposure, load_config
 from .settings import ServerSettings, SettingsError
 
 MAX_SKEW_S = 60.0
@@ -98,6 +98,8 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
         report.fail(str(exc), "set the missing values, then run doctor again")
         return 1
     _settings(report, config)
+    if exposure := credentials_exposure():
+        report.warn(exposure)
 
     print("API version:", file=out)
     try:

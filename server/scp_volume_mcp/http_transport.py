@@ -135,6 +135,10 @@ def serve(
     tls_certfile: str | None = None,
     tls_keyfile: str | None = None,
 ) -> int:
+    from .scp import credentials_exposure
+
+    if exposure := credentials_exposure():
+        print(f"scp-volume-mcp: warning: {exposure}", file=sys.stderr, flush=True)
     try:
         settings = ServerSettings.from_env(read_only=read_only, confirmation=confirmation)
         if transport == "stdio":

@@ -8,8 +8,10 @@ Highest first: explicit arguments; environment variables; `~/.scpconf/config.jso
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +122,23 @@ def check_endpoint(endpoint: str, what: str = "SCP endpoint") -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+def credentials_exposure(env: Mapping[str, str] | None = None) -> str | None:
+    """A warning when credentials.json can be read by the file's group or by others, with the fix (as ssh
+    does for keys); None when it is private or absent."""
+    env = os.environ if env is None else env
+    path = config_dir(env) / "credentials.json"
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if os.name != "posix" or not mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return None
+    return (
+        f"{path} holds the SCP secret key and is readable by others (mode {stat.S_IMODE(mode):o}); "
+        f"run: chmod 600 {path}"
+    )
+
+
 def load_config(
     *,
     access_key: str | None = None,
@@ -138,6 +157,8 @@ def load_config(
     config_path, credentials_path = folder / "config.json", folder / "credentials.json"
     config_file = _read_json(config_path)
     credentials_file = _read_json(credentials_path)
+    if credentials_file and (exposure := credentials_exposure(env)):
+        logging.getLogger("scp_volume_mcp.scp").warning(exposure)
     sources: dict[str, str] = {}
 
     def pick(name: str, explicit: str | None, env_name: str, *file_keys: str) -> str | None:
