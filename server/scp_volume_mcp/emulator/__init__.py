@@ -16,6 +16,7 @@ from ._state import (
     EmulatorState,
     Fault,
     JournalEntry,
+    default_snapshots,
     default_volumes,
     load_volumes,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "EmulatorState",
     "Fault",
     "JournalEntry",
+    "default_snapshots",
     "default_volumes",
     "load_volumes",
     "serve_forever",

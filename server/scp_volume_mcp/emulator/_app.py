@@ -84,8 +84,10 @@ class EmulatorApp:
             if fault is not None and fault.status is not None:
                 if route == "extend" and fault.apply and volume_id:
                     self.routes.extend(volume_id, body, version)
+                if route == "snapshot" and fault.apply:
+                    self.routes.create_snapshot(body)
                 raise Refusal(fault.status, "INJECTED_FAULT", f"Injected fault: status {fault.status}")
-            if fault is not None and route == "extend" and fault.apply is False:
+            if fault is not None and route in ("extend", "snapshot") and fault.apply is False:
                 answer = Answer(202, {})  # the answer will be dropped or mangled; nothing was applied
             elif route == "endpoints":
                 own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"

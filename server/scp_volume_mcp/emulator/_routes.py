@@ -8,11 +8,22 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from ..scp import EXTENDABLE_STATES, EXTENDING_STATES, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, VERSIONS_WITH_PERFORMANCE
+from ..scp import (
+    EXTENDABLE_STATES,
+    EXTENDING_STATES,
+    MIN_VOLUME_SIZE_GB,
+    SIZE_STEP_GB,
+    SNAPSHOT_NAME_MAX,
+    SNAPSHOT_NAME_PATTERN,
+    VERSIONS_WITH_PERFORMANCE,
+    state_key,
+)
 from ._state import SELF_URL, EmulatorSettings, EmulatorState, Fault
 
 _VOLUME = re.compile(r"^/v1/volumes/([^/]+)$")
 _EXTEND = re.compile(r"^/v1/volumes/([^/]+)/size$")
+_SNAPSHOT = re.compile(r"^/v1/snapshots/([^/]+)$")
+_SNAPSHOT_NAME = re.compile(SNAPSHOT_NAME_PATTERN.replace("$", r"\Z"))
 ADMIN_PREFIX = "/_emulator/"
 
 
@@ -39,6 +50,13 @@ def route_of(method: str, path: str) -> tuple[str, str | None]:
         return "show", unquote(m.group(1))
     if (m := _EXTEND.match(path)) and method == "PUT":
         return "extend", unquote(m.group(1))
+    # --- snapshots: the id carried is the snapshot's
+    if path == "/v1/snapshots" and method == "POST":
+        return "snapshot", None
+    if path == "/v1/snapshots" and method == "GET":
+        return "snapshots", None
+    if (m := _SNAPSHOT.match(path)) and method == "GET":
+        return "snapshot_show", unquote(m.group(1))
     return "unknown", None
 
 
@@ -87,6 +105,15 @@ class VolumeRoutes:
             return Answer(200, shape(self._existing(volume_id), version))
         if route == "extend" and volume_id is not None:
             return Answer(202, self.extend(volume_id, body, version))
+        if route == "snapshot":
+            return Answer(202, self.create_snapshot(body))
+        if route == "snapshots":
+            return Answer(200, self._list_snapshots(parse_qs(query)))
+        if route == "snapshot_show" and volume_id is not None:
+            snapshot = self.state.snapshot(volume_id)
+            if snapshot is None:
+                raise Refusal(404, "NOT_FOUND", f"Snapshot {volume_id} could not be found.")
+            return Answer(200, snapshot)
         raise Refusal(404, "NOT_FOUND", "No such resource")
 
     def _existing(self, volume_id: str) -> dict[str, Any]:
@@ -154,6 +181,56 @@ class VolumeRoutes:
             raise Refusal(400, "ValidationError", f"Size must be at most {largest} GB; requested {size} GB.")
         return shape(self.state.start_extension(volume_id, size), version)
 
+    # --- snapshots (Cinder's rules, as the createsnapshot and listsnapshot pages describe them) -----------
+
+    def create_snapshot(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise Refusal(400, "ValidationError", "Request body must be a JSON object")
+        name, volume_id, force = body.get("name"), body.get("volume_id"), body.get("force", False)
+        if not isinstance(name, str) or not _SNAPSHOT_NAME.match(name) or len(name) > SNAPSHOT_NAME_MAX:
+            raise Refusal(
+                400,
+                "ValidationError",
+                f"name is required, matches {SNAPSHOT_NAME_PATTERN}, at most {SNAPSHOT_NAME_MAX} characters",
+            )
+        if not isinstance(volume_id, str) or not volume_id:
+            raise Refusal(400, "ValidationError", "volume_id is required")
+        if not isinstance(force, bool):
+            raise Refusal(400, "ValidationError", "force must be a boolean")
+        description = body.get("description")
+        if description is not None and not isinstance(description, str):
+            raise Refusal(400, "ValidationError", "description must be a string")
+        volume = self.state.get(volume_id)
+        if volume is None:
+            raise Refusal(404, "NOT_FOUND", f"Volume {volume_id} could not be found.")
+        if (state_key(volume["state"]) == "in-use" or volume.get("servers")) and not force:
+            raise Refusal(
+                400, "ValidationError", f"Volume {volume_id} is attached (in-use); snapshotting it needs force=true."
+            )
+        if volume["state"] not in EXTENDABLE_STATES:
+            raise Refusal(
+                409,
+                "CONFLICT",
+                f"Volume {volume_id} is {volume['state']}; only available or in-use volumes can be snapshotted.",
+            )
+        limit = self.state.settings.snapshots_limit
+        if len(self.state.snapshots()) >= limit:
+            raise Refusal(413, "SnapshotLimitExceeded", f"Maximum number of snapshots allowed ({limit}) exceeded.")
+        return self.state.start_snapshot(volume, name, description)
+
+    def _list_snapshots(self, params: dict[str, list[str]]) -> dict[str, Any]:
+        def one(name: str) -> str | None:
+            return params[name][0] if name in params else None
+
+        try:
+            limit = int(one("limit") or 20)
+        except ValueError:
+            raise Refusal(400, "BAD_REQUEST", "limit must be an integer") from None
+        snapshots = self.state.snapshots(one("volume_id"))
+        if name := one("name"):
+            snapshots = [s for s in snapshots if s.get("name") == name]
+        return {"count": len(snapshots), "snapshots": snapshots[:limit]}
+
 
 _SETTABLE = frozenset(
     {
@@ -164,6 +241,9 @@ _SETTABLE = frozenset(
         "endpoint_catalog",
         "extend_seconds",
         "attached_stays_in_use",
+        "snapshot_seconds",
+        "snapshot_outcome",
+        "snapshots_limit",
     }
 )
 

@@ -10,6 +10,7 @@ import copy
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,8 +29,11 @@ LIMIT_MISSING: Final = "<missing>"
 SELF_URL: Final = "{self}"
 """In an endpoint catalog entry's url: the emulator's own base URL (as the client reached it)."""
 
-Route = Literal["list", "show", "extend", "quota", "endpoints", "*"]
-ROUTES: tuple[Route, ...] = ("list", "show", "extend", "quota", "endpoints", "*")
+Route = Literal["list", "show", "extend", "quota", "endpoints", "snapshot", "snapshots", "snapshot_show", "*"]
+ROUTES: tuple[Route, ...] = (
+    "list", "show", "extend", "quota", "endpoints", "snapshot", "snapshots", "snapshot_show", "*"
+)  # fmt: skip
+"""`snapshot` is POST /v1/snapshots; `snapshots` the list (GET /v1/snapshots); `snapshot_show` one snapshot."""
 
 
 def default_endpoint_catalog() -> list[dict[str, str]]:
@@ -61,9 +65,9 @@ class Fault:
     - `drop`: start the answer, then close the connection mid-body.
     - `malformed`: answer the normal status with a body that is not valid JSON.
     - `body`: answer the normal status with this exact JSON value (e.g. a 202 that is not a volume).
-    - `apply`: for `extend`, whether the extension takes effect behind the fault. By default it does not
-      behind a `status` fault, and it does behind the others (the normal answer is made, then delayed,
-      dropped or mangled).
+    - `apply`: for `extend` and `snapshot`, whether the extension (the snapshot) takes effect behind the
+      fault. By default it does not behind a `status` fault, and it does behind the others (the normal
+      answer is made, then delayed, dropped or mangled).
     """
 
     route: Route
@@ -195,6 +199,29 @@ def default_volumes() -> list[dict[str, Any]]:
     ]
 
 
+def default_snapshots(now: float | None = None) -> list[dict[str, Any]]:
+    """The seeded snapshots: the example volume has one, three days old; the other volumes have none."""
+    created = _iso((time.time() if now is None else now) - 3 * 86400)
+    return [
+        {
+            "id": "5d0c1b7e-8f2a-4c3d-9e4f-6a7b8c9d0e11",
+            "volume_id": EXAMPLE_VOLUME_ID,
+            "size": 100,
+            "status": "available",
+            "name": "volume01-weekly",
+            "description": "weekly snapshot",
+            "created_at": created,
+            "updated_at": created,
+            "user_id": "570907805e5447be84b618450ef52o0t",
+            "metadata": {},
+        }
+    ]
+
+
+def _iso(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{int(epoch_s % 1 * 1000):03d}Z"
+
+
 def load_volumes(path: str | Path) -> list[dict[str, Any]]:
     """Volumes from a JSON file: a list of volume bodies, or `{"volumes": [...]}`."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -233,6 +260,12 @@ class EmulatorSettings:
     """When set, an accepted extension ends in this state at the old size (e.g. `error_extending`)."""
     endpoint_catalog: list[dict[str, Any]] = field(default_factory=default_endpoint_catalog)
     """The entries `GET /v1/endpoints` answers (`{self}` in a url is the emulator's own URL)."""
+    snapshot_seconds: float = 0.3
+    """How long a new snapshot stays `creating` before it becomes available (or fails)."""
+    snapshot_outcome: Literal["available", "error"] = "available"
+    """What a new snapshot becomes after `snapshot_seconds` (`error` rehearses a failed snapshot)."""
+    snapshots_limit: int = 10
+    """The `snapshots` entry of the quota set; creating one more is refused (413, as Cinder answers)."""
 
 
 class EmulatorState:
@@ -249,6 +282,9 @@ class EmulatorState:
         self._clock = clock
         self._lock = threading.Lock()
         self._initial = [copy.deepcopy(dict(v)) for v in (default_volumes() if volumes is None else volumes)]
+        self._initial_snapshots = default_snapshots() if volumes is None else []
+        self._snapshots: dict[str, dict[str, Any]] = {}
+        self._snapshot_done: dict[str, tuple[float, str]] = {}
         self._volumes: dict[str, dict[str, Any]] = {}
         self._resizing: dict[str, _PendingResize] = {}
         self._faults: list[Fault] = []
@@ -261,6 +297,8 @@ class EmulatorState:
         with self._lock:
             self._volumes = {v["id"]: copy.deepcopy(v) for v in self._initial}
             self._resizing.clear()
+            self._snapshots = {s["id"]: copy.deepcopy(s) for s in self._initial_snapshots}
+            self._snapshot_done.clear()
             self._faults.clear()
             self._journal.clear()
 
@@ -358,7 +396,7 @@ class EmulatorState:
             "id": "fc7283354c6143a58629b59f4c3e16b2",
             "per_volume_size": per_volume,
             "volumes": {"limit": self.settings.volumes_limit, "in_use": len(volumes), "reserved": 0},
-            "snapshots": {"limit": 100, "in_use": 0, "reserved": 0},
+            "snapshots": {"limit": self.settings.snapshots_limit, "in_use": len(self.snapshots()), "reserved": 0},
             "usages": {"limit": 102400, "in_use": used, "reserved": 0},
         }
 
@@ -375,3 +413,50 @@ class EmulatorState:
                 volume["state"] = EXTENDING_STATE
             self._settle(volume_id)
             return copy.deepcopy(volume)
+
+    # --- snapshots ------------------------------------------------------------------------------
+
+    def _settle_snapshot(self, snapshot_id: str) -> None:
+        done = self._snapshot_done.get(snapshot_id)
+        if done is not None and self._clock() >= done[0]:
+            snapshot = self._snapshots[snapshot_id]
+            snapshot["status"] = done[1]
+            snapshot["updated_at"] = _iso(time.time())
+            del self._snapshot_done[snapshot_id]
+
+    def snapshots(self, volume_id: str | None = None) -> list[dict[str, Any]]:
+        """The snapshots (of one volume), newest first, as the platform sorts them by default."""
+        with self._lock:
+            for snapshot_id in list(self._snapshot_done):
+                self._settle_snapshot(snapshot_id)
+            found = [copy.deepcopy(s) for s in self._snapshots.values() if volume_id in (None, s["volume_id"])]
+        return sorted(found, key=lambda s: s["created_at"], reverse=True)
+
+    def snapshot(self, snapshot_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            if snapshot_id not in self._snapshots:
+                return None
+            self._settle_snapshot(snapshot_id)
+            return copy.deepcopy(self._snapshots[snapshot_id])
+
+    def start_snapshot(self, volume: Mapping[str, Any], name: str, description: str | None) -> dict[str, Any]:
+        """Accept a snapshot (the caller has validated it): `creating` for `snapshot_seconds`."""
+        now = _iso(time.time())
+        snapshot = {
+            "id": str(uuid.uuid4()),
+            "volume_id": volume["id"],
+            "size": volume["size"],
+            "status": "creating",
+            "name": name,
+            "description": description,
+            "created_at": now,
+            "updated_at": now,
+            "user_id": volume.get("user_id"),
+            "metadata": {},
+        }
+        with self._lock:
+            self._snapshots[snapshot["id"]] = snapshot
+            done_at = self._clock() + self.settings.snapshot_seconds
+            self._snapshot_done[snapshot["id"]] = (done_at, self.settings.snapshot_outcome)
+            self._settle_snapshot(snapshot["id"])
+            return copy.deepcopy(self._snapshots[snapshot["id"]])

@@ -27,7 +27,19 @@ from ._errors import (
     ScpUnauthorized,
     ScpVersionRejected,
 )
-from ._models import Volume, VolumeQuotaSet, VolumeServer, VolumeShowResponse, VolumeShowResponseV1Dot2
+from ._models import (
+    SNAPSHOT_AVAILABLE,
+    SNAPSHOT_CREATING,
+    SNAPSHOT_FAILED_STATUSES,
+    SNAPSHOT_NAME_MAX,
+    SNAPSHOT_NAME_PATTERN,
+    Snapshot,
+    Volume,
+    VolumeQuotaSet,
+    VolumeServer,
+    VolumeShowResponse,
+    VolumeShowResponseV1Dot2,
+)
 from ._net import is_loopback_host, url_host
 from ._platform import (
     API_SERVICE,
@@ -84,6 +96,11 @@ __all__ = [
     "MIN_VOLUME_SIZE_GB",
     "SETTLED_STATES",
     "SIZE_STEP_GB",
+    "SNAPSHOT_AVAILABLE",
+    "SNAPSHOT_CREATING",
+    "SNAPSHOT_FAILED_STATUSES",
+    "SNAPSHOT_NAME_MAX",
+    "SNAPSHOT_NAME_PATTERN",
     "VERSIONS_WITH_PERFORMANCE",
     "VOLUME_ID_PATTERN",
     "ApiVersionStatus",
@@ -109,6 +126,7 @@ __all__ = [
     "ScpUnauthorized",
     "ScpVersionRejected",
     "StateSet",
+    "Snapshot",
     "Volume",
     "VolumeQuotaSet",
     "VolumeServer",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from datetime import date
 from typing import Any, NamedTuple, Self, TypeVar
@@ -31,8 +32,17 @@ from ._errors import (
     error_from_response,
     request_id_of,
 )
-from ._models import VolumeQuotaSet, VolumeShowResponse, volume_model
+from ._models import (
+    SNAPSHOT_API_VERSION,
+    SNAPSHOT_NAME_MAX,
+    SNAPSHOT_NAME_PATTERN,
+    Snapshot,
+    VolumeQuotaSet,
+    VolumeShowResponse,
+    volume_model,
+)
 from ._platform import (
+    API_SERVICE,
     EXAMPLE_VOLUME_ID,
     HEADER_API_VERSION,
     LIST_PAGE_SIZE,
@@ -46,7 +56,7 @@ from ._versions import ApiVersionStatus, check_api_version, known_versions
 
 logger = logging.getLogger("scp_volume_mcp.scp")
 
-_M = TypeVar("_M", VolumeShowResponse, VolumeQuotaSet)
+_M = TypeVar("_M", VolumeShowResponse, VolumeQuotaSet, Snapshot)
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_READ_ATTEMPTS = 4
@@ -93,6 +103,17 @@ def volume_path(volume_id: str) -> str:
     if not is_volume_id(volume_id):
         raise ScpInputError(f"A volume id is a UUID such as {EXAMPLE_VOLUME_ID}.")
     return f"/v1/volumes/{quote(volume_id, safe='')}"
+
+
+def snapshot_path(snapshot_id: str) -> str:
+    """`/v1/snapshots/{id}`: snapshot ids are UUIDs too, refused otherwise before a URL exists."""
+    if not is_volume_id(snapshot_id):
+        raise ScpInputError("A snapshot id is a UUID.")
+    return f"/v1/snapshots/{quote(snapshot_id, safe='')}"
+
+
+_SNAPSHOT_NAME_RE = re.compile(SNAPSHOT_NAME_PATTERN.replace("$", r"\Z"))
+_SNAPSHOT_HEADERS = {HEADER_API_VERSION: f"{API_SERVICE} {SNAPSHOT_API_VERSION}"}
 
 
 class ScpClient:
@@ -236,6 +257,51 @@ class ScpClient:
         volume = _parse(response, self._volume_model)
         return ExtendAccepted(volume, response.status_code, request_id_of(response))
 
+    # --- snapshots (the way back after an extension) --------------------------------------------
+
+    async def create_snapshot(
+        self, volume_id: str, name: str, *, force: bool = False, description: str | None = None
+    ) -> Snapshot:
+        """Send `POST /v1/snapshots` once. Never retried: after an ambiguous failure the caller looks for
+        the snapshot by its name (see `list_snapshots`) instead of sending again."""
+        if not _SNAPSHOT_NAME_RE.match(name) or len(name) > SNAPSHOT_NAME_MAX:
+            raise ScpInputError(f"A snapshot name matches {SNAPSHOT_NAME_PATTERN} and has at most {SNAPSHOT_NAME_MAX}.")
+        volume_path(volume_id)  # the same check of the id as every volume call
+        body: dict[str, Any] = {"name": name, "volume_id": volume_id, "force": force}
+        if description:
+            body["description"] = description
+        response = await self._send("POST", "/v1/snapshots", json=body, headers=_SNAPSHOT_HEADERS)
+        if response.status_code >= 400:
+            raise error_from_response(response)
+        return _parse(response, Snapshot)
+
+    async def list_snapshots(self, volume_id: str, *, name: str | None = None, limit: int = 20) -> list[Snapshot]:
+        """The volume's snapshots, newest first (the platform's default sort, enforced here as well)."""
+        volume_path(volume_id)
+        params: dict[str, str | int] = {"volume_id": volume_id, "limit": max(1, min(limit, LIST_PAGE_SIZE_MAX))}
+        if name:
+            params["name"] = name
+        response = await self._read("/v1/snapshots", params=params, headers=_SNAPSHOT_HEADERS)
+        body = _json(response)
+        items = body.get("snapshots") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ScpResponseError(
+                "SCP answered the snapshot list without a `snapshots` array", status=response.status_code
+            )
+        try:
+            snapshots = [Snapshot.model_validate(item) for item in items]
+        except ValidationError:
+            raise ScpResponseError(
+                "SCP answered the snapshot list with an entry that is not a snapshot", status=response.status_code
+            ) from None
+        # The filter is the platform's; a snapshot of another volume is never taken for this one's.
+        mine = [s for s in snapshots if s.volume_id in (None, volume_id) and (not name or s.name == name)]
+        return sorted(mine, key=lambda s: s.created_at or "", reverse=True)
+
+    async def show_snapshot(self, snapshot_id: str) -> Snapshot:
+        response = await self._read(snapshot_path(snapshot_id), headers=_SNAPSHOT_HEADERS)
+        return _parse(response, Snapshot)
+
     async def probe(self) -> Probe:
         """One signed, harmless GET (a one-item volume list), for diagnostics; never retried."""
         response = await self._send("GET", "/v1/volumes", params={"limit": 1})
@@ -278,14 +344,16 @@ class ScpClient:
         )
         return response
 
-    async def _read(self, path: str, params: dict[str, str | int] | None = None) -> httpx.Response:
+    async def _read(
+        self, path: str, params: dict[str, str | int] | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         """A GET, retried on throttling, gateway errors and transport failures."""
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self._read_attempts
             try:
-                response = await self._send("GET", path, params=params)
+                response = await self._send("GET", path, params=params, headers=headers)
             except ScpTransportError:
                 if last:
                     raise

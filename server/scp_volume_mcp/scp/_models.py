@@ -98,3 +98,28 @@ class VolumeQuotaSet(_Body):
     volumes: QuotaSetObject | None = None
     snapshots: QuotaSetObject | None = None
     usages: QuotaSetObject | None = None
+
+
+# --- Snapshots (Virtual Server API 1.3: createsnapshot, listsnapshot) -------------------------------
+
+SNAPSHOT_API_VERSION = "1.3"
+"""The version whose pages document the snapshot routes; snapshot calls always declare it."""
+SNAPSHOT_NAME_PATTERN = r"^[a-zA-Z0-9-_ ]+$"
+"""The platform's rule for a snapshot name (`CreateSnapshotRequest.name`)."""
+SNAPSHOT_NAME_MAX = 255
+SNAPSHOT_AVAILABLE = "available"
+SNAPSHOT_CREATING = "creating"
+SNAPSHOT_FAILED_STATUSES = frozenset({"error", "error_deleting"})
+
+
+class Snapshot(_Body):
+    """A volume snapshot: "a full copy of the volume". Snapshots have `status` (volumes have `state`)."""
+
+    id: str
+    volume_id: str | None = None
+    size: int | None = Field(default=None, description="GiB")
+    status: str = "unknown"
+    name: str | None = None
+    description: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
