@@ -175,3 +175,59 @@ async def test_fault_matrix_for_listing(emulator: EmulatorServer, fault: str) ->
     if not result.is_error:
         assert result.structured_content is not None
         assert result.structured_content["returned"] == 7
+
+
+# --- the snapshot routes: a snapshot-first extension under every fault ---------------------------------
+
+REFUSED = "The snapshot before the extension was refused"
+# route -> fault -> (expected POSTs of a snapshot, expected PUTs, is the call an error, text it must contain)
+SNAPSHOT_EXPECTED: dict[str, dict[str, tuple[int, int, bool, str]]] = {
+    # The create: never retried; an ambiguous failure is resolved by looking for the snapshot by its name.
+    "snapshot": {
+        "429": (1, 0, True, REFUSED),
+        "500": (1, 0, True, "no snapshot named"),  # read back: not created
+        "503": (1, 0, True, "no snapshot named"),
+        "409": (1, 0, True, "busy or in a state that forbids it"),
+        "401": (1, 0, True, "Check SCP_ACCESS_KEY and SCP_SECRET_KEY"),
+        "slow": (1, 0, True, "no snapshot named"),  # not there yet when read back: nothing resized, nothing resent
+        "drop": (1, 1, False, "Extended"),  # created behind the drop: found by its name
+        "malformed": (1, 1, False, "Extended"),
+        "not-a-volume": (1, 1, False, "Extended"),
+    },
+    # The reads while waiting for `available`: retried like every read; a failed one resizes nothing.
+    "snapshot_show": {
+        "429": (1, 1, False, "Extended"),
+        "500": (1, 0, True, "while waiting for it failed"),
+        "503": (1, 1, False, "Extended"),
+        "409": (1, 0, True, "while waiting for it failed"),
+        "401": (1, 0, True, "while waiting for it failed"),
+        "slow": (1, 1, False, "Extended"),
+        "drop": (1, 1, False, "Extended"),
+        "malformed": (1, 0, True, "not JSON"),
+        "not-a-volume": (1, 0, True, "not a Snapshot"),
+    },
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("route", list(SNAPSHOT_EXPECTED))
+async def test_fault_matrix_for_snapshot_first(emulator: EmulatorServer, route: str, fault: str) -> None:
+    posts, puts, is_error, message = SNAPSHOT_EXPECTED[route][fault]
+    emulator.state.add_fault(Fault(route, **FAULTS[fault]))  # type: ignore[arg-type]
+    async with Client(_server(emulator, ServerSettings(confirmation="flag", poll_interval_s=0.05))) as client:
+        result = await client.call_tool(
+            "extend_volume",
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True, "snapshot_first": True},
+        )
+    body = text(result)
+    assert result.is_error is is_error, body
+    assert message in body
+    assert "Traceback" not in body
+    assert EMULATOR_SECRET_KEY not in body + str(result.structured_content)
+    assert emulator.state.wait_idle()
+    assert len(emulator.state.requests("POST", "snapshot")) == posts
+    assert len(emulator.state.requests("PUT")) == puts
+    journal = [(e.method, e.route) for e in emulator.state.journal if e.method != "GET"]
+    assert journal == [("POST", "snapshot")] + [("PUT", "extend")] * puts  # never a resize before the snapshot
+    if is_error:
+        assert "Nothing was resized" in body

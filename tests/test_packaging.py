@@ -16,14 +16,14 @@ def test_scp_public_surface_is_pinned() -> None:
         "API_SERVICE", "API_VERSIONS", "ApiVersionStatus", "CLIENT_TYPE", "CURRENT_API_VERSION",
         "EXAMPLE_VOLUME_ID", "EXTENDABLE_STATES", "EXTENDING_STATE", "EXTENDING_STATES", "ExtendAccepted",
         "FAILED_STATES", "KNOWN_STATES", "LIST_PAGE_SIZE_MAX", "MIN_EXTEND_TARGET_GB", "MIN_VOLUME_SIZE_GB",
-        "Probe", "SETTLED_STATES", "SIZE_STEP_GB", "SNAPSHOT_AVAILABLE", "SNAPSHOT_CREATING", "SNAPSHOT_FAILED_STATUSES",
-        "SNAPSHOT_NAME_MAX", "SNAPSHOT_NAME_PATTERN", "ScpAuth", "ScpBadRequest", "ScpClient", "ScpConfig",
-        "ScpConfigError", "ScpConflict", "ScpDiscoveryError", "ScpError", "ScpForbidden", "ScpHttpError",
-        "ScpInputError", "ScpNotFound", "ScpRateLimited", "ScpResponseError", "ScpServerError", "ScpTimeoutError",
-        "ScpTransportError", "ScpUnauthorized", "ScpVersionRejected", "Snapshot", "StateSet", "VERSIONS_WITH_PERFORMANCE",
-        "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet", "VolumeServer", "VolumeShowResponse",
-        "VolumeShowResponseV1Dot2", "check_api_version", "classify_state", "credentials_exposure",
-        "is_loopback_host", "load_config", "signature", "state_key", "url_host",
+        "Probe", "SETTLED_STATES", "SIZE_STEP_GB", "SNAPSHOT_AVAILABLE", "SNAPSHOT_CREATING",
+        "SNAPSHOT_FAILED_STATUSES", "SNAPSHOT_NAME_MAX", "SNAPSHOT_NAME_PATTERN", "ScpAuth", "ScpBadRequest",
+        "ScpClient", "ScpConfig", "ScpConfigError", "ScpConflict", "ScpDiscoveryError", "ScpError",
+        "ScpForbidden", "ScpHttpError", "ScpInputError", "ScpNotFound", "ScpRateLimited", "ScpResponseError",
+        "ScpServerError", "ScpTimeoutError", "ScpTransportError", "ScpUnauthorized", "ScpVersionRejected",
+        "Snapshot", "StateSet", "VERSIONS_WITH_PERFORMANCE", "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet",
+        "VolumeServer", "VolumeShowResponse", "VolumeShowResponseV1Dot2", "check_api_version", "classify_state",
+        "credentials_exposure", "is_loopback_host", "load_config", "signature", "state_key", "url_host",
     ]  # fmt: skip
 
 

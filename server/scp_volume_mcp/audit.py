@@ -60,6 +60,7 @@ class AuditRecord:
     """The authenticated caller (an OAuth subject), when there is one."""
     detail: str | None = None
     snapshot_id: str | None = None
+    """The snapshot taken first (the way back), when the extension snapshotted first."""
     time: str = field(default_factory=_now)
 
     def line(self) -> str:

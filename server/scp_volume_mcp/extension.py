@@ -27,6 +27,7 @@ from .scp import (
     ScpResponseError,
     ScpTimeoutError,
     ScpTransportError,
+    Snapshot,
     Volume,
 )
 
@@ -81,6 +82,8 @@ class ExtensionReport:
     request_id: str | None = None
     waited_s: float | None = None
     note: str | None = None
+    snapshot_id: str | None = None
+    """The snapshot taken first (the way back), when the extension snapshotted first."""
 
     @classmethod
     def nothing_sent(cls, outcome: Outcome, check: LiveCheck) -> ExtensionReport:
@@ -99,6 +102,7 @@ class ExtensionError(Exception):
         previous_size_gb: int,
         status: int | None = None,
         request_id: str | None = None,
+        snapshot_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -106,6 +110,8 @@ class ExtensionError(Exception):
         self.previous_size_gb = previous_size_gb
         self.status = status
         self.request_id = request_id
+        self.snapshot_id = snapshot_id
+        """The snapshot taken (or attempted and found) before the resize, if any."""
 
 
 class ExtensionRefused(ExtensionError):
@@ -131,10 +137,13 @@ class Extension:
         *,
         before_send: Callable[[Volume], Awaitable[None]] | None = None,
         progress: Progress | None = None,
+        snapshot_first: Callable[[Volume], Awaitable[Snapshot]] | None = None,
     ) -> None:
         self.runtime, self.check, self.target = runtime, check, target
         self.volume_id = check.volume_id
         self._before_send = before_send
+        self._snapshot_first = snapshot_first
+        self.snapshot_id: str | None = None
         self._progress = progress
         self.previous_size = check.volume.size
         self.sent = False
@@ -158,6 +167,10 @@ class Extension:
                 raise self._error(messages.refusal(label, assessment.reasons))
             if self._before_send is not None:
                 await self._before_send(volume)
+            if self._snapshot_first is not None:
+                volume = await self._take_snapshot(volume)
+                if volume.size >= self.target:
+                    return self._report("unchanged", volume)
             # A check that overlapped this send (before, during or after it) sees another generation and re-reads.
             self.runtime.bump_generation(self.volume_id)
             try:
@@ -185,6 +198,25 @@ class Extension:
             return await self.scp.show_volume(self.volume_id)
         except ScpError as exc:
             raise self._error(messages.explain(exc, self.volume_id)) from None
+
+    async def _take_snapshot(self, volume: Volume) -> Volume:
+        """The snapshot-first step (still under the lock); the volume is read again after it, since taking
+        a snapshot takes time. Raises `ExtensionRefused` (nothing resized) when the snapshot fails."""
+        assert self._snapshot_first is not None
+        try:
+            self.snapshot_id = (await self._snapshot_first(volume)).id
+        except ExtensionError as exc:
+            self.snapshot_id = exc.snapshot_id
+            raise
+        try:
+            volume = await self.scp.show_volume(self.volume_id)
+        except ScpError as exc:
+            raise self._error(messages.explain(exc, self.volume_id)) from None
+        assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb)
+        if assessment.verdict == "refused":
+            raise self._error(messages.refusal(messages.volume_label(volume.name, self.volume_id), assessment.reasons))
+        self.previous_size = volume.size
+        return volume
 
     async def _send(self) -> tuple[Volume, str | None]:
         """Send the PUT; after an ambiguous failure, read back and send again only if provably not applied."""
@@ -242,8 +274,9 @@ class Extension:
         waited_s: float | None = None,
     ) -> ExtensionReport:
         return ExtensionReport(
-            outcome, self.volume_id, volume, self.previous_size, self.sent, self.status, self.request_id, waited_s, note
-        )
+            outcome, self.volume_id, volume, self.previous_size, self.sent, self.status, self.request_id, waited_s,
+            note, self.snapshot_id,
+        )  # fmt: skip
 
     def _error(self, message: str) -> ExtensionError:
         kind = ExtensionFailed if self.sent else ExtensionRefused
@@ -253,6 +286,7 @@ class Extension:
             previous_size_gb=self.previous_size,
             status=self.status,
             request_id=self.request_id,
+            snapshot_id=self.snapshot_id,
         )
 
 

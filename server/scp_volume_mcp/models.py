@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 
 from . import display, messages
 from .extension import Outcome
-from .scp import Volume
+from .scp import Snapshot, Volume
+from .settings import SnapshotPolicy
 
 MAX_ATTACHMENTS = 16
 """Attachments listed per volume (a multi-attach volume may have more; `cut` then says so)."""
@@ -85,6 +86,45 @@ class ExtendCall(BaseModel):
     arguments: dict[str, Any]
 
 
+# --- snapshots: the way back ---------------------------------------------------------------------
+
+
+class SnapshotInfo(BaseModel):
+    """A snapshot of the volume (its name and status are the platform's text, shown bounded)."""
+
+    id: str
+    name: str | None
+    status: str
+    size_gb: int | None = None
+    created_at: str | None = None
+    age_s: float | None = Field(default=None, description="Seconds since it was created; null when unknown")
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, age_s: float | None) -> SnapshotInfo:
+        return cls(
+            id=messages.bounded(snapshot.id, 64),
+            name=messages.bounded(snapshot.name) if snapshot.name else None,
+            status=messages.bounded(snapshot.status, 30),
+            size_gb=snapshot.size,
+            created_at=messages.bounded(snapshot.created_at, 40) if snapshot.created_at else None,
+            age_s=round(age_s, 1) if age_s is not None else None,
+        )
+
+
+class SnapshotQuotaInfo(BaseModel):
+    limit: int | None = Field(description="How many snapshots the account may have; null when not stated")
+    in_use: int
+    full: bool
+
+
+class RestoreRequest(BaseModel):
+    """The SCP request that makes a new volume from the snapshot (an extension itself cannot be undone)."""
+
+    method: Literal["POST"] = "POST"
+    path: Literal["/v1/volumes"] = "/v1/volumes"
+    body: dict[str, Any] = Field(description="{name, size, snapshot_id, volume_type}")
+
+
 class ExtensionPlan(BaseModel):
     volume: VolumeSummary
     current_size_gb: int
@@ -97,6 +137,14 @@ class ExtensionPlan(BaseModel):
     call: ExtendCall | None = Field(description="The exact extend_volume call to make, when it would be accepted")
     api_version: str
     next_steps: list[str] = Field(description="What to do after the extension; empty when it would not be sent")
+    latest_snapshot: SnapshotInfo | None = Field(
+        default=None, description="The volume's latest snapshot, the way back; null when none exists (or unreadable)"
+    )
+    snapshots_readable: bool = Field(default=True, description="False when the snapshots could not be read")
+    snapshot_quota: SnapshotQuotaInfo | None = Field(default=None, description="null when not readable")
+    snapshot_policy: SnapshotPolicy = Field(
+        default="optional", description="optional: snapshot_first decides; required: always; off: never"
+    )
 
 
 class ExtendResult(BaseModel):
@@ -124,3 +172,8 @@ class ExtendResult(BaseModel):
     waited_s: float | None = None
     note: str | None = None
     next_steps: list[str] = Field(default_factory=list)
+    snapshot: SnapshotInfo | None = Field(default=None, description="The snapshot taken first, the way back")
+    snapshot_required_by_policy: bool = Field(
+        default=False, description="True when SCP_SNAPSHOT_POLICY=required made this extension snapshot first"
+    )
+    way_back: RestoreRequest | None = Field(default=None, description=messages.WAY_BACK_DESCRIPTION)

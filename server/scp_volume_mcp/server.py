@@ -20,8 +20,26 @@ from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
 from . import __version__, messages
 from .audit import AuditError, AuditLog, AuditRecord, Phase, new_attempt_id
-from .extension import Extension, ExtensionError, ExtensionRefused, ExtensionReport, LiveCheck, Outcome, check_live
-from .models import ExtendCall, ExtendResult, ExtensionPlan, VolumeList, VolumeSummary
+from .extension import (
+    Extension,
+    ExtensionError,
+    ExtensionRefused,
+    ExtensionReport,
+    LiveCheck,
+    Outcome,
+    Progress,
+    check_live,
+)
+from .models import (
+    ExtendCall,
+    ExtendResult,
+    ExtensionPlan,
+    RestoreRequest,
+    SnapshotInfo,
+    SnapshotQuotaInfo,
+    VolumeList,
+    VolumeSummary,
+)
 from .runtime import AppState, Runtime, default_client_factory
 from .scp import (
     EXAMPLE_VOLUME_ID,
@@ -34,6 +52,16 @@ from .scp import (
     Volume,
 )
 from .settings import ServerSettings
+from .snapshots import (
+    PhasedProgress,
+    SnapshotFirst,
+    WayBack,
+    age_s,
+    look_back,
+    plan_line,
+    question_sentence,
+    restore_request,
+)
 
 if TYPE_CHECKING:
     from .scp import ScpClient
@@ -161,6 +189,8 @@ async def plan_volume_extension(
     volume, assessment = check.volume, check.assessment
     summary = VolumeSummary.of(volume)
     accepted = assessment.verdict == "extend"
+    policy = app_state(ctx).settings.snapshot_policy
+    back = await look_back(_client(app_state(ctx)), volume_id)
     plan = ExtensionPlan(
         volume=summary,
         current_size_gb=volume.size,
@@ -175,6 +205,7 @@ async def plan_volume_extension(
         else None,
         api_version=_client(app_state(ctx)).api.version,
         next_steps=list(messages.NEXT_STEPS) if accepted else [],
+        **_plan_snapshot_fields(back, policy),
     )
     text = messages.plan_text(
         summary.label(),
@@ -188,7 +219,7 @@ async def plan_volume_extension(
     )
     if check.per_volume_quota_gb is None and assessment.verdict != "unchanged":
         text += " " + messages.quota_not_applied(app_state(ctx).runtime.quota_unstated)
-    return _text_result(plan, text)
+    return _text_result(plan, f"{text}\n{plan_line(back, policy)}")
 
 
 # --- extend_volume -------------------------------------------------------------------------------
@@ -237,9 +268,22 @@ def _can_elicit(ctx: Ctx) -> bool:
 
 
 async def confirmation(
-    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx
+    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx, snapshot_first: bool
 ) -> Approval | Elicit[ExtensionConfirmation]:
     """Ask the human when the policy wants it and the client can; otherwise the confirm flag stands."""
+    return await _confirmation(check, new_size_gb, ctx, snapshot_first)
+
+
+async def confirmation_without_snapshot(
+    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx
+) -> Approval | Elicit[ExtensionConfirmation]:
+    """`confirmation` for the tool without `snapshot_first` (SCP_SNAPSHOT_POLICY=off)."""
+    return await _confirmation(check, new_size_gb, ctx, False)
+
+
+async def _confirmation(
+    check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool
+) -> Approval | Elicit[ExtensionConfirmation]:
     policy = app_state(ctx).settings.confirmation
     if check.assessment.verdict == "unchanged" or policy == "flag":
         return Approval()
@@ -253,26 +297,64 @@ async def confirmation(
             state=summary.state,
             where=summary.where(),
         )
+        question += " " + await _way_back_question(ctx, check.volume_id, snapshot_first)
         return Elicit(question, ExtensionConfirmation)
     if policy == "human":
         await _refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)
     return Approval()
 
 
+Confirm = Annotated[Literal[True], BeforeValidator(_exactly_true), Field(description=messages.CONFIRM_DESCRIPTION)]
+Wait = Annotated[bool, Field(description="Wait until the platform reports the new size, with progress updates")]
+TimeoutS = Annotated[
+    float,
+    Field(
+        gt=0,
+        le=3600,
+        description="How long to wait, in seconds, for the snapshot taken first and, when wait is true, the resize",
+    ),
+]
+SnapshotFirstArg = Annotated[bool, Field(description=messages.SNAPSHOT_FIRST_DESCRIPTION)]
+
+
 async def extend_volume(
     volume_id: VolumeId,
     new_size_gb: NewSize,
-    confirm: Annotated[Literal[True], BeforeValidator(_exactly_true), Field(description=messages.CONFIRM_DESCRIPTION)],
+    confirm: Confirm,
     ctx: Ctx,
     check: Annotated[LiveCheck, Resolve(extension_check)],
     approval: Annotated[ElicitationResult[BaseModel], Resolve(confirmation)],
-    wait: Annotated[
-        bool, Field(description="Wait until the platform reports the new size, with progress updates")
-    ] = False,
-    timeout_s: Annotated[
-        float, Field(gt=0, le=3600, description="How long to wait, in seconds, when wait is true")
-    ] = 300.0,
+    wait: Wait = False,
+    timeout_s: TimeoutS = 300.0,
+    snapshot_first: SnapshotFirstArg = False,
 ) -> Annotated[CallToolResult, ExtendResult]:
+    return await _extend(volume_id, new_size_gb, ctx, check, approval, wait, timeout_s, snapshot_first)
+
+
+async def extend_volume_without_snapshot(
+    volume_id: VolumeId,
+    new_size_gb: NewSize,
+    confirm: Confirm,
+    ctx: Ctx,
+    check: Annotated[LiveCheck, Resolve(extension_check)],
+    approval: Annotated[ElicitationResult[BaseModel], Resolve(confirmation_without_snapshot)],
+    wait: Wait = False,
+    timeout_s: TimeoutS = 300.0,
+) -> Annotated[CallToolResult, ExtendResult]:
+    """`extend_volume` as offered under SCP_SNAPSHOT_POLICY=off: no `snapshot_first` in its schema."""
+    return await _extend(volume_id, new_size_gb, ctx, check, approval, wait, timeout_s, False)
+
+
+async def _extend(
+    volume_id: str,
+    new_size_gb: int,
+    ctx: Ctx,
+    check: LiveCheck,
+    approval: ElicitationResult[BaseModel],
+    wait: bool,
+    timeout_s: float,
+    snapshot_first: bool,
+) -> CallToolResult:
     state = app_state(ctx)
     if check.assessment.verdict == "unchanged":
         return await _not_sent(ctx, check, new_size_gb, "unchanged")
@@ -292,20 +374,27 @@ async def extend_volume(
             message = messages.audit_unwritable(str(exc))
             raise ExtensionRefused(message, sent=False, previous_size_gb=volume.size) from None
 
-    operation = Extension(state.runtime, check, new_size_gb, before_send=write_intent, progress=ctx.report_progress)
+    progress: Progress = ctx.report_progress
+    if _snapshots_first(state, snapshot_first):
+        progress = PhasedProgress(progress)  # the snapshot's wait, then the resize's, as one rising stream
+    step = _snapshot_step(state, check, new_size_gb, snapshot_first, timeout_s, progress)
+    operation = Extension(state.runtime, check, new_size_gb, before_send=write_intent, progress=progress,
+                          snapshot_first=step)  # fmt: skip
     try:
         report = await operation.run(
             confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
         )
     except ExtensionError as exc:
         await audit.write("outcome", previous_size_gb=exc.previous_size_gb, outcome="failed" if exc.sent else "refused",
-                          http_status=exc.status, request_id=exc.request_id, detail=exc.message)  # fmt: skip
-        raise ToolError(exc.message) from None
+                          http_status=exc.status, request_id=exc.request_id, detail=exc.message,
+                          snapshot_id=exc.snapshot_id)  # fmt: skip
+        raise ToolError(_with_snapshot_named(exc, step)) from None
     except BaseException:  # cancelled by the client, its disconnection or its session's end
         with anyio.CancelScope(shield=True):
             await audit.write_interrupted(operation)
         raise
-    return await _result(ctx, report, new_size_gb, confirmed_by if report.outcome != "unchanged" else None, audit)
+    confirmed = confirmed_by if report.outcome != "unchanged" else None
+    return await _result(ctx, report, new_size_gb, confirmed, audit, step)
 
 
 class _Attempt:
@@ -347,7 +436,8 @@ class _Attempt:
                 seen = await operation.scp.show_volume(self.volume_id)
         detail = messages.interrupted(operation.sent, seen.size if seen else None, seen.state if seen else None)
         await self.write("outcome", previous_size_gb=operation.previous_size, outcome="interrupted",
-                         http_status=operation.status, request_id=operation.request_id, detail=detail)  # fmt: skip
+                         http_status=operation.status, request_id=operation.request_id, detail=detail,
+                         snapshot_id=operation.snapshot_id)  # fmt: skip
 
 
 async def _not_sent(ctx: Ctx, check: LiveCheck, target: int, outcome: Outcome) -> CallToolResult:
@@ -356,7 +446,12 @@ async def _not_sent(ctx: Ctx, check: LiveCheck, target: int, outcome: Outcome) -
 
 
 async def _result(
-    ctx: Ctx, report: ExtensionReport, target: int, confirmed_by: Literal["human", "flag"] | None, audit: _Attempt
+    ctx: Ctx,
+    report: ExtensionReport,
+    target: int,
+    confirmed_by: Literal["human", "flag"] | None,
+    audit: _Attempt,
+    step: SnapshotFirst | None = None,
 ) -> CallToolResult:
     outcome = report.outcome
     volume = report.volume
@@ -381,9 +476,10 @@ async def _result(
         waited_s=round(report.waited_s, 2) if report.waited_s is not None else None,
         note=report.note,
         next_steps=list(messages.NEXT_STEPS) if sent_growth else [],
+        **_result_snapshot_fields(ctx, step, volume),
     )
     await audit.write("outcome", previous_size_gb=report.previous_size_gb, outcome=outcome, http_status=report.status,
-                      request_id=report.request_id, detail=report.note)  # fmt: skip
+                      request_id=report.request_id, detail=report.note, snapshot_id=report.snapshot_id)  # fmt: skip
     lines = messages.result_lines(
         outcome,
         messages.volume_label(summary.name, report.volume_id),
@@ -393,6 +489,9 @@ async def _result(
         state=volume.state,
         note=report.note,
     )
+    if result.snapshot is not None:
+        label = messages.snapshot_label(result.snapshot.name, result.snapshot.id)
+        lines = _with_way_back(lines, messages.snapshot_taken_line(label, result.snapshot_required_by_policy))
     return _text_result(result, "\n".join(lines))
 
 
@@ -401,6 +500,71 @@ async def _refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> NoRe
     attempt = _Attempt(ctx, check.volume_id, target)
     await attempt.write("outcome", previous_size_gb=check.volume.size, outcome="refused", detail=message)
     raise ToolError(message)
+
+
+# --- snapshots: the way back (see snapshots.py) --------------------------------------------------
+
+
+def _plan_snapshot_fields(back: WayBack, policy: Literal["optional", "required", "off"]) -> dict[str, Any]:
+    latest = SnapshotInfo.of(back.latest, back.latest_age_s) if back.latest is not None else None
+    quota = back.quota
+    return {
+        "latest_snapshot": latest,
+        "snapshots_readable": back.problem is None,
+        "snapshot_quota": SnapshotQuotaInfo(limit=quota.limit, in_use=quota.in_use, full=quota.full) if quota else None,
+        "snapshot_policy": policy,
+    }
+
+
+def _snapshots_first(state: AppState, snapshot_first: bool) -> bool:
+    """Whether this extension snapshots first: the policy's `required` wins over the argument."""
+    policy = state.settings.snapshot_policy
+    return policy == "required" or (policy == "optional" and snapshot_first)
+
+
+async def _way_back_question(ctx: Ctx, volume_id: str, snapshot_first: bool) -> str:
+    state = app_state(ctx)
+    if _snapshots_first(state, snapshot_first):
+        return question_sentence(None)
+    return question_sentence(await look_back(_client(state), volume_id))
+
+
+def _snapshot_step(
+    state: AppState, check: LiveCheck, target: int, snapshot_first: bool, timeout_s: float, progress: Progress
+) -> SnapshotFirst | None:
+    if not _snapshots_first(state, snapshot_first):
+        return None
+    return SnapshotFirst(
+        _client(state), check.volume_id, target, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s,
+        progress=progress,
+    )  # fmt: skip
+
+
+def _result_snapshot_fields(ctx: Ctx, step: SnapshotFirst | None, volume: Volume) -> dict[str, Any]:
+    state = app_state(ctx)
+    taken = step.taken if step is not None else None
+    if taken is None:
+        return {}
+    return {
+        "snapshot": SnapshotInfo.of(taken, age_s(taken.created_at)),
+        "snapshot_required_by_policy": state.settings.snapshot_policy == "required",
+        "way_back": RestoreRequest(body=restore_request(taken, volume)["body"]),
+    }
+
+
+def _with_way_back(lines: list[str], line: str) -> list[str]:
+    """The way-back line takes the place of the generic "only way back is a snapshot" line (at most 3 lines)."""
+    if messages.NEXT_STEPS[1] in lines:
+        return [line if existing == messages.NEXT_STEPS[1] else existing for existing in lines]
+    return [*lines[:2], line]
+
+
+def _with_snapshot_named(exc: ExtensionError, step: SnapshotFirst | None) -> str:
+    """A resize that failed after its snapshot was taken says where the way back is."""
+    taken = step.taken if step is not None else None
+    if exc.sent and taken is not None:
+        return exc.message + messages.snapshot_before_failure(messages.snapshot_label(taken.name, taken.id))
+    return exc.message
 
 
 # --- registration --------------------------------------------------------------------------------
@@ -421,6 +585,7 @@ def build_server(
     server.add_tool(plan_volume_extension, title="Plan a volume extension",
                     description=descriptions["plan_volume_extension"], annotations=READ_ONLY)  # fmt: skip
     if not settings.read_only:
-        server.add_tool(extend_volume, title="Extend a volume", description=descriptions["extend_volume"],
-                        annotations=EXTEND)  # fmt: skip
+        extend = extend_volume if settings.snapshot_policy != "off" else extend_volume_without_snapshot
+        server.add_tool(extend, name="extend_volume", title="Extend a volume",
+                        description=descriptions["extend_volume"], annotations=EXTEND)  # fmt: skip
     return server

@@ -11,6 +11,8 @@ from typing import Literal
 
 ConfirmationPolicy = Literal["auto", "human", "flag"]
 CONFIRMATION_POLICIES: tuple[ConfirmationPolicy, ...] = ("auto", "human", "flag")
+SnapshotPolicy = Literal["optional", "required", "off"]
+SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = ("optional", "required", "off")
 DEFAULT_POLL_INTERVAL_S = 2.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
@@ -52,6 +54,9 @@ class ServerSettings:
     """SCP_POLL_INTERVAL: the longest pause between two reads while waiting for an extension."""
     audit_log: Path | None = None
     """SCP_AUDIT_LOG: a JSON-lines file receiving one line per extension attempt."""
+    snapshot_policy: SnapshotPolicy = "optional"
+    """SCP_SNAPSHOT_POLICY: optional (the caller's snapshot_first decides), required (every extension
+    snapshots first) or off (snapshot_first is not offered)."""
 
     @classmethod
     def from_env(
@@ -70,9 +75,16 @@ class ServerSettings:
             )
         _seconds(env, "SCP_TIMEOUT", 1.0)  # read by the SCP client on first use; refused here, at start
         audit = env.get("SCP_AUDIT_LOG")
+        raw_snapshot = (env.get("SCP_SNAPSHOT_POLICY") or "optional").strip().lower()
+        snapshot_policy = next((p for p in SNAPSHOT_POLICIES if p == raw_snapshot), None)
+        if snapshot_policy is None:
+            raise SettingsError(
+                f"SCP_SNAPSHOT_POLICY must be one of {', '.join(SNAPSHOT_POLICIES)}, not {raw_snapshot!r}"
+            )
         return cls(
             read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,
             confirmation=policy,
             poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S),
             audit_log=Path(audit).expanduser() if audit else None,
+            snapshot_policy=snapshot_policy,
         )
