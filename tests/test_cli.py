@@ -76,6 +76,7 @@ def test_doctor_all_good(scp_env: EmulatorServer) -> None:
     assert "a signed read (GET /v1/volumes?limit=1) was accepted" in out
     assert "clock offset from the server" in out
     assert "1.3: current" in out
+    assert "snapshot policy optional (SCP_SNAPSHOT_POLICY)" in out
     assert out.rstrip().endswith("All good.")
     assert [e.route for e in scp_env.state.journal] == ["list"]
 
@@ -88,6 +89,7 @@ def test_doctor_all_good(scp_env: EmulatorServer) -> None:
         ({"SCP_API_VERSION": "1.0"}, "no longer supported since 2025-12-31"),
         ({"SCP_AUDIT_LOG": "/nonexistent/dir/audit.jsonl"}, "cannot write the audit log"),
         ({"SCP_ACCESS_KEY": ""}, "No SCP access key found"),
+        ({"SCP_SNAPSHOT_POLICY": "sometimes"}, "SCP_SNAPSHOT_POLICY must be one of optional, required, off"),
     ],
 )
 def test_doctor_names_what_is_wrong_and_the_fix(

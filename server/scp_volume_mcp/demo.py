@@ -2,7 +2,8 @@
 
 It starts the emulator on a free loopback port, launches `scp-volume-mcp serve` over stdio exactly as an
 MCP client would, and drives a real MCP client through list, plan, a confirmed extension with progress,
-and a refused shrink. The emulator's journal then shows what reached "SCP".
+and a refused shrink. The extension takes a snapshot first (the way back), and the resize is sent only once the
+snapshot is available. The emulator's journal then shows what reached "SCP", in order.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, 
 from .scp import EXAMPLE_VOLUME_ID
 
 EXTEND_SECONDS = 2.0
+SNAPSHOT_SECONDS = 1.0
 
 
 def _say(text: str = "") -> None:
@@ -68,10 +70,10 @@ async def _drive(endpoint: str) -> int:
         ok = await call("list_volumes", {"name": "volume01"})
         _step("2. Plan the extension (read-only)")
         ok &= await call("plan_volume_extension", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104})
-        _step("3. Extend it, confirmed, and wait for the platform")
+        _step("3. Extend it, confirmed, with a snapshot first (the way back), and wait for the platform")
         ok &= await call(
             "extend_volume",
-            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True, "wait": True},
+            {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True, "wait": True, "snapshot_first": True},
             progress_callback=progress,
         )
         _step("4. Try to shrink it: refused before anything is sent")
@@ -80,17 +82,21 @@ async def _drive(endpoint: str) -> int:
 
 
 def run_demo() -> int:
-    state = EmulatorState(settings=EmulatorSettings(extend_seconds=EXTEND_SECONDS))
+    state = EmulatorState(settings=EmulatorSettings(extend_seconds=EXTEND_SECONDS, snapshot_seconds=SNAPSHOT_SECONDS))
     with EmulatorServer(state) as emulator:
         _say(f"Embedded SCP emulator on {emulator.url} (signatures checked, {len(state.all())} volumes).")
         status = anyio.run(_drive, emulator.url)
         puts = state.requests("PUT")
+        writes = [e for e in state.journal if e.method != "GET"]
         _step("What reached the emulator")
         _say(f"   {len(state.journal)} signed requests, {sum(not e.signature_valid for e in state.journal)} refused.")
-        for entry in puts:
-            _say(f"   PUT {entry.path} {entry.body} [{entry.version_header}] -> {entry.status}")
+        started = writes[0].time if writes else 0.0
+        for entry in writes:
+            _say(f"   +{entry.time - started:4.1f} s {entry.method} {entry.path} {entry.body} -> {entry.status}")
         _say("   No PUT for the refused shrink." if len(puts) == 1 else "   Unexpected number of PUTs!")
-        status = status or (0 if len(puts) == 1 else 1)
+        in_order = [e.route for e in writes] == ["snapshot", "extend"]
+        _say("   The snapshot came first; the resize only once it was available." if in_order else "   Wrong order!")
+        status = status or (0 if len(puts) == 1 and in_order else 1)
     _say()
     _say("Demo finished: " + ("everything behaved." if status == 0 else "something went wrong (see above)."))
     return status

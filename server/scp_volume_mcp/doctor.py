@@ -13,6 +13,11 @@ from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_ve
 from .settings import ServerSettings, SettingsError
 
 MAX_SKEW_S = 60.0
+_SNAPSHOT_POLICY = {
+    "optional": "extend_volume snapshots first when called with snapshot_first=true",
+    "required": "every extension snapshots first",
+    "off": "extend_volume does not offer snapshot_first",
+}
 
 
 def _mask(value: str, *, secret: bool) -> str:
@@ -120,6 +125,8 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
         report.fail(str(exc), "correct the variable named above")
     else:
         report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
+        policy = settings.snapshot_policy
+        report.ok(f"snapshot policy {policy} (SCP_SNAPSHOT_POLICY): {_SNAPSHOT_POLICY[policy]}")
         try:
             where = AuditLog(settings.audit_log).probe()
         except AuditError as exc:
