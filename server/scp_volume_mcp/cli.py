@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--volumes", metavar="FILE", help="JSON file of volumes to serve instead of the seeded ones")
     emulator.add_argument("--extend-seconds", type=float, default=5.0, help="how long an extension takes (default 5)")
     emulator.add_argument(
+        "--snapshot-seconds", type=float, default=3.0, help="how long a new snapshot stays creating (default 3)"
+    )
+    emulator.add_argument(
         "--timestamp-window",
         type=float,
         default=900.0,
@@ -111,6 +114,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
     settings = EmulatorSettings(
         extend_seconds=args.extend_seconds,
+        snapshot_seconds=args.snapshot_seconds,
         timestamp_window_s=args.timestamp_window or None,
         attached_stays_in_use=args.attached_stays_in_use,
         per_volume_limit_gb=args.max_volume_size,
