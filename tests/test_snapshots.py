@@ -120,11 +120,11 @@ async def test_the_client_refuses_a_bad_name_before_sending(emulator: EmulatorSe
 
 
 def test_snapshot_names_say_what_they_are_for_and_follow_the_rule() -> None:
-    name = snapshot_name(EXAMPLE_VOLUME_ID, 104, now=1764230400)
+    name = snapshot_name(EXAMPLE_VOLUME_ID, now=1764230400)
+    assert name == f"pre-extend {EXAMPLE_VOLUME_ID} 20251127T080000Z"
     assert re.fullmatch(SNAPSHOT_NAME_PATTERN, name)
-    assert len(name) <= 255
-    assert name.startswith(f"before-extend-to-104GB {EXAMPLE_VOLUME_ID} 20251127T080000Z ")
-    assert snapshot_name(EXAMPLE_VOLUME_ID, 104) != snapshot_name(EXAMPLE_VOLUME_ID, 104)  # unique: found by name
+    assert len(name) == 64  # shown whole in sentences (display.TEXT_LIMIT)
+    assert re.fullmatch(SNAPSHOT_NAME_PATTERN, snapshot_name("../x\n;y"))  # never outside the rule
 
 
 def test_age_of_platform_times() -> None:
@@ -151,8 +151,8 @@ async def test_plan_names_the_latest_snapshot(emulator: EmulatorServer) -> None:
     assert 3 * 86400 - 60 < latest["age_s"] < 3 * 86400 + 600
     assert plan["snapshot_quota"] == {"limit": 10, "in_use": 1, "full": False}
     assert plan["snapshot_policy"] == "optional"
-    assert "latest snapshot is volume01-weekly (5d0c1b7e-8f2a-4c3d-9e4f-6a7b8c9d0e11), available, 3 days old" in text(
-        result
+    assert 'latest snapshot is "volume01-weekly" (5d0c1b7e-8f2a-4c3d-9e4f-6a7b8c9d0e11), "available", 3 days old' in (
+        text(result)
     )
     assert {e.method for e in emulator.state.journal} == {"GET"}
 
@@ -191,9 +191,10 @@ async def test_platform_text_in_a_snapshot_name_stays_bounded(emulator: Emulator
             "plan_volume_extension", {"volume_id": VOLUMES["data-available"], "new_size_gb": 72}
         )
     assert created.id in text(result)
-    assert hostile.strip() not in text(result)
+    assert hostile.strip() not in text(result)  # 64 characters of it in a sentence, quoted
+    assert '"evil evil' in text(result)
     assert result.structured_content is not None
-    assert len(result.structured_content["latest_snapshot"]["name"]) <= 120
+    assert result.structured_content["latest_snapshot"]["name"] == hostile.strip()  # within the platform's 255
 
 
 # --- snapshot first -----------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ async def test_snapshot_first_sends_the_resize_only_after_the_snapshot_is_availa
     assert snapshot["id"] in text(result)
     assert "Way back" in text(result)
     assert any(m.startswith("taking a snapshot") for m in progress)
-    assert any("creating after" in m for m in progress)
+    assert any('"creating" after' in m for m in progress)
     intent, record = [json.loads(line) for line in log.read_text().splitlines()]
     assert intent["phase"] == "intent"  # on disk before the snapshot, the first change, was requested
     assert (record["phase"], record["outcome"], record["snapshot_id"]) == ("outcome", "completed", snapshot["id"])
@@ -272,7 +273,7 @@ async def test_a_snapshot_that_errors_sends_no_resize(slow_snapshots: EmulatorSe
     assert result.is_error
     [snapshot] = [s for s in slow_snapshots.state.snapshots(EXAMPLE_VOLUME_ID) if s["status"] == "error"]
     assert snapshot["id"] in text(result)
-    assert "went to error" in text(result)
+    assert 'went to "error"' in text(result)
     assert "Nothing was resized" in text(result)
     assert sent(slow_snapshots) == [("POST", "snapshot")]
     _, record = [json.loads(line) for line in log.read_text().splitlines()]
@@ -284,7 +285,7 @@ async def test_a_snapshot_that_does_not_become_available_in_time_sends_no_resize
     async with connect(emulator, settings=FLAG) as session:
         result = await session.call("extend_volume", extend_args(snapshot_first=True, timeout_s=0.6))
     assert result.is_error
-    assert "is still creating after 0.6 s" in text(result)
+    assert 'is still "creating" after 0.6 s' in text(result)
     [snapshot] = [s for s in emulator.state.snapshots(EXAMPLE_VOLUME_ID) if s["status"] == "creating"]
     assert snapshot["id"] in text(result)
     assert sent(emulator) == [("POST", "snapshot")]
@@ -361,8 +362,8 @@ async def test_a_resize_refused_after_the_snapshot_names_the_way_back(slow_snaps
     async with connect(slow_snapshots, settings=FLAG) as session:
         result = await session.call("extend_volume", extend_args(snapshot_first=True))
     assert result.is_error
-    [snapshot] = [s for s in slow_snapshots.state.snapshots(EXAMPLE_VOLUME_ID) if s["name"].startswith("before")]
-    assert f"Snapshot {snapshot['name']} ({snapshot['id']}) was taken before it" in text(result)
+    [snapshot] = [s for s in slow_snapshots.state.snapshots(EXAMPLE_VOLUME_ID) if s["name"].startswith("pre-")]
+    assert f'Snapshot "{snapshot["name"]}" ({snapshot["id"]}) was taken before it' in text(result)
     assert sent(slow_snapshots) == [("POST", "snapshot"), ("PUT", "extend")]
 
 
@@ -447,4 +448,5 @@ async def test_the_question_says_which_way_back_there_will_be(
         result = await session.call("extend_volume", extend_args(size, volume, snapshot_first=snapshot_first))
     assert not result.is_error, text(result)
     [question] = asked
-    assert question.endswith(sentence)
+    assert sentence in question
+    assert question.index(sentence) < question.index("The platform describes it as")  # facts first

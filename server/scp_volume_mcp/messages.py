@@ -10,7 +10,7 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-from .display import clean, quoted, short
+from .display import TEXT_LIMIT, clean, quoted, short
 from .scp import (
     SIZE_STEP_GB,
     ScpBadRequest,
@@ -131,12 +131,14 @@ def plan_text(label: str, verdict: str, *, current: int, target: int, where: str
 
 
 def confirmation_question(volume_id: str, *, current: int, target: int, name: str | None, state: str,
-                          where: str) -> str:  # fmt: skip
-    """Facts first, from numbers this server computed; what the platform says comes last, quoted."""
+                          where: str, way_back: str | None = None) -> str:  # fmt: skip
+    """Facts first, from numbers this server computed (and which way back there will be); what the platform
+    says comes last, quoted."""
     return (
         f"Extend volume {volume_id} from {current} GB to {target} GB (+{target - current} GB)? This cannot be "
         "undone: capacity cannot be shrunk or rolled back; the only way back is restoring a snapshot into a new "
-        f"volume. The platform describes it as: name {quoted(name)}, state {quoted(state)}, {where}."
+        f"volume.{' ' + way_back if way_back else ''} The platform describes it as: name {quoted(name)}, "
+        f"state {quoted(state)}, {where}."
     )
 
 
@@ -339,20 +341,18 @@ def quota_not_applied(why: str | None) -> str:
 
 
 # --- Snapshots: the way back (snapshot awareness, snapshot-first, SCP_SNAPSHOT_POLICY) ---------------
-# Snapshot names and statuses come from the platform: untrusted text, always passed through `bounded`.
+# Snapshot names, ids and statuses come from the platform: data, shown through `display` like every platform text.
 
 SNAPSHOT_FIRST_DESCRIPTION: Final = (
     "Take a snapshot of the volume first, wait until it is available, and only then resize; if the snapshot "
     "fails, nothing is resized. The snapshot is the way back: restored into a new volume."
 )
 WAY_BACK_DESCRIPTION: Final = "Makes a new volume from the snapshot taken first: the way back after this growth."
-UNTRUSTED_TEXT_MAX: Final = 120
 
 
-def bounded(text: object, limit: int = UNTRUSTED_TEXT_MAX) -> str:
-    """Platform text fit to show: printable characters only, at most `limit` of them."""
-    cleaned = "".join(c if c.isprintable() else " " for c in str(text)).strip()
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+def bounded(text: object, limit: int = TEXT_LIMIT) -> str:
+    """Platform text in a sentence: `display.clean`ed and capped (64 characters unless told)."""
+    return clean(str(text), limit).text
 
 
 def age_text(age_s: float) -> str:
@@ -364,12 +364,12 @@ def age_text(age_s: float) -> str:
 
 
 def snapshot_label(name: str | None, snapshot_id: str) -> str:
-    return f"{bounded(name)} ({bounded(snapshot_id, 40)})" if name else bounded(snapshot_id, 40)
+    return f"{quoted(name)} ({short(snapshot_id)})" if name else short(snapshot_id)
 
 
 def latest_snapshot_line(label: str, status: str, age_s: float | None, created_at: str | None) -> str:
     when = f"{age_text(age_s)} old" if age_s is not None else f"created {bounded(created_at or 'at an unknown time')}"
-    return f"Way back: the latest snapshot is {label}, {bounded(status, 30)}, {when}."
+    return f"Way back: the latest snapshot is {label}, {quoted(status)}, {when}."
 
 
 NO_SNAPSHOT_LINE: Final = (
@@ -399,7 +399,7 @@ def question_latest_snapshot(age_s: float | None) -> str:
 
 
 def snapshot_progress(label: str, status: str, elapsed: float) -> str:
-    return f"snapshot {label}: {bounded(status, 30)} after {elapsed:.1f} s"
+    return f"snapshot {label}: {quoted(status)} after {elapsed:.1f} s"
 
 
 def snapshot_starting(volume_id: str) -> str:
@@ -437,13 +437,13 @@ def snapshot_unknown(what: str, name: str, exc: object) -> str:
 
 def snapshot_failed(label: str, status: str) -> str:
     return _nothing_resized(
-        f"Snapshot {label} went to {bounded(status, 30)} instead of available, so there would be no way back."
+        f"Snapshot {label} went to {quoted(status)} instead of available, so there would be no way back."
     )
 
 
 def snapshot_timed_out(label: str, status: str, timeout_s: float) -> str:
     return _nothing_resized(
-        f"Snapshot {label} is still {bounded(status, 30)} after {timeout_s:g} s. It may still complete: check it, "
+        f"Snapshot {label} is still {quoted(status)} after {timeout_s:g} s. It may still complete: check it, "
         "then extend again."
     )
 

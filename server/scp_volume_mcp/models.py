@@ -102,11 +102,11 @@ class SnapshotInfo(BaseModel):
     @classmethod
     def of(cls, snapshot: Snapshot, age_s: float | None) -> SnapshotInfo:
         return cls(
-            id=messages.bounded(snapshot.id, 64),
-            name=messages.bounded(snapshot.name) if snapshot.name else None,
-            status=messages.bounded(snapshot.status, 30),
+            id=display.field(snapshot.id) or "",
+            name=display.field(snapshot.name),
+            status=display.field(snapshot.status) or "",
             size_gb=snapshot.size,
-            created_at=messages.bounded(snapshot.created_at, 40) if snapshot.created_at else None,
+            created_at=display.field(snapshot.created_at),
             age_s=round(age_s, 1) if age_s is not None else None,
         )
 

@@ -296,8 +296,8 @@ async def _confirmation(
             name=summary.name,
             state=summary.state,
             where=summary.where(),
+            way_back=await _way_back_question(ctx, check.volume_id, snapshot_first),
         )
-        question += " " + await _way_back_question(ctx, check.volume_id, snapshot_first)
         return Elicit(question, ExtensionConfirmation)
     if policy == "human":
         await _refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)

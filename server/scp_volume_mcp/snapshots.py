@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("scp_volume_mcp")
 
-NAME_PREFIX = "before-extend"
+NAME_PREFIX = "pre-extend"
 _NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_ -]+")
 
 
@@ -108,12 +107,13 @@ def age_s(created_at: str | None, now: float | None = None) -> float | None:
     return max(0.0, (time.time() if now is None else now) - moment.timestamp())
 
 
-def snapshot_name(volume_id: str, target_gb: int, now: float | None = None) -> str:
-    """What the snapshot is for, the volume and the time (UTC), plus a short token so the name is unique
-    and can be looked for after an ambiguous failure. Within `^[a-zA-Z0-9-_ ]+$` and 255 characters."""
+def snapshot_name(volume_id: str, now: float | None = None) -> str:
+    """What the snapshot is for, the volume and the time (UTC, to the second): `pre-extend <id> <time>`, 64
+    characters, so sentences show it whole. It is how the snapshot is found after an ambiguous failure; it is
+    unique because one process snapshots a volume only under its lock, and a snapshot takes longer than a second.
+    Within `^[a-zA-Z0-9-_ ]+$` and 255 characters."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    name = f"{NAME_PREFIX}-to-{target_gb}GB {_NOT_IN_NAME.sub('-', volume_id)} {stamp} {secrets.token_hex(2)}"
-    return name[:SNAPSHOT_NAME_MAX]
+    return f"{NAME_PREFIX} {_NOT_IN_NAME.sub('-', volume_id)} {stamp}"[:SNAPSHOT_NAME_MAX]
 
 
 def restore_request(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
@@ -150,7 +150,7 @@ class SnapshotFirst:
     ) -> None:
         self.client, self.volume_id, self.target_gb = client, volume_id, target_gb
         self.timeout_s, self.poll_s, self._progress = timeout_s, poll_s, progress
-        self.name = snapshot_name(volume_id, target_gb)
+        self.name = snapshot_name(volume_id)
         self.taken: Snapshot | None = None
 
     async def __call__(self, volume: Volume) -> Snapshot:
@@ -204,7 +204,7 @@ class SnapshotFirst:
             elapsed = time.monotonic() - started
             label = messages.snapshot_label(snapshot.name, snapshot.id)
             if self._progress is not None:
-                progress = messages.snapshot_progress(messages.bounded(snapshot.id, 40), snapshot.status, elapsed)
+                progress = messages.snapshot_progress(messages.bounded(snapshot.id), snapshot.status, elapsed)
                 await self._progress(min(elapsed, self.timeout_s), self.timeout_s, progress)
             status = snapshot.status.strip().lower()
             if status == SNAPSHOT_AVAILABLE:
