@@ -183,6 +183,18 @@ async def test_plan_mentions_a_full_snapshot_quota_and_unreadable_snapshots(emul
     assert unreadable.structured_content["would_be_accepted"] is True  # the plan itself still stands
 
 
+@pytest.mark.parametrize("limit", [-1, 0, "", None, "ten"])
+async def test_a_snapshot_quota_without_a_stated_limit_is_not_full(emulator: EmulatorServer, limit: Any) -> None:
+    emulator.state.settings.snapshots_limit = limit
+    async with connect(emulator) as session:
+        plan = await session.call("plan_volume_extension", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104})
+        done = await session.call("extend_volume", extend_args(snapshot_first=True))
+    assert plan.structured_content is not None
+    assert plan.structured_content["snapshot_quota"] == {"limit": None, "in_use": 1, "full": False}
+    assert not done.is_error, text(done)
+    assert sent(emulator) == [("POST", "snapshot"), ("PUT", "extend")]
+
+
 async def test_platform_text_in_a_snapshot_name_stays_bounded(emulator: EmulatorServer, scp: ScpClient) -> None:
     hostile = "evil " * 40
     created = await scp.create_snapshot(VOLUMES["data-available"], hostile.strip())

@@ -81,7 +81,13 @@ async def snapshot_quota(client: ScpClient) -> SnapshotQuota | None:
         return None
     if entry is None:
         return None
-    return SnapshotQuota(entry.limit if entry.limit > 0 else None, entry.in_use + entry.reserved)
+    return SnapshotQuota(entry.stated_limit, _count(entry.in_use) + _count(entry.reserved))
+
+
+def _count(value: object) -> int:
+    """A usage count as the platform answered it; anything but a non-negative integer counts as 0 (the
+    platform, which enforces the quota, decides then)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 async def look_back(client: ScpClient, volume_id: str) -> WayBack:

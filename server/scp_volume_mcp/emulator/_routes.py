@@ -214,7 +214,8 @@ class VolumeRoutes:
                 f"Volume {volume_id} is {volume['state']}; only available or in-use volumes can be snapshotted.",
             )
         limit = self.state.settings.snapshots_limit
-        if len(self.state.snapshots()) >= limit:
+        enforced = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+        if enforced and len(self.state.snapshots()) >= limit:
             raise Refusal(413, "SnapshotLimitExceeded", f"Maximum number of snapshots allowed ({limit}) exceeded.")
         return self.state.start_snapshot(volume, name, description)
 

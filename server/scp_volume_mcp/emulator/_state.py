@@ -264,8 +264,9 @@ class EmulatorSettings:
     """How long a new snapshot stays `creating` before it becomes available (or fails)."""
     snapshot_outcome: Literal["available", "error"] = "available"
     """What a new snapshot becomes after `snapshot_seconds` (`error` rehearses a failed snapshot)."""
-    snapshots_limit: int = 10
-    """The `snapshots` entry of the quota set; creating one more is refused (413, as Cinder answers)."""
+    snapshots_limit: Any = 10
+    """The `snapshots` entry's `limit` in the quota set, answered verbatim (`-1`, `""`, null: none stated). A
+    positive integer is enforced: creating one more snapshot is refused (413, as Cinder answers)."""
 
 
 class EmulatorState:
