@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -48,3 +49,22 @@ def scp_config(emulator: EmulatorServer) -> ScpConfig:
 async def scp(scp_config: ScpConfig) -> AsyncIterator[ScpClient]:
     async with ScpClient(scp_config, backoff_s=0.001) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster's URL (see tests/pg_cluster.py). Without PostgreSQL the team tests
+    are skipped, saying why, except in CI (CI=true), where that is a failure."""
+    from .pg_cluster import PostgresUnavailable, postgres_cluster
+
+    try:
+        cluster = postgres_cluster()
+        url = cluster.__enter__()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)

@@ -177,6 +177,13 @@ def interrupted(sent: bool, size: int | None, state: str | None) -> str:
     return f"The call was cancelled or its client went away after the resize request was sent; {seen}."
 
 
+def coordination_unavailable(problem: str) -> str:
+    return (
+        f"Refusing to extend: {problem} (fail closed: without the lock another replica could resize the same "
+        "volume). Nothing was sent; lookups still work. Try again later."
+    )
+
+
 def not_reachable(exc: ScpError) -> str:
     return f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network."
 

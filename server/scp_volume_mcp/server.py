@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
 from . import __version__, messages
 from .audit import AuditError, AuditLog, AuditRecord, Phase, new_attempt_id
+from .database import Database, DatabaseError
 from .extension import Extension, ExtensionError, ExtensionRefused, ExtensionReport, LiveCheck, Outcome, check_live
 from .models import ExtendCall, ExtendResult, ExtensionPlan, VolumeList, VolumeSummary
 from .runtime import AppState, Runtime, default_client_factory
@@ -81,6 +82,7 @@ class VolumeServer(MCPServer[AppState]):
 @asynccontextmanager
 async def _lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     assert isinstance(server, VolumeServer)
+    await server.state.runtime.start()
     try:
         yield server.state
     finally:
@@ -294,9 +296,13 @@ async def extend_volume(
 
     operation = Extension(state.runtime, check, new_size_gb, before_send=write_intent, progress=ctx.report_progress)
     try:
-        report = await operation.run(
-            confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
-        )
+        try:
+            report = await operation.run(
+                confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
+            )
+        except DatabaseError as exc:  # the cross-replica lock could not be had: nothing was sent
+            message = messages.coordination_unavailable(str(exc))
+            raise ExtensionRefused(message, sent=False, previous_size_gb=check.volume.size) from None
     except ExtensionError as exc:
         await audit.write("outcome", previous_size_gb=exc.previous_size_gb, outcome="failed" if exc.sent else "refused",
                           http_status=exc.status, request_id=exc.request_id, detail=exc.message)  # fmt: skip
@@ -412,7 +418,9 @@ def build_server(
 ) -> VolumeServer:
     """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
     settings = settings or ServerSettings()
-    state = AppState(settings, Runtime(client_factory), AuditLog(settings.audit_log))
+    url = settings.database_url
+    database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
+    state = AppState(settings, Runtime(client_factory, database), AuditLog(settings.audit_log))
     server = VolumeServer(state)
     descriptions = messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],

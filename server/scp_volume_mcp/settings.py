@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +52,11 @@ class ServerSettings:
     """SCP_POLL_INTERVAL: the longest pause between two reads while waiting for an extension."""
     audit_log: Path | None = None
     """SCP_AUDIT_LOG: a JSON-lines file receiving one line per extension attempt."""
+    database_url: str | None = field(default=None, repr=False)
+    """SCP_DATABASE_URL: team mode; PostgreSQL holds the per-volume locks and the audit trail (never shown
+    with its password: see `database.mask_url`)."""
+    lock_timeout_s: float = 30.0
+    """SCP_LOCK_TIMEOUT: how long an extension waits for its volume's database lock before it is refused."""
 
     @classmethod
     def from_env(
@@ -70,9 +75,22 @@ class ServerSettings:
             )
         _seconds(env, "SCP_TIMEOUT", 1.0)  # read by the SCP client on first use; refused here, at start
         audit = env.get("SCP_AUDIT_LOG")
+        database_url = env.get("SCP_DATABASE_URL", "").strip() or None
+        if database_url is not None:
+            from .database import is_database_url, mask_url
+
+            if not is_database_url(database_url):
+                raise SettingsError(f"SCP_DATABASE_URL must be a postgresql:// URL, not {mask_url(database_url)!r}")
+            if audit:
+                raise SettingsError(
+                    "SCP_AUDIT_LOG and SCP_DATABASE_URL are both set: with a database the audit trail is its "
+                    "table scp_volume_audit; unset SCP_AUDIT_LOG"
+                )
         return cls(
             read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,
             confirmation=policy,
             poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S),
             audit_log=Path(audit).expanduser() if audit else None,
+            database_url=database_url,
+            lock_timeout_s=_seconds(env, "SCP_LOCK_TIMEOUT", 30.0),
         )
