@@ -3,11 +3,8 @@ and failing closed when the database is away."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import psycopg
@@ -29,22 +26,6 @@ from scp_volume_mcp.settings import ServerSettings, SettingsError
 from .pg_cluster import PASSWORD
 
 pytestmark = pytest.mark.anyio
-
-
-def with_dbname(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-@pytest.fixture
-def team_db(database_url: str) -> Iterator[str]:
-    """A fresh database of the session's cluster for one test (the audit table is append-only)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}".encode())
-    yield with_dbname(database_url, name)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
 
 
 def test_mask_url_hides_the_password_only() -> None:
