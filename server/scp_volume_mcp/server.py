@@ -23,6 +23,7 @@ from .audit import AuditError, AuditLog, AuditRecord, Phase, new_attempt_id
 from .database import Database, DatabaseError
 from .extension import Extension, ExtensionError, ExtensionRefused, ExtensionReport, LiveCheck, Outcome, check_live
 from .models import ExtendCall, ExtendResult, ExtensionPlan, VolumeList, VolumeSummary
+from .oauth import JwtTokenVerifier, OAuthSettings, missing_extend_scope
 from .runtime import AppState, Runtime, default_client_factory
 from .scp import (
     EXAMPLE_VOLUME_ID,
@@ -68,7 +69,7 @@ class VolumeServer(MCPServer[AppState]):
     """An `MCPServer` that keeps its `AppState`: the lifespan yields it, and a tool called from Python
     outside any request (`MCPServer.call_tool`, which gives the tool no request context) still finds it."""
 
-    def __init__(self, state: AppState) -> None:
+    def __init__(self, state: AppState, oauth: OAuthSettings | None = None) -> None:
         self.state = state
         super().__init__(
             "scp-volume-mcp",
@@ -76,6 +77,8 @@ class VolumeServer(MCPServer[AppState]):
             instructions=messages.INSTRUCTIONS,
             version=__version__,
             lifespan=_lifespan,
+            auth=oauth.auth_settings() if oauth is not None else None,
+            token_verifier=JwtTokenVerifier(oauth) if oauth is not None else None,
         )
 
 
@@ -226,6 +229,8 @@ def _exactly_true(value: object) -> object:
 
 async def extension_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
     """The live check, refusing (and auditing) anything that must not be sent, before a human is asked."""
+    if missing_extend_scope():  # before anything is read: this caller may look, not extend
+        raise ToolError(messages.MISSING_EXTEND_SCOPE)
     check = await live_check(volume_id, new_size_gb, ctx)
     if check.assessment.verdict == "refused":
         await _refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
@@ -415,13 +420,15 @@ async def _refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> NoRe
 def build_server(
     settings: ServerSettings | None = None,
     client_factory: Callable[[], ScpClient] = default_client_factory,
+    *,
+    oauth: OAuthSettings | None = None,
 ) -> VolumeServer:
     """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
     settings = settings or ServerSettings()
     url = settings.database_url
     database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
     state = AppState(settings, Runtime(client_factory, database), AuditLog(settings.audit_log))
-    server = VolumeServer(state)
+    server = VolumeServer(state, oauth)
     descriptions = messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
                     annotations=READ_ONLY)  # fmt: skip
