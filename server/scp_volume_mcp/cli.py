@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true", help="do not offer extend_volume at all (same as SCP_READ_ONLY=1)"
     )
     serve.add_argument(
+        "--stateless",
+        action="store_true",
+        help="HTTP without sessions, for replicas behind a load balancer without sticky sessions (see README)",
+    )
+    serve.add_argument(
         "--confirmation",
         choices=CONFIRMATION_POLICIES,
         help="how an extension is confirmed (default: SCP_CONFIRMATION or auto); see README",
@@ -158,6 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             no_auth=args.no_auth,
             tls_certfile=args.tls_certfile,
             tls_keyfile=args.tls_keyfile,
+            stateless=args.stateless,
         )
     if args.command == "demo":
         from .demo import run_demo

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 Scope = dict[str, Any]
 TOKEN_ENV = "SCP_MCP_HTTP_TOKEN"  # noqa: S105 - the variable's name, not a token
 ALLOWED_HOSTS_ENV = "SCP_MCP_ALLOWED_HOSTS"
+STATE_KEYS_ENV = "SCP_MCP_STATE_KEYS"
+MIN_STATE_KEY_LENGTH = 32
 MAX_REQUEST_BODY = 256 * 1024
 """MCP requests to this server are small; anything larger is refused before it is parsed."""
 
@@ -58,6 +60,19 @@ class BearerTokenMiddleware:
 
 
 MIN_TOKEN_LENGTH = 32
+
+
+def state_keys(env: Mapping[str, str]) -> list[str]:
+    """SCP_MCP_STATE_KEYS: comma-separated secrets, the first seals and all unseal (rotation); every replica
+    behind one load balancer must have the same. Raises `SettingsError` (never echoing a key)."""
+    keys = [k.strip() for k in env.get(STATE_KEYS_ENV, "").split(",") if k.strip()]
+    for number, key in enumerate(keys, 1):
+        if len(key.encode()) < MIN_STATE_KEY_LENGTH:
+            raise SettingsError(
+                f"{STATE_KEYS_ENV}: key {number} is shorter than {MIN_STATE_KEY_LENGTH} bytes; generate one with "
+                "python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+    return keys
 
 
 def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = None) -> tuple[str | None, bool]:
@@ -105,6 +120,7 @@ def http_app(
     env: Mapping[str, str] | None = None,
     *,
     oauth: OAuthSettings | None = None,
+    stateless: bool = False,
 ) -> Any:
     """The ASGI app for streamable HTTP, with DNS-rebinding protection and either OAuth (`oauth`), a bearer
     token, or (`token` None, loopback only) nothing."""
@@ -121,8 +137,8 @@ def http_app(
         allowed_hosts=hosts,
         allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
-    app = build_server(settings, oauth=oauth).streamable_http_app(
-        transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BODY
+    app = build_server(settings, oauth=oauth, state_keys=state_keys(env)).streamable_http_app(
+        transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BODY, stateless_http=stateless
     )
     if oauth is not None:
         from .oauth import ResourceMetadataApp
@@ -164,6 +180,7 @@ def serve(
     no_auth: bool = False,
     tls_certfile: str | None = None,
     tls_keyfile: str | None = None,
+    stateless: bool = False,
 ) -> int:
     from .scp import credentials_exposure
 
@@ -180,7 +197,7 @@ def serve(
             raise SettingsError("--tls-certfile and --tls-keyfile go together.")
         oauth = oauth_settings()
         token, generated = (None, False) if oauth is not None else resolve_token(host, no_auth=no_auth)
-        app = http_app(settings, host, port, token, oauth=oauth)
+        app = http_app(settings, host, port, token, oauth=oauth, stateless=stateless)
     except SettingsError as exc:
         print(f"scp-volume-mcp: {exc}", file=sys.stderr)
         return 2

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
@@ -69,7 +70,9 @@ class VolumeServer(MCPServer[AppState]):
     """An `MCPServer` that keeps its `AppState`: the lifespan yields it, and a tool called from Python
     outside any request (`MCPServer.call_tool`, which gives the tool no request context) still finds it."""
 
-    def __init__(self, state: AppState, oauth: OAuthSettings | None = None) -> None:
+    def __init__(
+        self, state: AppState, oauth: OAuthSettings | None = None, state_keys: Sequence[str] | None = None
+    ) -> None:
         self.state = state
         super().__init__(
             "scp-volume-mcp",
@@ -79,6 +82,8 @@ class VolumeServer(MCPServer[AppState]):
             lifespan=_lifespan,
             auth=oauth.auth_settings() if oauth is not None else None,
             token_verifier=JwtTokenVerifier(oauth) if oauth is not None else None,
+            # Shared keys (SCP_MCP_STATE_KEYS) let a confirmation started on one replica finish on another.
+            request_state_security=RequestStateSecurity(keys=list(state_keys)) if state_keys else None,
         )
 
 
@@ -422,13 +427,14 @@ def build_server(
     client_factory: Callable[[], ScpClient] = default_client_factory,
     *,
     oauth: OAuthSettings | None = None,
+    state_keys: Sequence[str] | None = None,
 ) -> VolumeServer:
     """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
     settings = settings or ServerSettings()
     url = settings.database_url
     database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
     state = AppState(settings, Runtime(client_factory, database), AuditLog(settings.audit_log))
-    server = VolumeServer(state, oauth)
+    server = VolumeServer(state, oauth, state_keys)
     descriptions = messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
                     annotations=READ_ONLY)  # fmt: skip
