@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -130,8 +131,11 @@ async def test_no_token_gets_401_pointing_at_the_resource_metadata(emulator: Emu
     assert set(metadata["scopes_supported"]) == {"volumes:read", "volumes:extend"}
 
 
-async def test_scopes_per_tool_and_the_subject_in_the_trail(emulator: EmulatorServer, issuer: Issuer) -> None:
-    with http_server(emulator, **oauth_env(issuer)) as url:
+async def test_scopes_per_tool_and_the_subject_in_the_trail(
+    emulator: EmulatorServer, issuer: Issuer, tmp_path: Path
+) -> None:
+    trail = tmp_path / "audit.jsonl"
+    with http_server(emulator, SCP_AUDIT_LOG=str(trail), **oauth_env(issuer)) as url:
         reader = issuer.token("alice", "volumes:read")
         looked = await call(url, reader, "get_volume", {"volume_id": EXAMPLE_VOLUME_ID})
         assert not looked.is_error
@@ -157,6 +161,11 @@ async def test_scopes_per_tool_and_the_subject_in_the_trail(emulator: EmulatorSe
         assert issuer.jwks_fetches == fetches + 1
     [put] = emulator.state.requests("PUT")
     assert put.body == {"size": 104}
+    records = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert [(r["phase"], r["caller"], r["client_claimed"]) for r in records] == [
+        ("intent", "bob", "mcp"),
+        ("outcome", "bob", "mcp"),
+    ]
 
 
 async def test_opaque_tokens_through_introspection(emulator: EmulatorServer, issuer: Issuer) -> None:

@@ -3,7 +3,6 @@ and failing closed when the database is away."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 import anyio
@@ -71,8 +70,9 @@ async def test_audit_table_is_append_only_and_records_read_back(team_db: str) ->
     try:
         await trail.check_writable()
         record = AuditRecord(
-            tool="extend_volume", volume_id="v-1", previous_size_gb=100, requested_size_gb=104, outcome="completed",
-            api_version="1.3", http_status=202, request_id="req-1", client="test-client",
+            phase="outcome", attempt_id="a0", tool="extend_volume", volume_id="v-1", previous_size_gb=100,
+            requested_size_gb=104, outcome="completed", api_version="1.3", http_status=202, request_id="req-1",
+            client_claimed="test-client\u202e",
         )  # fmt: skip
         await trail.write(record)
     finally:
@@ -82,7 +82,7 @@ async def test_audit_table_is_append_only_and_records_read_back(team_db: str) ->
     assert (row["volume_id"], row["requested_size_gb"], row["outcome"], row["http_status"]) == (
         "v-1", 104, "completed", 202
     )  # fmt: skip
-    assert (row["client_claimed"], row["replica"]) == ("test-client", "replica-a")
+    assert (row["client_claimed"], row["replica"]) == ("test-client", "replica-a")  # cleaned as in the file
     assert datetime.fromisoformat(row["time"]) == datetime.fromisoformat(record.time)
     with psycopg.connect(team_db, autocommit=True) as conn:
         for statement in (
@@ -131,27 +131,6 @@ async def test_lock_is_released_when_its_connection_drops(team_db: str) -> None:
         await waiter.aclose()
 
 
-@dataclass(frozen=True)
-class FutureRecord:
-    """The shape of the intent/outcome records the audit trail is moving to."""
-
-    time: str
-    phase: str
-    attempt_id: str
-    tool: str
-    volume_id: str
-    previous_size_gb: int | None
-    requested_size_gb: int
-    outcome: str | None
-    api_version: str | None
-    http_status: int | None
-    request_id: str | None
-    client_claimed: str | None
-    caller: str | None
-    detail: str | None
-    snapshot_id: str | None
-
-
 async def test_intent_and_outcome_records_are_linked_by_attempt(team_db: str) -> None:
     database = Database(team_db)
     trail = DatabaseAuditTrail(database)
@@ -162,7 +141,7 @@ async def test_intent_and_outcome_records_are_linked_by_attempt(team_db: str) ->
         outcome = {"phase": "outcome", "outcome": "accepted", "http_status": 202, "request_id": "r"}
         for when, fields in (("10:00:00", intent), ("10:00:01", outcome)):
             time = f"2026-11-27T{when}.000+00:00"
-            await trail.write(FutureRecord(time=time, attempt_id="a1", detail=None, **fields, **common))  # type: ignore[arg-type]
+            await trail.write(AuditRecord(time=time, attempt_id="a1", detail=None, **fields, **common))  # type: ignore[arg-type]
     finally:
         await database.aclose()
     rows = read_rows(team_db, volume_id="v-2")

@@ -4,12 +4,14 @@ every replica's records from the one trail."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from typing import Any
 
 import anyio
+import psycopg
 import pytest
 from mcp import Client
 
@@ -68,6 +70,24 @@ async def test_two_processes_on_one_database_never_both_resize_a_volume(emulator
                 outcome = other.structured_content["outcome"] if other.structured_content else None
                 assert other.is_error or outcome == "unchanged", text(other)
     assert PASSWORD not in "".join(output)
+
+    # One trail for both processes, readable from either machine.
+    listed = audit_command(team_db, "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(records) == 4 * len(VOLUMES)  # one per attempt: every call's outcome, none unknown
+    assert {r["replica"] for r in records} == {"replica-a", "replica-b"}
+    assert all(r["phase"] == "outcome" for r in records)
+    sent_records = [r for r in records if r["http_status"] == 202]
+    assert sorted(r["volume_id"] for r in sent_records) == sorted(VOLUMES)
+    one = audit_command(team_db, "--volume", EXAMPLE_VOLUME_ID)
+    assert one.returncode == 0, one.stderr
+    assert len(one.stdout.splitlines()) == 4
+    assert PASSWORD not in one.stdout + one.stderr
+    assert "****" in one.stderr
+    with psycopg.connect(team_db) as conn:  # the resize's intent went before it, in the same table
+        intents = conn.execute("SELECT volume_id FROM scp_volume_audit WHERE phase = 'intent'").fetchall()
+    assert sorted(v for (v,) in intents) == sorted(VOLUMES)
 
 
 async def test_extension_refused_but_lookups_work_without_the_database(

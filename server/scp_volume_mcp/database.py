@@ -15,6 +15,7 @@ its own. The URL's password never appears in a log, an error or a repr: see `mas
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+
+from .audit import AuditError
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -124,9 +127,13 @@ def replica_name() -> str:
 def record_row(record: object, replica: str) -> dict[str, Any]:
     """An audit record (a dataclass) as a row of the table: unknown fields are ignored, missing ones are NULL;
     a record without a phase is an outcome."""
-    assert is_dataclass(record)
-    assert not isinstance(record, type)
-    fields = asdict(record)
+    line = getattr(record, "line", None)
+    if callable(line):  # the trail's own serialization: the same cleaning and limits as the file's
+        fields = json.loads(line())
+    else:
+        assert is_dataclass(record)
+        assert not isinstance(record, type)
+        fields = asdict(record)
     if "client_claimed" not in fields and "client" in fields:
         fields["client_claimed"] = fields["client"]
     fields.setdefault("phase", "outcome")
@@ -322,12 +329,14 @@ class DatabaseAuditTrail:
     def __repr__(self) -> str:
         return f"DatabaseAuditTrail({self.database.display_url!r})"
 
+    def read(self) -> list[dict[str, Any]]:
+        """Every record stored, oldest first (synchronous: for the `audit` command, not the event loop)."""
+        return read_rows(self.database._url)
+
     def _problem(self, exc: Exception) -> str:
         return f"cannot write the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
 
     async def check_writable(self) -> None:
-        from .audit import AuditError
-
         try:
             await self.database.ensure_schema()
             async with self.database.audit_connection() as conn:
@@ -341,8 +350,6 @@ class DatabaseAuditTrail:
             raise AuditError(f"cannot write the audit trail: no INSERT privilege on {TABLE}")
 
     async def write(self, record: object) -> None:
-        from .audit import AuditError
-
         row = record_row(record, self.database.replica)
         if isinstance(row["time"], str):
             row["time"] = datetime.fromisoformat(row["time"])

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 
-from .audit import AuditLog
+from .audit import AuditTrail
 from .scp import ScpError, load_config
 from .settings import ServerSettings
 
@@ -144,4 +144,4 @@ class AppState:
 
     settings: ServerSettings
     runtime: Runtime
-    audit: AuditLog
+    audit: AuditTrail

@@ -20,11 +20,11 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
 from . import __version__, messages
-from .audit import AuditError, AuditLog, AuditRecord, Phase, new_attempt_id
-from .database import Database, DatabaseError
+from .audit import AuditError, AuditLog, AuditRecord, AuditTrail, Phase, new_attempt_id
+from .database import Database, DatabaseAuditTrail, DatabaseError
 from .extension import Extension, ExtensionError, ExtensionRefused, ExtensionReport, LiveCheck, Outcome, check_live
 from .models import ExtendCall, ExtendResult, ExtensionPlan, VolumeList, VolumeSummary
-from .oauth import JwtTokenVerifier, OAuthSettings, missing_extend_scope
+from .oauth import JwtTokenVerifier, OAuthSettings, caller, missing_extend_scope
 from .runtime import AppState, Runtime, default_client_factory
 from .scp import (
     EXAMPLE_VOLUME_ID,
@@ -330,6 +330,7 @@ class _Attempt:
     def __init__(self, ctx: Ctx, volume_id: str, target: int) -> None:
         self.ctx, self.volume_id, self.target = ctx, volume_id, target
         self.attempt_id = new_attempt_id()
+        self.caller = caller()
 
     async def write(self, phase: Phase, *, raise_errors: bool = False, **fields: Any) -> None:
         """Write one record; after the fact a failure is logged loudly (the request may already be sent)."""
@@ -346,6 +347,7 @@ class _Attempt:
             requested_size_gb=self.target,
             api_version=state.runtime.api_version,
             client_claimed=params.client_info.name if params is not None else None,
+            caller=self.caller,
             **fields,
         )
         try:
@@ -433,7 +435,8 @@ def build_server(
     settings = settings or ServerSettings()
     url = settings.database_url
     database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
-    state = AppState(settings, Runtime(client_factory, database), AuditLog(settings.audit_log))
+    audit: AuditTrail = DatabaseAuditTrail(database) if database is not None else AuditLog(settings.audit_log)
+    state = AppState(settings, Runtime(client_factory, database), audit)
     server = VolumeServer(state, oauth, state_keys)
     descriptions = messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],

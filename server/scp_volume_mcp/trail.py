@@ -1,7 +1,7 @@
 """`scp-volume-mcp audit`: read the audit trail from the configured backend (the JSON-lines file of
-`SCP_AUDIT_LOG`, or the table of `SCP_DATABASE_URL`), oldest first. An intent record that no outcome record
-answers (same `attempt_id`) is shown as 'outcome unknown': the process stopped, or lost its database,
-between sending and recording what happened."""
+`SCP_AUDIT_LOG`, or the table of `SCP_DATABASE_URL`), one entry per attempt, oldest first: its outcome record,
+or, when no outcome record answers its intent (same `attempt_id`), the intent shown as 'outcome unknown': the
+process stopped, or lost its database, between sending and recording what happened."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from .audit import UNKNOWN, attempts
 from .settings import ServerSettings, SettingsError
 
-UNKNOWN = "outcome unknown"
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -95,22 +95,14 @@ def read_trail(
 
 
 def mark_unknown(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Oldest first; an intent without an outcome record of the same attempt gets `outcome: 'unknown'`."""
-    ordered = sorted(entries, key=_when)
-    answered = {e.get("attempt_id") for e in ordered if e["phase"] == "outcome" and e.get("attempt_id")}
-    for entry in ordered:
-        if entry["phase"] == "intent" and entry.get("attempt_id") not in answered:
-            entry["outcome"] = "unknown"
-    return ordered
+    """One entry per attempt, oldest first: its outcome record, or its intent marked 'outcome unknown'."""
+    return attempts(sorted(entries, key=_when))
 
 
 def render(entry: Mapping[str, Any]) -> str:
     """One line for a person."""
     phase = entry["phase"]
-    if phase == "intent":
-        what = UNKNOWN if entry.get("outcome") == "unknown" else "intent"
-    else:
-        what = str(entry.get("outcome"))
+    what = str(entry.get("outcome")) if phase == "outcome" or entry.get("outcome") == UNKNOWN else "intent"
     size = f"{entry.get('previous_size_gb') if entry.get('previous_size_gb') is not None else '?'} -> " \
            f"{entry.get('requested_size_gb')} GB"  # fmt: skip
     parts = [str(entry["time"]), str(entry.get("volume_id")), size, what]
