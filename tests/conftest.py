@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -48,3 +51,40 @@ def scp_config(emulator: EmulatorServer) -> ScpConfig:
 async def scp(scp_config: ScpConfig) -> AsyncIterator[ScpClient]:
     async with ScpClient(scp_config, backoff_s=0.001) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster's URL (see tests/pg_cluster.py). Without PostgreSQL the team tests
+    are skipped, saying why, except in CI (CI=true), where that is a failure."""
+    from .pg_cluster import PostgresUnavailable, postgres_cluster
+
+    try:
+        cluster = postgres_cluster()
+        url = cluster.__enter__()
+    except PostgresUnavailable as exc:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)
+
+
+def with_dbname(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture
+def team_db(database_url: str) -> Iterator[str]:
+    """A fresh database of the session's cluster for one test (the audit table is append-only)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    yield with_dbname(database_url, name)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())

@@ -30,7 +30,16 @@ PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 DECLARED = [variable["name"] for variable in PACKAGE["environmentVariables"]]
 
 # Read by the code but meaningless for the registry's stdio package: they configure the HTTP transport only.
-HTTP_ONLY = {"SCP_MCP_HTTP_TOKEN", "SCP_MCP_ALLOWED_HOSTS"}
+HTTP_ONLY = {
+    "SCP_MCP_HTTP_TOKEN",
+    "SCP_MCP_ALLOWED_HOSTS",
+    "SCP_MCP_STATE_KEYS",
+    "SCP_MCP_OAUTH_ISSUER",
+    "SCP_MCP_OAUTH_AUDIENCE",
+    "SCP_MCP_OAUTH_INTROSPECTION_URL",
+    "SCP_MCP_OAUTH_CLIENT_ID",
+    "SCP_MCP_OAUTH_CLIENT_SECRET",
+}
 
 
 def _variables_read_by_the_code() -> set[str]:
@@ -108,7 +117,8 @@ def test_manifest_maps_only_variables_the_server_knows() -> None:
 def test_secrets_and_requirements_are_marked() -> None:
     by_name = {variable["name"]: variable for variable in PACKAGE["environmentVariables"]}
     assert all(variable["description"].strip() for variable in by_name.values())
-    assert {n for n, v in by_name.items() if v.get("isSecret")} == {"SCP_ACCESS_KEY", "SCP_SECRET_KEY"}
+    secrets = {"SCP_ACCESS_KEY", "SCP_SECRET_KEY", "SCP_DATABASE_URL"}  # the URL carries a password
+    assert {n for n, v in by_name.items() if v.get("isSecret")} == secrets
     assert {n for n, v in by_name.items() if v.get("isRequired")} == {"SCP_ACCESS_KEY", "SCP_SECRET_KEY"}
     assert by_name["SCP_SNAPSHOT_POLICY"]["choices"] == ["optional", "required", "off"]
     assert by_name["SCP_SNAPSHOT_POLICY"]["default"] == "optional"

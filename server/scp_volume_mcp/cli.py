@@ -19,6 +19,7 @@ commands:
   demo       try everything against the embedded SCP emulator: no account, no network
   emulator   run the embedded SCP emulator on loopback, for rehearsals
   doctor     check configuration, credentials, connectivity and clock
+  audit      show the audit trail (file or team database), intents without an outcome included
 
 Credentials come from SCP_ACCESS_KEY / SCP_SECRET_KEY or ~/.scpconf/credentials.json; the
 endpoint from SCP_ENDPOINT, or SCP_REGION + SCP_ENVIRONMENT. See README.md for every setting.
@@ -48,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-keyfile", metavar="PEM", help="the certificate's private key")
     serve.add_argument(
         "--read-only", action="store_true", help="do not offer extend_volume at all (same as SCP_READ_ONLY=1)"
+    )
+    serve.add_argument(
+        "--stateless",
+        action="store_true",
+        help="HTTP without sessions, for replicas behind a load balancer without sticky sessions (see README)",
     )
     serve.add_argument(
         "--confirmation",
@@ -98,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Show where each setting comes from (secrets masked), whether the endpoint answers a signed "
         "request, the clock offset and the API version's status. Exits non-zero when something is wrong.",
     )
+    audit = commands.add_parser(
+        "audit",
+        help="show the audit trail",
+        description="Read the audit trail from the configured backend (SCP_AUDIT_LOG, or SCP_DATABASE_URL in team "
+        "mode), oldest first. An intent that no outcome record answers is shown as 'outcome unknown'.",
+    )
+    audit.add_argument("--volume", metavar="ID", help="only this volume's records")
+    audit.add_argument("--since", metavar="TIME", help="ISO 8601 time (UTC unless it says) or a duration: 90m, 12h, 7d")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
@@ -152,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             no_auth=args.no_auth,
             tls_certfile=args.tls_certfile,
             tls_keyfile=args.tls_keyfile,
+            stateless=args.stateless,
         )
     if args.command == "demo":
         from .demo import run_demo
@@ -163,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .doctor import run_doctor
 
         return run_doctor()
+    if args.command == "audit":
+        from .trail import run_audit
+
+        return run_audit(volume_id=args.volume, since=args.since, as_json=args.json)
     _parser().print_help()
     return 0
 

@@ -9,13 +9,18 @@ import os
 import secrets
 import sys
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .settings import ServerSettings, SettingsError
+
+if TYPE_CHECKING:
+    from .oauth import OAuthSettings
 
 Scope = dict[str, Any]
 TOKEN_ENV = "SCP_MCP_HTTP_TOKEN"  # noqa: S105 - the variable's name, not a token
 ALLOWED_HOSTS_ENV = "SCP_MCP_ALLOWED_HOSTS"
+STATE_KEYS_ENV = "SCP_MCP_STATE_KEYS"
+MIN_STATE_KEY_LENGTH = 32
 MAX_REQUEST_BODY = 256 * 1024
 """MCP requests to this server are small; anything larger is refused before it is parsed."""
 
@@ -57,6 +62,19 @@ class BearerTokenMiddleware:
 MIN_TOKEN_LENGTH = 32
 
 
+def state_keys(env: Mapping[str, str]) -> list[str]:
+    """SCP_MCP_STATE_KEYS: comma-separated secrets, the first seals and all unseal (rotation); every replica
+    behind one load balancer must have the same. Raises `SettingsError` (never echoing a key)."""
+    keys = [k.strip() for k in env.get(STATE_KEYS_ENV, "").split(",") if k.strip()]
+    for number, key in enumerate(keys, 1):
+        if len(key.encode()) < MIN_STATE_KEY_LENGTH:
+            raise SettingsError(
+                f"{STATE_KEYS_ENV}: key {number} is shorter than {MIN_STATE_KEY_LENGTH} bytes; generate one with "
+                "python -c 'import secrets; print(secrets.token_hex(32))'"
+            )
+    return keys
+
+
 def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = None) -> tuple[str | None, bool]:
     """The bearer token to require and whether it was generated here; None only for `--no-auth` on loopback.
 
@@ -80,10 +98,32 @@ def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = N
     return secrets.token_urlsafe(32), True
 
 
+def oauth_settings(env: Mapping[str, str] | None = None) -> OAuthSettings | None:
+    """OAuth from the environment (None when not configured); refuses it beside a static token."""
+    from .oauth import ISSUER_ENV, OAuthConfigError, OAuthSettings
+
+    env = os.environ if env is None else env
+    try:
+        oauth = OAuthSettings.from_env(env)
+    except OAuthConfigError as exc:
+        raise SettingsError(str(exc)) from None
+    if oauth is not None and env.get(TOKEN_ENV):
+        raise SettingsError(f"{TOKEN_ENV} and {ISSUER_ENV} are both set: use OAuth or the static token, not both")
+    return oauth
+
+
 def http_app(
-    settings: ServerSettings, host: str, port: int, token: str | None, env: Mapping[str, str] | None = None
+    settings: ServerSettings,
+    host: str,
+    port: int,
+    token: str | None,
+    env: Mapping[str, str] | None = None,
+    *,
+    oauth: OAuthSettings | None = None,
+    stateless: bool = False,
 ) -> Any:
-    """The ASGI app for streamable HTTP, with DNS-rebinding protection and, unless `token` is None, a bearer token."""
+    """The ASGI app for streamable HTTP, with DNS-rebinding protection and either OAuth (`oauth`), a bearer
+    token, or (`token` None, loopback only) nothing."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     from .scp import url_host
@@ -97,17 +137,23 @@ def http_app(
         allowed_hosts=hosts,
         allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
     )
-    app = build_server(settings).streamable_http_app(
-        transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BODY
+    app = build_server(settings, oauth=oauth, state_keys=state_keys(env)).streamable_http_app(
+        transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BODY, stateless_http=stateless
     )
+    if oauth is not None:
+        from .oauth import ResourceMetadataApp
+
+        return ResourceMetadataApp(app, oauth)
     return BearerTokenMiddleware(app, token) if token else app
 
 
-def _announce(url: str, host: str, token: str | None, generated: bool, tls: bool) -> None:
+def _announce(url: str, host: str, token: str | None, generated: bool, tls: bool, *, oauth: bool = False) -> None:
     from .scp import is_loopback_host
 
     lines = [f"scp-volume-mcp: streamable HTTP on {url}"]
-    if token is None:
+    if oauth:
+        lines.append("scp-volume-mcp: OAuth 2.1: clients send an access token from the configured issuer")
+    elif token is None:
         lines.append(
             "scp-volume-mcp: --no-auth: no token is required, so any local user or program of this machine can "
             "list and resize volumes with these SCP keys."
@@ -134,6 +180,7 @@ def serve(
     no_auth: bool = False,
     tls_certfile: str | None = None,
     tls_keyfile: str | None = None,
+    stateless: bool = False,
 ) -> int:
     from .scp import credentials_exposure
 
@@ -148,16 +195,25 @@ def serve(
             return 0
         if bool(tls_certfile) != bool(tls_keyfile):
             raise SettingsError("--tls-certfile and --tls-keyfile go together.")
-        token, generated = resolve_token(host, no_auth=no_auth)
-        app = http_app(settings, host, port, token)
+        oauth = oauth_settings()
+        token, generated = (None, False) if oauth is not None else resolve_token(host, no_auth=no_auth)
+        app = http_app(settings, host, port, token, oauth=oauth, stateless=stateless)
     except SettingsError as exc:
         print(f"scp-volume-mcp: {exc}", file=sys.stderr)
         return 2
-    return _run_http(app, host, port, token, generated, tls_certfile, tls_keyfile)
+    return _run_http(app, host, port, token, generated, tls_certfile, tls_keyfile, oauth=oauth is not None)
 
 
 def _run_http(
-    app: Any, host: str, port: int, token: str | None, generated: bool, certfile: str | None, keyfile: str | None
+    app: Any,
+    host: str,
+    port: int,
+    token: str | None,
+    generated: bool,
+    certfile: str | None,
+    keyfile: str | None,
+    *,
+    oauth: bool = False,
 ) -> int:
     import uvicorn
 
@@ -173,11 +229,12 @@ def _run_http(
         config.load()
         try:
             sockets = [config.bind_socket()]
+            sockets[0].listen(config.backlog)  # connections queue from now on, so the URL works once announced
         except SystemExit:
             raise SettingsError(
                 f"cannot listen on {url_host(host)}:{port} (address in use?); choose another --port"
             ) from None
-        _announce(url, host, token, generated, bool(certfile))
+        _announce(url, host, token, generated, bool(certfile), oauth=oauth)
         await server.serve(sockets=sockets)
 
     import anyio

@@ -179,6 +179,19 @@ def interrupted(sent: bool, size: int | None, state: str | None) -> str:
     return f"The call was cancelled or its client went away after the resize request was sent; {seen}."
 
 
+MISSING_EXTEND_SCOPE = (
+    "Refusing to extend: your access token lacks the scope volumes:extend (it allows lookups only). "
+    "Nothing was read or sent; ask for a token with volumes:extend."
+)
+
+
+def coordination_unavailable(problem: str) -> str:
+    return (
+        f"Refusing to extend: {problem} (fail closed: without the lock another replica could resize the same "
+        "volume). Nothing was sent; lookups still work. Try again later."
+    )
+
+
 def not_reachable(exc: ScpError) -> str:
     return f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network."
 

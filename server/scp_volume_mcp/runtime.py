@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import anyio
 
-from .audit import AuditLog
+from .audit import AuditTrail
 from .scp import ScpError, load_config
 from .settings import ServerSettings
 
@@ -30,11 +30,28 @@ def default_client_factory() -> ScpClient:
     return ScpClient(load_config())
 
 
+class VolumeCoordinator(Protocol):
+    """Serializes extensions of one volume across processes (team mode: `database.Database`)."""
+
+    def volume_lock(self, volume_id: str) -> AbstractAsyncContextManager[None]:
+        """Hold the volume's lock for the block; raises when it cannot be had (nothing may be sent then)."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Runtime:
     """Owns the SCP client (created on first use, so a server without credentials still lists its tools)."""
 
-    def __init__(self, client_factory: Callable[[], ScpClient] = default_client_factory) -> None:
+    def __init__(
+        self,
+        client_factory: Callable[[], ScpClient] = default_client_factory,
+        coordinator: VolumeCoordinator | None = None,
+    ) -> None:
         self._client_factory = client_factory
+        self.coordinator = coordinator
         self._client: ScpClient | None = None
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
         self._generations: dict[str, int] = {}
@@ -53,20 +70,40 @@ class Runtime:
         """The API version the client speaks, once it exists."""
         return self._client.api.version if self._client is not None else None
 
+    async def start(self) -> None:
+        """Prepare the coordinator, if any; a failure is logged (lookups work, extensions are refused)."""
+        if self.coordinator is not None:
+            try:
+                await self.coordinator.start()
+            except Exception as exc:
+                logger.error("%s; extensions are refused until it is reachable", exc)
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        try:
+            if client is not None:
+                await client.aclose()
+        finally:
+            if self.coordinator is not None:
+                await self.coordinator.aclose()
 
     @asynccontextmanager
     async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
-        """Serialize the check-then-send of extensions of one volume within this process."""
+        """Serialize the check-then-send of extensions of one volume within this process and, with a
+        coordinator, across every process sharing it (raising its error when the lock cannot be had)."""
         # fast_acquire: an uncontended lock (the usual case) costs no trip through the event loop.
         lock, users = self._locks.get(volume_id) or (anyio.Lock(fast_acquire=True), 0)
         self._locks[volume_id] = (lock, users + 1)
         try:
             async with lock:
-                yield
+                if self.coordinator is None:
+                    yield
+                    return
+                async with self.coordinator.volume_lock(volume_id):
+                    # Another process may have resized the volume since any read made before the lock:
+                    # count it as an attempt, so that the extension re-reads the volume under the lock.
+                    self.bump_generation(volume_id)
+                    yield
         finally:
             lock, users = self._locks[volume_id]
             if users == 1:
@@ -107,4 +144,4 @@ class AppState:
 
     settings: ServerSettings
     runtime: Runtime
-    audit: AuditLog
+    audit: AuditTrail

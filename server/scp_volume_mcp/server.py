@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
 
 import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
 from . import __version__, messages
-from .audit import AuditError, AuditLog, AuditRecord, Phase, new_attempt_id
+from .audit import AuditError, AuditLog, AuditRecord, AuditTrail, Phase, new_attempt_id
+from .database import Database, DatabaseAuditTrail, DatabaseError
 from .extension import (
     Extension,
     ExtensionError,
@@ -40,6 +42,7 @@ from .models import (
     VolumeList,
     VolumeSummary,
 )
+from .oauth import JwtTokenVerifier, OAuthSettings, caller, missing_extend_scope
 from .runtime import AppState, Runtime, default_client_factory
 from .scp import (
     EXAMPLE_VOLUME_ID,
@@ -95,7 +98,9 @@ class VolumeServer(MCPServer[AppState]):
     """An `MCPServer` that keeps its `AppState`: the lifespan yields it, and a tool called from Python
     outside any request (`MCPServer.call_tool`, which gives the tool no request context) still finds it."""
 
-    def __init__(self, state: AppState) -> None:
+    def __init__(
+        self, state: AppState, oauth: OAuthSettings | None = None, state_keys: Sequence[str] | None = None
+    ) -> None:
         self.state = state
         super().__init__(
             "scp-volume-mcp",
@@ -103,12 +108,17 @@ class VolumeServer(MCPServer[AppState]):
             instructions=messages.INSTRUCTIONS,
             version=__version__,
             lifespan=_lifespan,
+            auth=oauth.auth_settings() if oauth is not None else None,
+            token_verifier=JwtTokenVerifier(oauth) if oauth is not None else None,
+            # Shared keys (SCP_MCP_STATE_KEYS) let a confirmation started on one replica finish on another.
+            request_state_security=RequestStateSecurity(keys=list(state_keys)) if state_keys else None,
         )
 
 
 @asynccontextmanager
 async def _lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
     assert isinstance(server, VolumeServer)
+    await server.state.runtime.start()
     try:
         yield server.state
     finally:
@@ -255,6 +265,8 @@ def _exactly_true(value: object) -> object:
 
 async def extension_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
     """The live check, refusing (and auditing) anything that must not be sent, before a human is asked."""
+    if missing_extend_scope():  # before anything is read: this caller may look, not extend
+        raise ToolError(messages.MISSING_EXTEND_SCOPE)
     check = await live_check(volume_id, new_size_gb, ctx)
     if check.assessment.verdict == "refused":
         await _refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
@@ -381,9 +393,13 @@ async def _extend(
     operation = Extension(state.runtime, check, new_size_gb, before_send=write_intent, progress=progress,
                           snapshot_first=step)  # fmt: skip
     try:
-        report = await operation.run(
-            confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
-        )
+        try:
+            report = await operation.run(
+                confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
+            )
+        except DatabaseError as exc:  # the cross-replica lock could not be had: nothing was sent
+            message = messages.coordination_unavailable(str(exc))
+            raise ExtensionRefused(message, sent=False, previous_size_gb=check.volume.size) from None
     except ExtensionError as exc:
         await audit.write("outcome", previous_size_gb=exc.previous_size_gb, outcome="failed" if exc.sent else "refused",
                           http_status=exc.status, request_id=exc.request_id, detail=exc.message,
@@ -403,6 +419,7 @@ class _Attempt:
     def __init__(self, ctx: Ctx, volume_id: str, target: int) -> None:
         self.ctx, self.volume_id, self.target = ctx, volume_id, target
         self.attempt_id = new_attempt_id()
+        self.caller = caller()
 
     async def write(self, phase: Phase, *, raise_errors: bool = False, **fields: Any) -> None:
         """Write one record; after the fact a failure is logged loudly (the request may already be sent)."""
@@ -419,6 +436,7 @@ class _Attempt:
             requested_size_gb=self.target,
             api_version=state.runtime.api_version,
             client_claimed=params.client_info.name if params is not None else None,
+            caller=self.caller,
             **fields,
         )
         try:
@@ -573,11 +591,17 @@ def _with_snapshot_named(exc: ExtensionError, step: SnapshotFirst | None) -> str
 def build_server(
     settings: ServerSettings | None = None,
     client_factory: Callable[[], ScpClient] = default_client_factory,
+    *,
+    oauth: OAuthSettings | None = None,
+    state_keys: Sequence[str] | None = None,
 ) -> VolumeServer:
     """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
     settings = settings or ServerSettings()
-    state = AppState(settings, Runtime(client_factory), AuditLog(settings.audit_log))
-    server = VolumeServer(state)
+    url = settings.database_url
+    database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
+    audit: AuditTrail = DatabaseAuditTrail(database) if database is not None else AuditLog(settings.audit_log)
+    state = AppState(settings, Runtime(client_factory, database), audit)
+    server = VolumeServer(state, oauth, state_keys)
     descriptions = messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
                     annotations=READ_ONLY)  # fmt: skip

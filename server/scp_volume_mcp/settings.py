@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +57,11 @@ class ServerSettings:
     snapshot_policy: SnapshotPolicy = "optional"
     """SCP_SNAPSHOT_POLICY: optional (the caller's snapshot_first decides), required (every extension
     snapshots first) or off (snapshot_first is not offered)."""
+    database_url: str | None = field(default=None, repr=False)
+    """SCP_DATABASE_URL: team mode; PostgreSQL holds the per-volume locks and the audit trail (never shown
+    with its password: see `database.mask_url`)."""
+    lock_timeout_s: float = 30.0
+    """SCP_LOCK_TIMEOUT: how long an extension waits for its volume's database lock before it is refused."""
 
     @classmethod
     def from_env(
@@ -81,10 +86,23 @@ class ServerSettings:
             raise SettingsError(
                 f"SCP_SNAPSHOT_POLICY must be one of {', '.join(SNAPSHOT_POLICIES)}, not {raw_snapshot!r}"
             )
+        database_url = env.get("SCP_DATABASE_URL", "").strip() or None
+        if database_url is not None:
+            from .database import is_database_url, mask_url
+
+            if not is_database_url(database_url):
+                raise SettingsError(f"SCP_DATABASE_URL must be a postgresql:// URL, not {mask_url(database_url)!r}")
+            if audit:
+                raise SettingsError(
+                    "SCP_AUDIT_LOG and SCP_DATABASE_URL are both set: with a database the audit trail is its "
+                    "table scp_volume_audit; unset SCP_AUDIT_LOG"
+                )
         return cls(
             read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,
             confirmation=policy,
             poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S),
             audit_log=Path(audit).expanduser() if audit else None,
             snapshot_policy=snapshot_policy,
+            database_url=database_url,
+            lock_timeout_s=_seconds(env, "SCP_LOCK_TIMEOUT", 30.0),
         )

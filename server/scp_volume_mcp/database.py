@@ -1,0 +1,397 @@
+"""Team mode (`SCP_DATABASE_URL`): PostgreSQL coordinates the replicas and keeps the one audit trail.
+
+- The per-volume lock is a session-level advisory lock, `pg_advisory_lock(namespace, hashtext(volume id))`,
+  taken on a connection held for as long as the lock is: across the re-check, any snapshot and the resize.
+  PostgreSQL releases it when that connection drops, so a crashed replica never leaves a volume locked.
+- The audit trail is the append-only table `scp_volume_audit` (a trigger refuses UPDATE, DELETE and
+  TRUNCATE), created at start by an idempotent schema step that replicas starting together serialize.
+- Fail closed: when the database cannot be reached, or the lock is not obtained within `SCP_LOCK_TIMEOUT`,
+  no extension is sent and the message says why. Lookups never touch the database.
+
+psycopg 3 (with psycopg_pool), because one driver serves both the async server and the synchronous
+`scp-volume-mcp audit` command, ships binary wheels, and its pool checks connections and reconnects on
+its own. The URL's password never appears in a log, an error or a repr: see `mask_url`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+from .audit import AuditError
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+    from psycopg_pool import AsyncConnectionPool
+
+    Pool = AsyncConnectionPool[AsyncConnection[Any]]
+
+logger = logging.getLogger("scp_volume_mcp")
+
+TABLE = "scp_volume_audit"
+LOCK_NAMESPACE = 0x5C9
+"""The first key of every advisory lock this server takes (the second is the volume id's hash), so that its
+locks do not collide with another application's single-key locks on the same database."""
+SCHEMA_LOCK_KEY = 0
+AUDIT_COLUMNS = (
+    "time", "phase", "attempt_id", "tool", "volume_id", "previous_size_gb", "requested_size_gb", "outcome",
+    "api_version", "http_status", "request_id", "client_claimed", "caller", "detail", "snapshot_id", "replica",
+)  # fmt: skip
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    time timestamptz NOT NULL,
+    phase text NOT NULL CHECK (phase IN ('intent', 'outcome')),
+    attempt_id text,
+    tool text NOT NULL,
+    volume_id text NOT NULL,
+    previous_size_gb integer,
+    requested_size_gb integer NOT NULL,
+    outcome text,
+    api_version text,
+    http_status integer,
+    request_id text,
+    client_claimed text,
+    caller text,
+    detail text,
+    snapshot_id text,
+    replica text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {TABLE}_volume_time ON {TABLE} (volume_id, time);
+CREATE INDEX IF NOT EXISTS {TABLE}_time ON {TABLE} (time);
+CREATE INDEX IF NOT EXISTS {TABLE}_attempt ON {TABLE} (attempt_id);
+CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{TABLE} is append-only: % refused', TG_OP;
+END
+$$;
+DROP TRIGGER IF EXISTS {TABLE}_no_change ON {TABLE};
+CREATE TRIGGER {TABLE}_no_change BEFORE UPDATE OR DELETE ON {TABLE}
+    FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only();
+DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE};
+CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only();
+"""
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+DEFAULT_POOL_SIZE = 20
+CONNECT_TIMEOUT_S = 5
+
+
+class DatabaseError(Exception):
+    """The team database cannot do what was asked (unreachable, refused, or the lock not obtained in time).
+    The message is safe to show: it never holds the password."""
+
+
+class LockNotObtained(DatabaseError):
+    """Another call (on this replica or another) held the volume's lock for longer than the lock timeout."""
+
+
+def is_database_url(url: str) -> bool:
+    return urlsplit(url).scheme in ("postgresql", "postgres")
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password (and any `password=` parameter) replaced by `****`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, _, hostport = netloc.rpartition("@")
+        user, has_password, _ = credentials.partition(":")
+        netloc = f"{user}:****@{hostport}" if has_password else f"{user}@{hostport}"
+    query = re.sub(r"(?i)(password=)[^&]*", r"\1****", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _password(url: str) -> str | None:
+    parts = urlsplit(url)
+    found = re.search(r"(?i)password=([^&]*)", parts.query)
+    return parts.password or (found.group(1) if found else None)
+
+
+def replica_name() -> str:
+    """Which replica wrote a record: `SCP_REPLICA_NAME`, else host name and process id."""
+    return os.environ.get("SCP_REPLICA_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
+
+def record_row(record: object, replica: str) -> dict[str, Any]:
+    """An audit record (a dataclass) as a row of the table: unknown fields are ignored, missing ones are NULL;
+    a record without a phase is an outcome."""
+    line = getattr(record, "line", None)
+    if callable(line):  # the trail's own serialization: the same cleaning and limits as the file's
+        fields = json.loads(line())
+    else:
+        assert is_dataclass(record)
+        assert not isinstance(record, type)
+        fields = asdict(record)
+    if "client_claimed" not in fields and "client" in fields:
+        fields["client_claimed"] = fields["client"]
+    fields.setdefault("phase", "outcome")
+    fields["replica"] = replica
+    return {column: fields.get(column) for column in AUDIT_COLUMNS}
+
+
+class Database:
+    """The team database: two small pools (one for held locks, one for audit writes, so that a replica
+    holding many locks can still write its audit records), opened on first use, and the schema step."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        replica: str | None = None,
+    ) -> None:
+        self._url = url
+        self.display_url = mask_url(url)
+        self.lock_timeout_s = lock_timeout_s
+        self.pool_size = pool_size
+        self.replica = replica or replica_name()
+        self._lock_pool: Pool | None = None
+        self._audit_pool: Pool | None = None
+        self._schema_ready = False
+        self._schema_lock = anyio.Lock()
+
+    def __repr__(self) -> str:
+        return f"Database({self.display_url!r})"
+
+    def safe(self, exc: BaseException) -> str:
+        """An exception's message with the password (if it were ever echoed) masked, on one line."""
+        text = " ".join((str(exc) or type(exc).__name__).split())
+        password = _password(self._url)
+        if password:
+            text = text.replace(password, "****")
+        return text.replace(self._url, self.display_url)
+
+    def _pool(self, purpose: str, max_size: int) -> Pool:
+        from psycopg_pool import AsyncConnectionPool
+
+        return AsyncConnectionPool(
+            self._url,
+            min_size=1,
+            max_size=max_size,
+            open=False,
+            name=f"scp-volume-mcp-{purpose}",
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S, "application_name": "scp-volume-mcp"},
+            reconnect_timeout=float("inf"),
+        )
+
+    async def _pools(self) -> tuple[Pool, Pool]:
+        if self._lock_pool is None or self._audit_pool is None:
+            lock_pool, audit_pool = self._pool("locks", self.pool_size), self._pool("audit", 4)
+            self._lock_pool, self._audit_pool = lock_pool, audit_pool
+            await lock_pool.open(wait=False)
+            await audit_pool.open(wait=False)
+        return self._lock_pool, self._audit_pool
+
+    async def start(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+        """Open the pools and run the schema step. Raises `DatabaseError` (the server logs it and goes on:
+        lookups work, and every extension tries again and is refused while the database is unreachable)."""
+        await self.ensure_schema(timeout_s)
+
+    async def aclose(self) -> None:
+        pools = (self._lock_pool, self._audit_pool)
+        self._lock_pool = self._audit_pool = None
+        for pool in pools:
+            if pool is not None:
+                with anyio.CancelScope(shield=True):
+                    await pool.close()
+
+    async def ensure_schema(self, timeout_s: float | None = None) -> None:
+        """Create the audit table, its indexes and its append-only triggers unless they exist (idempotent;
+        concurrent replicas take turns through a transaction-level advisory lock)."""
+        if self._schema_ready:
+            return
+        async with self._schema_lock:
+            if self._schema_ready:
+                return
+            async with self.audit_connection(timeout_s) as conn:
+                try:
+                    async with conn.transaction():
+                        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, SCHEMA_LOCK_KEY))
+                        await conn.execute(SCHEMA.encode())
+                except Exception as exc:
+                    problem = f"cannot create the audit table in {self.display_url}: {self.safe(exc)}"
+                    raise DatabaseError(problem) from None
+            self._schema_ready = True
+            logger.info("Team database ready: %s (audit table %s)", self.display_url, TABLE)
+
+    @asynccontextmanager
+    async def audit_connection(self, timeout_s: float | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+        from psycopg_pool import PoolTimeout
+
+        _, pool = await self._pools()
+        wait = timeout_s if timeout_s is not None else min(self.lock_timeout_s, CONNECT_TIMEOUT_S * 2)
+        try:
+            conn = await pool.getconn(timeout=wait)
+        except PoolTimeout:
+            raise DatabaseError(f"the database {self.display_url} is not reachable (waited {wait:g} s)") from None
+        try:
+            yield conn
+        finally:
+            with anyio.CancelScope(shield=True):
+                await pool.putconn(conn)
+
+    # --- the per-volume lock ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
+        """Hold the volume's advisory lock (across all replicas on this database) for the block."""
+        conn = await self._acquire(volume_id)
+        try:
+            yield
+        finally:
+            await self._release(conn, volume_id)
+
+    async def _acquire(self, volume_id: str) -> AsyncConnection[Any]:
+        import psycopg
+        from psycopg import errors
+        from psycopg_pool import PoolTimeout
+
+        pool, _ = await self._pools()
+        started = anyio.current_time()
+        try:
+            conn = await pool.getconn(timeout=self.lock_timeout_s)
+        except PoolTimeout:
+            raise DatabaseError(
+                f"the coordination database {self.display_url} is not reachable "
+                f"(no connection within {self.lock_timeout_s:g} s)"
+            ) from None
+        try:
+            left_ms = max(1, int((self.lock_timeout_s - (anyio.current_time() - started)) * 1000))
+            await conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{left_ms}ms",))
+            await conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, volume_id))
+            await conn.execute("SELECT set_config('lock_timeout', '0', false)")
+        except errors.LockNotAvailable:
+            await self._discard(pool, conn)
+            raise LockNotObtained(
+                f"another extension of volume {volume_id} (on this or another replica) held its lock for more "
+                f"than {self.lock_timeout_s:g} s"
+            ) from None
+        except psycopg.Error as exc:
+            await self._discard(pool, conn)
+            raise DatabaseError(f"the coordination database {self.display_url} failed: {self.safe(exc)}") from None
+        except BaseException:  # cancelled while waiting: the lock may or may not be ours; dropping the session frees it
+            await self._discard(pool, conn)
+            raise
+        return conn
+
+    async def _release(self, conn: AsyncConnection[Any], volume_id: str) -> None:
+        import psycopg
+
+        pool, _ = await self._pools()
+        with anyio.CancelScope(shield=True):
+            try:
+                cursor = await conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_NAMESPACE, volume_id))
+                row = await cursor.fetchone()
+                held = bool(row and row[0])
+            except psycopg.Error as exc:
+                held = False
+                logger.error("Releasing the lock of volume %s failed: %s", volume_id, self.safe(exc))
+            if not held:
+                logger.error(
+                    "The database lock of volume %s was lost while it was held (the connection dropped); "
+                    "another replica may have acted on the volume meanwhile",
+                    volume_id,
+                )
+                await self._discard(pool, conn)
+            else:
+                await pool.putconn(conn)
+
+    @staticmethod
+    async def _discard(pool: Pool, conn: AsyncConnection[Any]) -> None:
+        """Close the connection (freeing any lock its session holds) and hand it back to be replaced."""
+        with anyio.CancelScope(shield=True):
+            try:
+                await conn.close()
+            finally:
+                await pool.putconn(conn)
+
+
+class DatabaseAuditTrail:
+    """The audit trail as rows of `scp_volume_audit`: a write returns once PostgreSQL has committed it
+    (durable, as the file's fsync is). Raises `AuditError` when the database cannot take it."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def __repr__(self) -> str:
+        return f"DatabaseAuditTrail({self.database.display_url!r})"
+
+    def read(self) -> list[dict[str, Any]]:
+        """Every record stored, oldest first (synchronous: for the `audit` command, not the event loop)."""
+        return read_rows(self.database._url)
+
+    def _problem(self, exc: Exception) -> str:
+        return f"cannot write the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
+
+    async def check_writable(self) -> None:
+        try:
+            await self.database.ensure_schema()
+            async with self.database.audit_connection() as conn:
+                cursor = await conn.execute("SELECT has_table_privilege(%s, 'INSERT')", (TABLE,))
+                row = await cursor.fetchone()
+        except DatabaseError as exc:
+            raise AuditError(f"cannot write the audit trail: {exc}") from None
+        except Exception as exc:
+            raise AuditError(self._problem(exc)) from None
+        if not (row and row[0]):
+            raise AuditError(f"cannot write the audit trail: no INSERT privilege on {TABLE}")
+
+    async def write(self, record: object) -> None:
+        row = record_row(record, self.database.replica)
+        if isinstance(row["time"], str):
+            row["time"] = datetime.fromisoformat(row["time"])
+        columns = ", ".join(AUDIT_COLUMNS)
+        placeholders = ", ".join(f"%({c})s" for c in AUDIT_COLUMNS)
+        try:
+            await self.database.ensure_schema()
+            async with self.database.audit_connection() as conn:
+                await conn.execute(f"INSERT INTO {TABLE} ({columns}) VALUES ({placeholders})".encode(), row)  # noqa: S608
+        except DatabaseError as exc:
+            raise AuditError(f"cannot write the audit trail: {exc}") from None
+        except Exception as exc:
+            raise AuditError(self._problem(exc)) from None
+
+
+def read_rows(url: str, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+    """The trail's records, oldest first (synchronous: for `scp-volume-mcp audit`). Raises `DatabaseError`."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if volume_id is not None:
+        conditions.append("volume_id = %(volume_id)s")
+        params["volume_id"] = volume_id
+    if since is not None:
+        conditions.append("time >= %(since)s")
+        params["since"] = since
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    query = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM {TABLE} {where} ORDER BY time, id"  # noqa: S608
+    database = Database(url)
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, row_factory=dict_row) as conn:
+            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (TABLE,)).fetchone()
+            if not (exists and exists["present"]):
+                return []
+            rows = conn.execute(query.encode(), params).fetchall()
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot read the audit trail from {database.display_url}: {database.safe(exc)}") from None
+    return [_jsonable(row) for row in rows]
+
+
+def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value.isoformat(timespec="milliseconds") if isinstance(value, datetime) else value
+            for key, value in row.items()}  # fmt: skip

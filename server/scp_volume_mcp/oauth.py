@@ -1,0 +1,316 @@
+"""OAuth 2.1 for remote use: this server is a resource server (MCP authorization spec, RFC 9728).
+
+- `SCP_MCP_OAUTH_ISSUER`: the authorization server. Its signing keys are found through its metadata
+  (RFC 8414 `/.well-known/oauth-authorization-server`, else OpenID `/.well-known/openid-configuration`) and
+  its JWKS, cached, and fetched again when a token names an unknown key id (at most every few seconds).
+- `SCP_MCP_OAUTH_AUDIENCE`: this server's resource URL; a token must be issued for it (`aud`).
+- `SCP_MCP_OAUTH_INTROSPECTION_URL` (optional): opaque (non-JWT) tokens are checked there (RFC 7662), with
+  `SCP_MCP_OAUTH_CLIENT_ID` / `SCP_MCP_OAUTH_CLIENT_SECRET` when the endpoint wants client authentication.
+
+Scopes: `volumes:read` for every request, `volumes:extend` for `extend_volume`. The token's subject is the
+caller the audit trail records. Tokens are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    import httpx
+    from mcp.server.auth.provider import AccessToken
+    from mcp.server.auth.settings import AuthSettings
+
+logger = logging.getLogger("scp_volume_mcp")
+
+READ_SCOPE = "volumes:read"
+EXTEND_SCOPE = "volumes:extend"
+SCOPES = [READ_SCOPE, EXTEND_SCOPE]
+ISSUER_ENV = "SCP_MCP_OAUTH_ISSUER"
+AUDIENCE_ENV = "SCP_MCP_OAUTH_AUDIENCE"
+INTROSPECTION_ENV = "SCP_MCP_OAUTH_INTROSPECTION_URL"
+CLIENT_ID_ENV = "SCP_MCP_OAUTH_CLIENT_ID"
+CLIENT_SECRET_ENV = "SCP_MCP_OAUTH_CLIENT_SECRET"  # noqa: S105 - a variable's name
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+"""Asymmetric only: a token cannot choose `none` or an HMAC keyed with a public key."""
+REFRESH_MIN_INTERVAL_S = 5.0
+LEEWAY_S = 30
+HTTP_TIMEOUT_S = 10.0
+
+
+class OAuthConfigError(ValueError):
+    """The OAuth settings are incomplete or unsafe."""
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    issuer: str
+    audience: str
+    introspection_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OAuthSettings | None:
+        issuer = env.get(ISSUER_ENV, "").strip()
+        audience = env.get(AUDIENCE_ENV, "").strip()
+        if not issuer and not audience:
+            return None
+        if not issuer or not audience:
+            raise OAuthConfigError(f"OAuth needs both {ISSUER_ENV} and {AUDIENCE_ENV} (this server's resource URL)")
+        introspection = env.get(INTROSPECTION_ENV, "").strip() or None
+        for name, url in ((ISSUER_ENV, issuer), (INTROSPECTION_ENV, introspection)):
+            if url is not None:
+                _require_secure(name, url)
+        return cls(issuer.rstrip("/"), audience, introspection, env.get(CLIENT_ID_ENV) or None,
+                   env.get(CLIENT_SECRET_ENV) or None)  # fmt: skip
+
+    def auth_settings(self) -> AuthSettings:
+        from mcp.server.auth.settings import AuthSettings
+        from pydantic import AnyHttpUrl
+
+        return AuthSettings(
+            issuer_url=AnyHttpUrl(self.issuer),
+            resource_server_url=AnyHttpUrl(self.audience),
+            required_scopes=[READ_SCOPE],
+            validate_token_resource=True,
+        )
+
+
+def _require_secure(name: str, url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from .scp import is_loopback_host
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or "")):
+        return
+    raise OAuthConfigError(f"{name} must be an https:// URL (plain http only on loopback), not {url!r}")
+
+
+class JwtTokenVerifier:
+    """An `mcp.server.auth.provider.TokenVerifier`: JWTs against the issuer's JWKS, opaque tokens through
+    introspection when configured. Returns None (the SDK answers 401) for anything it cannot verify."""
+
+    def __init__(self, settings: OAuthSettings, http: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self._http = http
+        self._keys: dict[str, Any] = {}
+        self._jwks_uri: str | None = None
+        self._missed_at = float("-inf")
+        self._refresh_lock = anyio.Lock()
+
+    def __repr__(self) -> str:
+        return f"JwtTokenVerifier(issuer={self.settings.issuer!r}, audience={self.settings.audience!r})"
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False)
+        return self._http
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if token.count(".") == 2:
+            return await self._verify_jwt(token)
+        if self.settings.introspection_url:
+            return await self._introspect(token)
+        return None
+
+    # --- JWT ----------------------------------------------------------------------------------------
+
+    async def _verify_jwt(self, token: str) -> AccessToken | None:
+        import jwt
+
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            return None
+        kid = header.get("kid")
+        key = await self._key(kid if isinstance(kid, str) else None)
+        if key is None:
+            logger.info("Bearer token refused: no signing key %r at the issuer", kid)
+            return None
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[key.algorithm_name] if key.algorithm_name in ALGORITHMS else ALGORITHMS,
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=LEEWAY_S,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            logger.info("Bearer token refused: %s", exc)
+            return None
+        return self._access_token(token, claims)
+
+    async def _key(self, kid: str | None) -> Any:
+        if kid in self._keys or (kid is None and len(self._keys) == 1):
+            return self._keys[kid] if kid is not None else next(iter(self._keys.values()))
+        async with self._refresh_lock:  # an unknown key id: the issuer may have rotated its keys
+            # After a fetch that did not find the key asked for, wait a little before the next one (tokens
+            # with made-up key ids must not turn into a stream of requests to the issuer).
+            if kid not in self._keys and time.monotonic() - self._missed_at >= REFRESH_MIN_INTERVAL_S:
+                await self._refresh()
+                if kid not in self._keys:
+                    self._missed_at = time.monotonic()
+        if kid is None:
+            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        import httpx
+        import jwt
+
+        try:
+            if self._jwks_uri is None:
+                self._jwks_uri = await self._discover_jwks_uri()
+            response = await self._client().get(self._jwks_uri)
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError, OAuthConfigError) as exc:
+            logger.error("Cannot fetch the issuer's signing keys from %s: %s", self.settings.issuer, exc)
+            return
+        keys: dict[str, Any] = {}
+        for entry in document.get("keys", []) if isinstance(document, dict) else []:
+            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+                continue
+            try:
+                parsed = jwt.PyJWK(entry)
+            except jwt.PyJWTError:
+                continue
+            keys[str(entry.get("kid", ""))] = parsed
+        self._keys = keys
+        logger.info("Loaded %d signing keys from %s", len(keys), self._jwks_uri)
+
+    async def _discover_jwks_uri(self) -> str:
+        import httpx
+
+        issuer = self.settings.issuer
+        for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+            try:
+                response = await self._client().get(issuer + path)
+            except httpx.HTTPError:
+                continue
+            if response.status_code != 200:
+                continue
+            metadata = response.json()
+            if not isinstance(metadata, dict) or metadata.get("issuer", "").rstrip("/") != issuer:
+                raise OAuthConfigError(f"the metadata at {issuer}{path} names another issuer")
+            jwks_uri = metadata.get("jwks_uri")
+            if isinstance(jwks_uri, str):
+                _require_secure("jwks_uri", jwks_uri)
+                return jwks_uri
+        raise OAuthConfigError(f"no authorization server metadata with a jwks_uri at {issuer}")
+
+    # --- opaque tokens --------------------------------------------------------------------------------
+
+    async def _introspect(self, token: str) -> AccessToken | None:
+        import httpx
+
+        assert self.settings.introspection_url is not None
+        form = {"token": token, "token_type_hint": "access_token"}
+        try:
+            if self.settings.client_id is not None:
+                credentials = (self.settings.client_id, self.settings.client_secret or "")
+                response = await self._client().post(self.settings.introspection_url, data=form, auth=credentials)
+            else:
+                response = await self._client().post(self.settings.introspection_url, data=form)
+            claims = response.json() if response.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.error("Token introspection at %s failed: %s", self.settings.introspection_url, exc)
+            return None
+        if not isinstance(claims, dict) or claims.get("active") is not True:
+            return None
+        audiences = claims.get("aud")
+        audiences = [audiences] if isinstance(audiences, str) else audiences or []
+        if self.settings.audience not in audiences:
+            logger.info("Introspected token refused: issued for %r, not this server", audiences)
+            return None
+        if claims.get("iss") not in (None, self.settings.issuer):
+            return None
+        exp = claims.get("exp")
+        if isinstance(exp, int | float) and exp < time.time() - LEEWAY_S:
+            return None
+        return self._access_token(token, claims)
+
+    def _access_token(self, token: str, claims: Mapping[str, Any]) -> AccessToken:
+        from mcp.server.auth.provider import AccessToken
+
+        raw = claims.get("scope", claims.get("scp", ""))
+        scopes = raw.split() if isinstance(raw, str) else [str(s) for s in raw or []]
+        subject = claims.get("sub")
+        exp = claims.get("exp")
+        return AccessToken(
+            token=token,
+            client_id=str(claims.get("client_id") or claims.get("azp") or subject or "unknown"),
+            scopes=scopes,
+            expires_at=int(exp) if isinstance(exp, int | float) else None,
+            resource=self.settings.audience,
+            subject=str(subject) if subject is not None else None,
+            claims={"iss": claims.get("iss", self.settings.issuer)},
+        )
+
+
+def current_token() -> AccessToken | None:
+    """The verified token of the request being served (None without OAuth, or over stdio)."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    return get_access_token()
+
+
+def caller() -> str | None:
+    """The authenticated subject of the current request, for the audit trail."""
+    token = current_token()
+    return token.subject if token is not None else None
+
+
+def missing_extend_scope() -> bool:
+    """True when the request carries an OAuth token without `volumes:extend` (the static token and stdio
+    carry none: their access is all or nothing)."""
+    token = current_token()
+    return token is not None and EXTEND_SCOPE not in token.scopes
+
+
+class ResourceMetadataApp:
+    """Serve this resource's RFC 9728 metadata with every scope it knows (the SDK's own route lists only the
+    scope every request needs, and spells the issuer with a trailing slash), in front of the MCP app."""
+
+    def __init__(self, app: Any, settings: OAuthSettings) -> None:
+        import json
+        from urllib.parse import urlsplit
+
+        from mcp.server.auth.routes import build_resource_metadata_url
+        from pydantic import AnyHttpUrl
+
+        self.app = app
+        self.path = urlsplit(str(build_resource_metadata_url(AnyHttpUrl(settings.audience)))).path
+        self._body = json.dumps(
+            {
+                "resource": settings.audience,
+                "authorization_servers": [settings.issuer],
+                "scopes_supported": SCOPES,
+                "bearer_methods_supported": ["header"],
+                "resource_name": "scp-volume-mcp",
+            }
+        ).encode()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(self._body)).encode()),
+            (b"access-control-allow-origin", b"*"),
+            (b"cache-control", b"public, max-age=3600"),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": self._body if scope["method"] == "GET" else b""})

@@ -1,0 +1,136 @@
+"""`scp-volume-mcp audit`: read the audit trail from the configured backend (the JSON-lines file of
+`SCP_AUDIT_LOG`, or the table of `SCP_DATABASE_URL`), one entry per attempt, oldest first: its outcome record,
+or, when no outcome record answers its intent (same `attempt_id`), the intent shown as 'outcome unknown': the
+process stopped, or lost its database, between sending and recording what happened."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from .audit import UNKNOWN, attempts
+from .settings import ServerSettings, SettingsError
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class TrailError(Exception):
+    """The trail cannot be read; the message is safe to show."""
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 time or date (UTC when no offset is given), or a duration back from now: 90m, 12h, 7d."""
+    text = text.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = float(relative.group(1)), relative.group(2)
+        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise TrailError(f"--since wants an ISO 8601 time such as 2026-11-27T09:00Z, or a duration such as 12h, "
+                         f"not {text!r}") from None  # fmt: skip
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _normalized(record: Mapping[str, Any]) -> dict[str, Any]:
+    entry = dict(record)
+    if "client_claimed" not in entry and "client" in entry:
+        entry["client_claimed"] = entry.pop("client")
+    entry.setdefault("phase", "outcome")
+    return entry
+
+
+def _when(entry: Mapping[str, Any]) -> datetime:
+    moment = datetime.fromisoformat(str(entry["time"]))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def read_file(path: Path, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+    """Records of a JSON-lines trail (a line that is not a record is reported, not skipped silently)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise TrailError(f"cannot read the audit log {path}: {exc.strerror or exc}") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = _normalized(json.loads(line))
+            when = _when(entry)
+        except (ValueError, KeyError, TypeError):
+            raise TrailError(f"{path}:{number} is not an audit record") from None
+        if volume_id is not None and entry.get("volume_id") != volume_id:
+            continue
+        if since is not None and when < since:
+            continue
+        entries.append(entry)
+    return entries
+
+
+def read_trail(
+    settings: ServerSettings, *, volume_id: str | None = None, since: datetime | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """(where the trail lives, its records marked), from whichever backend is configured."""
+    if settings.database_url:
+        from .database import DatabaseError, mask_url, read_rows
+
+        try:
+            rows = read_rows(settings.database_url, volume_id=volume_id, since=since)
+        except DatabaseError as exc:
+            raise TrailError(str(exc)) from None
+        return mask_url(settings.database_url), mark_unknown(_normalized(r) for r in rows)
+    if settings.audit_log is None:
+        raise TrailError("no audit trail is configured: set SCP_AUDIT_LOG (a file) or SCP_DATABASE_URL (team mode)")
+    return str(settings.audit_log), mark_unknown(read_file(settings.audit_log, volume_id=volume_id, since=since))
+
+
+def mark_unknown(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per attempt, oldest first: its outcome record, or its intent marked 'outcome unknown'."""
+    return attempts(sorted(entries, key=_when))
+
+
+def render(entry: Mapping[str, Any]) -> str:
+    """One line for a person."""
+    phase = entry["phase"]
+    what = str(entry.get("outcome")) if phase == "outcome" or entry.get("outcome") == UNKNOWN else "intent"
+    size = f"{entry.get('previous_size_gb') if entry.get('previous_size_gb') is not None else '?'} -> " \
+           f"{entry.get('requested_size_gb')} GB"  # fmt: skip
+    parts = [str(entry["time"]), str(entry.get("volume_id")), size, what]
+    for label, key in (("http", "http_status"), ("request", "request_id"), ("caller", "caller"),
+                       ("client", "client_claimed"), ("replica", "replica"), ("attempt", "attempt_id"),
+                       ("snapshot", "snapshot_id")):  # fmt: skip
+        if entry.get(key) is not None:
+            parts.append(f"{label} {entry[key]}")
+    line = "  ".join(parts)
+    return f"{line}  ({entry['detail']})" if entry.get("detail") else line
+
+
+def run_audit(
+    *, volume_id: str | None, since: str | None, as_json: bool, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        settings = ServerSettings.from_env()
+        moment = parse_since(since) if since else None
+        where, entries = read_trail(settings, volume_id=volume_id, since=moment)
+    except (SettingsError, TrailError) as exc:
+        print(f"scp-volume-mcp: {exc}", file=err)
+        return 2
+    if as_json:
+        for entry in entries:
+            print(json.dumps(entry, ensure_ascii=False, separators=(",", ":")), file=out)
+        return 0
+    print(f"audit trail: {where} ({len(entries)} records)", file=err)
+    for entry in entries:
+        print(render(entry), file=out)
+    return 0

@@ -1,0 +1,111 @@
+"""A throwaway PostgreSQL cluster for the tests and the benchmark: initdb into a temporary folder, then
+`pg_ctl start` on a free loopback port, with a password (so that masking it is tested for real).
+
+initdb refuses to run as root, and CI runs as root: then the cluster belongs to an unprivileged user
+(`postgres` when it exists, else `nobody`) and every PostgreSQL program runs through `runuser -u`.
+
+`SCP_TEST_DATABASE_URL` skips all this and uses that database instead. `SCP_TEST_PG_BINDIR` names the folder
+of initdb and pg_ctl when they are not found under /usr/lib/postgresql/*/bin or on PATH.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+USER = "scp"
+PASSWORD = "pg-Secret-4711"  # a throwaway cluster's password, tested never to leak
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL server programs here, or the cluster did not start."""
+
+
+def find_bindir() -> Path:
+    explicit = os.environ.get("SCP_TEST_PG_BINDIR")
+    candidates = [explicit] if explicit else []
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    candidates += sorted(glob.glob("/usr/local/pgsql/bin"))
+    for folder in candidates:
+        if folder and (Path(folder) / "initdb").exists() and (Path(folder) / "pg_ctl").exists():
+            return Path(folder)
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("pg_ctl"):
+        return Path(on_path).parent
+    raise PostgresUnavailable(
+        "no PostgreSQL server programs (initdb, pg_ctl) found: install PostgreSQL (Debian: apt-get install "
+        "postgresql), set SCP_TEST_PG_BINDIR, or point SCP_TEST_DATABASE_URL at a database"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _owner() -> str | None:
+    """The user the cluster runs as: None for the current user, unless that is root."""
+    if os.geteuid() != 0:
+        return None
+    for name in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    raise PostgresUnavailable("running as root and no unprivileged user (postgres, nobody) to own the cluster")
+
+
+def _run(argv: list[str], owner: str | None, timeout: float = 120) -> None:
+    command = ["runuser", "-u", owner, "--", *argv] if owner else argv
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise PostgresUnavailable(f"{Path(argv[0]).name} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """Yield the URL (with its password) of a fresh database; stop and delete the cluster afterwards."""
+    given = os.environ.get("SCP_TEST_DATABASE_URL")
+    if given:
+        yield given
+        return
+    bindir = find_bindir()
+    owner = _owner()
+    root = Path(tempfile.mkdtemp(prefix="scp-pg-"))
+    data, sockets, pwfile = root / "data", root / "sock", root / "pw"
+    sockets.mkdir()
+    pwfile.write_text(PASSWORD + "\n")
+    if owner is not None:
+        entry = pwd.getpwnam(owner)
+        for path in (root, sockets, pwfile):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    port = _free_port()
+    started = False
+    try:
+        _run(
+            [str(bindir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
+             "--encoding=UTF8", "--no-sync"],
+            owner,
+        )  # fmt: skip
+        options = (
+            f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets} "
+            "-c fsync=off -c max_connections=200 -c shared_buffers=32MB"
+        )
+        _run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"], owner)
+        started = True
+        yield f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            with suppress(PostgresUnavailable, subprocess.TimeoutExpired):
+                _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], owner, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,112 @@
+"""Several replicas on one PostgreSQL: real `scp-volume-mcp serve` processes, a real database, the emulator
+resizing slowly. Two processes never both send a resize for one volume, and `scp-volume-mcp audit` reads
+every replica's records from the one trail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import anyio
+import psycopg
+import pytest
+from mcp import Client
+
+from scp_volume_mcp.emulator import EmulatorServer, Fault
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
+from scp_volume_mcp.settings import ServerSettings
+
+from .mcp_helpers import connect, text
+from .pg_cluster import PASSWORD
+from .test_transports import http_server
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+VOLUMES = {
+    EXAMPLE_VOLUME_ID: 104,
+    "6b1f2a8e-0c8d-4d3e-9a57-1f0c2b7d9e01": 72,
+    "9c3e5d7f-2b4a-4c6e-8f10-3a5b7c9d1e02": 208,
+}
+
+
+def audit_command(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SCP_DATABASE_URL": database_url}
+    env.pop("SCP_AUDIT_LOG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "scp_volume_mcp", "audit", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+async def test_two_processes_on_one_database_never_both_resize_a_volume(emulator: EmulatorServer, team_db: str) -> None:
+    # Every resize takes a while to answer (the lock is held across it) and the volume then stays extending.
+    emulator.state.settings.extend_seconds = 1.0
+    emulator.state.add_fault(Fault("extend", latency_s=1.5, count=100))
+    results: dict[str, list[Any]] = {volume: [] for volume in VOLUMES}
+    output: list[str] = []
+    with (
+        http_server(emulator, output=output, SCP_DATABASE_URL=team_db, SCP_REPLICA_NAME="replica-a") as url_a,
+        http_server(emulator, output=output, SCP_DATABASE_URL=team_db, SCP_REPLICA_NAME="replica-b") as url_b,
+    ):
+
+        async def extend(url: str, volume: str, size: int) -> None:
+            async with Client(url) as client:
+                arguments = {"volume_id": volume, "new_size_gb": size, "confirm": True}
+                results[volume].append(await client.call_tool("extend_volume", arguments))
+
+        async with anyio.create_task_group() as group:
+            for volume, size in VOLUMES.items():
+                for url in (url_a, url_b, url_a, url_b):
+                    group.start_soon(extend, url, volume, size)
+
+    for volume, size in VOLUMES.items():
+        puts = [p for p in emulator.state.requests("PUT") if volume in p.path]
+        assert [p.body for p in puts] == [{"size": size}], f"{volume}: {len(puts)} resizes sent"
+        sent = [r for r in results[volume] if r.structured_content and r.structured_content["request_sent"]]
+        assert len(sent) == 1
+        for other in results[volume]:
+            if other is not sent[0]:  # re-read under the lock: in progress (refused) or already there (unchanged)
+                outcome = other.structured_content["outcome"] if other.structured_content else None
+                assert other.is_error or outcome == "unchanged", text(other)
+    assert PASSWORD not in "".join(output)
+
+    # One trail for both processes, readable from either machine.
+    listed = audit_command(team_db, "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(records) == 4 * len(VOLUMES)  # one per attempt: every call's outcome, none unknown
+    assert {r["replica"] for r in records} == {"replica-a", "replica-b"}
+    assert all(r["phase"] == "outcome" for r in records)
+    sent_records = [r for r in records if r["http_status"] == 202]
+    assert sorted(r["volume_id"] for r in sent_records) == sorted(VOLUMES)
+    one = audit_command(team_db, "--volume", EXAMPLE_VOLUME_ID)
+    assert one.returncode == 0, one.stderr
+    assert len(one.stdout.splitlines()) == 4
+    assert PASSWORD not in one.stdout + one.stderr
+    assert "****" in one.stderr
+    with psycopg.connect(team_db) as conn:  # the resize's intent went before it, in the same table
+        intents = conn.execute("SELECT volume_id FROM scp_volume_audit WHERE phase = 'intent'").fetchall()
+    assert sorted(v for (v,) in intents) == sorted(VOLUMES)
+
+
+async def test_extension_refused_but_lookups_work_without_the_database(
+    emulator: EmulatorServer, database_url: str
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    dead = f"postgresql://scp:{PASSWORD}@127.0.0.1:{port}/postgres"
+    settings = ServerSettings(confirmation="flag", database_url=dead, lock_timeout_s=1, poll_interval_s=0.05)
+    async with connect(emulator, settings=settings) as session:
+        found = await session.call("get_volume", {"volume_id": EXAMPLE_VOLUME_ID})
+        assert not found.is_error
+        arguments = {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True}
+        refused = await session.call("extend_volume", arguments)
+    assert refused.is_error
+    assert "Nothing was sent" in text(refused)
+    assert "not reachable" in text(refused)
+    assert PASSWORD not in text(refused)
+    assert emulator.state.requests("PUT") == []

@@ -1,0 +1,71 @@
+"""`scp-volume-mcp audit` over the JSON-lines trail (the database trail: tests/test_team_replicas.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from scp_volume_mcp.cli import main
+from scp_volume_mcp.trail import parse_since
+
+RECORDS = [
+    {"time": "2026-11-27T09:00:00.000+00:00", "tool": "extend_volume", "volume_id": "v-old", "previous_size_gb": 64,
+     "requested_size_gb": 72, "outcome": "completed", "api_version": "1.3", "http_status": 202, "client": "cli"},
+    {"time": "2026-11-27T10:00:00.000+00:00", "phase": "intent", "attempt_id": "a1", "tool": "extend_volume",
+     "volume_id": "v-1", "previous_size_gb": 100, "requested_size_gb": 104, "outcome": None, "caller": "alice"},
+    {"time": "2026-11-27T10:00:01.000+00:00", "phase": "outcome", "attempt_id": "a1", "tool": "extend_volume",
+     "volume_id": "v-1", "previous_size_gb": 100, "requested_size_gb": 104, "outcome": "accepted",
+     "http_status": 202, "caller": "alice"},
+    {"time": "2026-11-27T11:00:00.000+00:00", "phase": "intent", "attempt_id": "a2", "tool": "extend_volume",
+     "volume_id": "v-1", "previous_size_gb": 104, "requested_size_gb": 112, "outcome": None, "caller": "bob"},
+]  # fmt: skip
+
+
+@pytest.fixture
+def trail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "audit.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    monkeypatch.setenv("SCP_AUDIT_LOG", str(path))
+    monkeypatch.delenv("SCP_DATABASE_URL", raising=False)
+    return path
+
+
+def test_text_shows_an_unanswered_intent_as_outcome_unknown(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3  # one line per attempt
+    assert "v-old" in lines[0]
+    assert "completed" in lines[0]
+    assert "client cli" in lines[0]
+    assert "accepted" in lines[1]
+    assert "caller alice" in lines[1]
+    assert "outcome unknown" in lines[2]
+    assert "caller bob" in lines[2]
+    assert "outcome unknown" not in "".join(lines[:2])
+
+
+def test_json_filters_by_volume_and_time(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "--json", "--volume", "v-1", "--since", "2026-11-27T10:00:00.500Z"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["phase"], r["attempt_id"], r["outcome"]) for r in records] == [
+        ("outcome", "a1", "accepted"),
+        ("intent", "a2", "outcome unknown"),
+    ]
+
+
+def test_since_takes_durations_and_refuses_nonsense(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    assert parse_since("90m", now) == datetime(2026, 11, 27, 10, 30, tzinfo=UTC)
+    assert parse_since("2026-11-27", now) == datetime(2026, 11, 27, tzinfo=UTC)
+    assert main(["audit", "--since", "yesterday-ish"]) == 2
+    assert "--since" in capsys.readouterr().err
+
+
+def test_no_trail_configured_says_how(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SCP_AUDIT_LOG", raising=False)
+    monkeypatch.delenv("SCP_DATABASE_URL", raising=False)
+    assert main(["audit"]) == 2
+    assert "SCP_DATABASE_URL" in capsys.readouterr().err
