@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from . import messages
+from . import display, messages, tracing
 from .guards import Assessment, assess_extension
 from .runtime import Runtime
 from .scp import (
@@ -168,22 +168,27 @@ class Extension:
             if self._before_send is not None:
                 await self._before_send(volume)
             if self._snapshot_first is not None:
-                volume = await self._take_snapshot(volume)
+                with tracing.span("scp_volume_mcp.snapshot", **{"scp.volume_id": self.volume_id}):
+                    volume = await self._take_snapshot(volume)
                 if volume.size >= self.target:
                     return self._report("unchanged", volume)
             # A check that overlapped this send (before, during or after it) sees another generation and re-reads.
             self.runtime.bump_generation(self.volume_id)
             try:
-                volume, note = await self._send()
+                with tracing.span("scp_volume_mcp.resize", **{"scp.volume_id": self.volume_id}) as resize:
+                    volume, note = await self._send()
+                    resize.set_attributes({"scp.sent": self.sent, "http.response.status_code": self.status or 0})
             finally:
                 self.runtime.bump_generation(self.volume_id)
         waited_s = None
         if wait and not self._settled(volume):
             started = time.monotonic()
-            volume, note = await wait_until_settled(
-                self.scp, self.volume_id, self.target, volume, timeout_s=timeout_s, poll_s=poll_s,
-                progress=self._progress,
-            )  # fmt: skip
+            with tracing.span("scp_volume_mcp.wait", **{"scp.volume_id": self.volume_id}) as waiting:
+                volume, note = await wait_until_settled(
+                    self.scp, self.volume_id, self.target, volume, timeout_s=timeout_s, poll_s=poll_s,
+                    progress=self._progress,
+                )  # fmt: skip
+                waiting.set_attributes({"scp.settled": self._settled(volume), "scp.state": display.short(volume.state)})
             waited_s = time.monotonic() - started
             if volume.state in FAILED_STATES:
                 raise self._error(messages.extension_failed(self.volume_id, volume.state, volume.size))

@@ -183,7 +183,9 @@ def serve(
     stateless: bool = False,
 ) -> int:
     from .scp import credentials_exposure
+    from .tracing import configure_from_env
 
+    configure_from_env()
     if exposure := credentials_exposure():
         print(f"scp-volume-mcp: warning: {exposure}", file=sys.stderr, flush=True)
     try:

@@ -19,7 +19,7 @@ from mcp.server.request_state import RequestStateSecurity
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
-from . import __version__, messages
+from . import __version__, messages, tracing
 from .audit import AuditError, AuditLog, AuditRecord, AuditTrail, Phase, new_attempt_id
 from .database import Database, DatabaseAuditTrail, DatabaseError
 from .extension import (
@@ -186,8 +186,11 @@ async def get_volume(volume_id: VolumeId, ctx: Ctx) -> Annotated[CallToolResult,
 async def live_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
     """The live volume and quota judged against the size: shared by plan and extend."""
     runtime = app_state(ctx).runtime
-    with scp_errors(volume_id):
-        return await check_live(runtime, volume_id, new_size_gb)
+    with tracing.span("scp_volume_mcp.check", **{"scp.volume_id": volume_id, "scp.target_gb": new_size_gb}) as span:
+        with scp_errors(volume_id):
+            check = await check_live(runtime, volume_id, new_size_gb)
+        span.set_attribute("scp.verdict", check.assessment.verdict)
+        return check
 
 
 async def plan_volume_extension(
@@ -297,6 +300,15 @@ async def _confirmation(
     check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool
 ) -> Approval | Elicit[ExtensionConfirmation]:
     policy = app_state(ctx).settings.confirmation
+    with tracing.span("scp_volume_mcp.confirmation", **{"scp.policy": policy}) as span:
+        decision = await _decide(check, new_size_gb, ctx, snapshot_first, policy)
+        span.set_attribute("scp.asked_human", isinstance(decision, Elicit))
+        return decision
+
+
+async def _decide(
+    check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool, policy: str
+) -> Approval | Elicit[ExtensionConfirmation]:
     if check.assessment.verdict == "unchanged" or policy == "flag":
         return Approval()
     if _can_elicit(ctx):

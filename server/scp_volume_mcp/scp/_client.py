@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import anyio
 import httpx
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from ._config import ScpConfig, check_endpoint
@@ -96,6 +97,23 @@ def _check_size(size_gb: int) -> None:
         raise ScpInputError("The new size must be an integer number of GB.")
     if size_gb < MIN_VOLUME_SIZE_GB or size_gb % SIZE_STEP_GB:
         raise ScpInputError(f"The new size must be at least {MIN_VOLUME_SIZE_GB} GB and a multiple of {SIZE_STEP_GB}.")
+
+
+_tracer = trace.get_tracer("scp_volume_mcp.scp")
+"""A no-op unless an OpenTelemetry SDK is installed and configured (see scp_volume_mcp.tracing)."""
+_ID_AFTER = {"volumes": "volume_id", "snapshots": "snapshot_id"}
+
+
+def route_template(path: str) -> tuple[str, dict[str, str]]:
+    """`/v1/volumes/<id>/size` -> `/v1/volumes/{volume_id}/size` and {"scp.volume_id": "<id>"}."""
+    parts = path.split("/")
+    ids: dict[str, str] = {}
+    for index in range(1, len(parts)):
+        name = _ID_AFTER.get(parts[index - 1])
+        if name and parts[index] and parts[index] != "quota-sets":
+            ids[f"scp.{name}"] = parts[index]
+            parts[index] = "{" + name + "}"
+    return "/".join(parts), ids
 
 
 def volume_path(volume_id: str) -> str:
@@ -310,7 +328,21 @@ class ScpClient:
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, path: str, *, attempt: int = 1, **kwargs: Any) -> httpx.Response:
+        """One request, in a span named for its route template (ids left out of the name, kept as attributes)."""
+        template, ids = route_template(path)
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "url.template": template,
+            "scp.attempt": attempt,
+            **ids,
+        }
+        with _tracer.start_as_current_span(f"SCP {method} {template}", attributes=attributes) as current:
+            response = await self._transmit(method, path, **kwargs)
+            current.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _transmit(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         if self._endpoint is None:
             await self.resolve_endpoint()
         started = time.perf_counter()
@@ -353,7 +385,7 @@ class ScpClient:
             attempt += 1
             last = attempt >= self._read_attempts
             try:
-                response = await self._send("GET", path, params=params, headers=headers)
+                response = await self._send("GET", path, attempt=attempt, params=params, headers=headers)
             except ScpTransportError:
                 if last:
                     raise
