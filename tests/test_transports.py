@@ -103,7 +103,7 @@ def http_server(
                 "--port",
                 str(port),
                 *args,
-                *(() if "SCP_MCP_HTTP_TOKEN" in env else ("--no-auth",)),
+                *(() if {"SCP_MCP_HTTP_TOKEN", "SCP_MCP_OAUTH_ISSUER"} & env.keys() else ("--no-auth",)),
             ],
             env={**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag"), **env},
             stdout=printed,
@@ -264,3 +264,17 @@ def test_a_non_loopback_ipv6_bind_accepts_its_own_bracketed_host() -> None:
         foreign = client.post("/mcp", json={}, headers={**headers, "Host": "evil.example:8000"})
     assert foreign.status_code == 421
     assert own.status_code != 421
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [(("--no-auth",), {}, "--no-auth"), ((), {"SCP_MCP_HTTP_TOKEN": "x" * 40}, "SCP_MCP_HTTP_TOKEN")],
+)
+def test_oauth_with_a_static_token_or_no_auth_is_refused_not_ignored(
+    args: tuple[str, ...], env: dict[str, str], named: str
+) -> None:
+    oauth = {"SCP_MCP_OAUTH_ISSUER": "https://issuer.example", "SCP_MCP_OAUTH_AUDIENCE": "https://mcp.example/mcp"}
+    done = _serve_http(*args, **oauth, **env)
+    assert done.returncode == 2
+    assert named in done.stderr
+    assert "x" * 40 not in done.stderr

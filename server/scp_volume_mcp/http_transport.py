@@ -198,6 +198,11 @@ def serve(
         if bool(tls_certfile) != bool(tls_keyfile):
             raise SettingsError("--tls-certfile and --tls-keyfile go together.")
         oauth = oauth_settings()
+        if oauth is not None and (no_auth or os.environ.get(TOKEN_ENV)):
+            raise SettingsError(
+                f"OAuth is configured (SCP_MCP_OAUTH_ISSUER), so {'--no-auth' if no_auth else TOKEN_ENV} would be "
+                "ignored; drop it, or unset the OAuth settings to use a static token."
+            )
         token, generated = (None, False) if oauth is not None else resolve_token(host, no_auth=no_auth)
         app = http_app(settings, host, port, token, oauth=oauth, stateless=stateless)
     except SettingsError as exc:
