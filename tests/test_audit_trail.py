@@ -63,14 +63,19 @@ async def test_an_intent_that_cannot_be_written_sends_nothing(
     assert emulator.state.requests("PUT") == []
 
 
-@pytest.mark.parametrize("when", ["while the PUT is in flight", "while waiting"])
-async def test_a_cancelled_call_still_leaves_its_outcome(emulator: EmulatorServer, tmp_path: Path, when: str) -> None:
-    log = tmp_path / "audit.jsonl"
+def _slow_server(emulator: EmulatorServer, log: Path, when: str) -> Any:
+    """A server whose extension is slow at `when`: a 1 s PUT, or a 3 s extension to wait for."""
     if when == "while the PUT is in flight":
         emulator.state.add_fault(Fault("extend", latency_s=1.0))
     else:
         emulator.state.settings.extend_seconds = 3.0
-    server = build_server(_settings(log), client_factory(emulator))
+    return build_server(_settings(log), client_factory(emulator))
+
+
+@pytest.mark.parametrize("when", ["while the PUT is in flight", "while waiting"])
+async def test_a_cancelled_call_still_leaves_its_outcome(emulator: EmulatorServer, tmp_path: Path, when: str) -> None:
+    log = tmp_path / "audit.jsonl"
+    server = _slow_server(emulator, log, when)
     async with Client(server) as client, anyio.create_task_group() as tg:
         tg.start_soon(client.call_tool, "extend_volume", _args(wait=True))
         while len(log.read_text().splitlines() if log.exists() else []) < 1:  # noqa: ASYNC110
@@ -94,11 +99,7 @@ async def test_a_client_that_disconnects_still_leaves_the_outcome(
     emulator: EmulatorServer, tmp_path: Path, when: str
 ) -> None:
     log = tmp_path / "audit.jsonl"
-    if when == "while the PUT is in flight":
-        emulator.state.add_fault(Fault("extend", latency_s=1.0))
-    else:
-        emulator.state.settings.extend_seconds = 3.0
-    server = build_server(_settings(log), client_factory(emulator))
+    server = _slow_server(emulator, log, when)
     with anyio.move_on_after(0.6):  # the whole client goes away: session, streams and all
         async with Client(server) as client:
             await client.call_tool("extend_volume", _args(wait=True))
