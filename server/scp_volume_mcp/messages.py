@@ -14,6 +14,7 @@ from .display import TEXT_LIMIT, clean, quoted, short
 from .scp import (
     SIZE_STEP_GB,
     ScpBadRequest,
+    ScpConfigError,
     ScpConflict,
     ScpError,
     ScpHttpError,
@@ -192,8 +193,11 @@ def coordination_unavailable(problem: str) -> str:
     )
 
 
+RUN_DOCTOR: Final = "Run `scp-volume-mcp doctor` to check the endpoint, the keys and the network."
+
+
 def not_reachable(exc: ScpError) -> str:
-    return f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network."
+    return f"{exc}. Nothing was sent. {RUN_DOCTOR}"
 
 
 # --- Results --------------------------------------------------------------------------------------
@@ -310,8 +314,10 @@ def _explain(exc: ScpError, volume_id: str | None) -> str:
         skew = clock_skew_s(exc.date_header)
         if skew is not None and abs(skew) > 60:
             direction = "ahead of" if skew > 0 else "behind"
-            return f"{text}. This machine's clock is {abs(skew):.0f} s {direction} SCP's: correct it (NTP)."
-        return f"{text}, and that this machine's clock is correct."
+            return (
+                f"{text}. This machine's clock is {abs(skew):.0f} s {direction} SCP's: correct it (NTP). {RUN_DOCTOR}"
+            )
+        return f"{text}, and that this machine's clock is correct. {RUN_DOCTOR}"
     if isinstance(exc, ScpConflict):
         return (
             f"SCP refused the change (409: {exc.detail}): the volume is busy or in a state that forbids it. "
@@ -321,6 +327,10 @@ def _explain(exc: ScpError, volume_id: str | None) -> str:
         return f"SCP refused the request (400): {exc.detail}"
     if isinstance(exc, ScpHttpError):
         return f"{exc} {exc.hint}"
+    if isinstance(exc, ScpTransportError) and not exc.sent:  # no connection: the endpoint or the network
+        return f"{exc}. {RUN_DOCTOR}"
+    if isinstance(exc, ScpConfigError):
+        return f"{exc} {RUN_DOCTOR}"
     return str(exc)
 
 
