@@ -84,8 +84,8 @@ def test_doctor_all_good(scp_env: EmulatorServer) -> None:
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"SCP_SECRET_KEY": "wrong"}, "a signed read was refused: SCP refused the credentials (401"),
-        ({"SCP_ENDPOINT": "http://127.0.0.1:{closed}"}, "does not answer"),
+        ({"SCP_SECRET_KEY": "wrong"}, "refuses these keys (401"),
+        ({"SCP_ENDPOINT": "http://127.0.0.1:{closed}"}, "connection refused by 127.0.0.1:"),
         ({"SCP_API_VERSION": "1.0"}, "no longer supported since 2025-12-31"),
         ({"SCP_AUDIT_LOG": "/nonexistent/dir/audit.jsonl"}, "cannot write the audit log"),
         ({"SCP_ACCESS_KEY": ""}, "No SCP access key found"),

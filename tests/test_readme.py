@@ -83,6 +83,9 @@ async def test_claude_code_command_starts_the_server(emulator: EmulatorServer) -
 
 def test_runbook_snippet_plans_and_extends_over_http(emulator: EmulatorServer, tmp_path: Path) -> None:
     [snippet] = _blocks("python")
+    # The extension takes as long as with `scp-volume-mcp emulator` (--extend-seconds 5): longer than httpx's
+    # default 5 s read timeout, which the snippet must not fall into while `wait` holds the call open.
+    emulator.state.settings.extend_seconds = 5.0
     token = secrets.token_urlsafe(32)
     with http_server(emulator, SCP_MCP_HTTP_TOKEN=token) as url:
         script = tmp_path / "runbook.py"

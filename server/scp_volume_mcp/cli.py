@@ -14,13 +14,6 @@ from .settings import CONFIRMATION_POLICIES
 DESCRIPTION = """\
 Grow Samsung Cloud Platform (SCP v2) block-storage volumes from MCP clients, safely.
 
-commands:
-  serve      run the MCP server (stdio by default; --transport http for streamable HTTP)
-  demo       try everything against the embedded SCP emulator: no account, no network
-  emulator   run the embedded SCP emulator on loopback, for rehearsals
-  doctor     check configuration, credentials, connectivity and clock
-  audit      show the audit trail (file or team database), intents without an outcome included
-
 Credentials come from SCP_ACCESS_KEY / SCP_SECRET_KEY or ~/.scpconf/credentials.json; the
 endpoint from SCP_ENDPOINT, or SCP_REGION + SCP_ENVIRONMENT. See README.md for every setting.
 """
@@ -33,9 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, default="WARNING", help="stderr log level")
     parser.add_argument("--log-format", choices=("text", "json"), default="text", help="stderr log format")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the MCP server", description="Run the MCP server.")
+    serve = commands.add_parser(
+        "serve",
+        help="run the MCP server (stdio by default; --transport http for streamable HTTP)",
+        description="Run the MCP server.",
+    )
     serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000); the endpoint is /mcp")
@@ -63,14 +60,14 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "demo",
-        help="run a scripted session against the embedded emulator",
+        help="try everything against the embedded SCP emulator: no account, no network",
         description="Start the embedded SCP emulator and the MCP server, and drive a real MCP client through "
         "list, plan, a confirmed extension with progress, and a refused shrink. Needs no account and no network.",
     )
 
     emulator = commands.add_parser(
         "emulator",
-        help="run the embedded SCP emulator",
+        help="run the embedded SCP emulator on loopback, for rehearsals",
         description="Serve the SCP volume API emulator on loopback until interrupted. Point the server at it with "
         "SCP_ENDPOINT and the printed keys. Faults can be injected with POST /_emulator/faults.",
     )
@@ -100,13 +97,13 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "doctor",
-        help="check configuration and connectivity",
+        help="check configuration, credentials, connectivity and clock",
         description="Show where each setting comes from (secrets masked), whether the endpoint answers a signed "
         "request, the clock offset and the API version's status. Exits non-zero when something is wrong.",
     )
     audit = commands.add_parser(
         "audit",
-        help="show the audit trail",
+        help="show the audit trail (file or team database), intents without an outcome included",
         description="Read the audit trail from the configured backend (SCP_AUDIT_LOG, or SCP_DATABASE_URL in team "
         "mode), oldest first. An intent that no outcome record answers is shown as 'outcome unknown'.",
     )

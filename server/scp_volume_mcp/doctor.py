@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import replace
 from typing import TextIO
 
 import anyio
 
 from .audit import AuditError, AuditLog
-from .messages import clock_skew_s, explain
-from .scp import ScpClient, ScpConfig, ScpError, ScpTransportError, check_api_version, credentials_exposure, load_config
+from .messages import clock_skew_s, plural
+from .scp import (
+    CURRENT_API_VERSION,
+    ScpClient,
+    ScpConfig,
+    ScpConfigError,
+    ScpError,
+    ScpForbidden,
+    ScpTransportError,
+    ScpUnauthorized,
+    ScpVersionRejected,
+    check_api_version,
+    config_dir,
+    credentials_exposure,
+    load_config,
+)
 from .settings import ServerSettings, SettingsError
 
 MAX_SKEW_S = 60.0
@@ -30,6 +46,7 @@ class _Report:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.problems = 0
+        self._failed: set[str] = set()
 
     def ok(self, text: str) -> None:
         print(f"  ok    {text}", file=self.out)
@@ -41,12 +58,16 @@ class _Report:
         print(f"  warn  {text}", file=self.out)
 
     def fail(self, text: str, fix: str) -> None:
+        if text.rstrip(".") in self._failed:  # one cause, found by two checks (SCP_TIMEOUT): said once
+            return
+        self._failed.add(text.rstrip("."))
         self.problems += 1
         print(f"  FAIL  {text}\n        fix: {fix}", file=self.out)
 
 
 def _settings(report: _Report, config: ScpConfig) -> None:
-    print("Settings (highest source wins: arguments, environment, ~/.scpconf):", file=report.out)
+    folder = config_dir(os.environ)
+    print(f"Settings (highest source wins: arguments, environment, {folder}):", file=report.out)
     rows = [
         ("access key", "access_key", _mask(config.access_key, secret=False)),
         ("secret key", "secret_key", _mask(config.secret_key.get_secret_value(), secret=True)),
@@ -68,16 +89,16 @@ async def _probe(report: _Report, config: ScpConfig) -> None:
             try:
                 found = await client.resolve_endpoint()
             except ScpError as exc:
-                report.fail(str(exc), "check SCP_AUTH_URL / SCP_REGION, or set SCP_ENDPOINT")
+                report.fail(str(exc), "check SCP_AUTH_URL and SCP_REGION, or set SCP_ENDPOINT to skip discovery")
                 return
             report.ok(f"endpoint {found} [{config.sources.get('endpoint', 'discovered')}]")
         endpoint = client.endpoint
         try:
             probe = await client.probe()
         except ScpTransportError as exc:
-            report.fail(f"{endpoint} does not answer: {exc}", "check SCP_ENDPOINT / region, and the network")
+            report.fail(f"{endpoint} cannot be reached: {exc}", _transport_fix(exc, config))
             return
-    report.ok(f"{endpoint} answers (HTTP {probe.status})")
+    report.ok(f"{endpoint} is reachable (it answered HTTP {probe.status})")
     skew = clock_skew_s(probe.date_header)
     if skew is None:
         report.warn("the server sent no Date header; the clock offset is unknown")
@@ -88,41 +109,87 @@ async def _probe(report: _Report, config: ScpConfig) -> None:
         )
     else:
         report.ok(f"clock offset from the server: {skew:+.1f} s")
-    if probe.error is None:
+    error = probe.error
+    if error is None:
         report.ok("a signed read (GET /v1/volumes?limit=1) was accepted")
+    elif isinstance(error, ScpUnauthorized):
+        keys = f"access key from {_source(config, 'access_key')}, secret key from {_source(config, 'secret_key')}"
+        report.fail(
+            f"{endpoint} refuses these keys (401: {error.detail})",
+            f"use a valid key pair of this account from the SCP console ({keys})",
+        )
+    elif isinstance(error, ScpForbidden):
+        report.fail(
+            f"{endpoint} accepts the keys but forbids reading volumes (403: {error.detail})",
+            "grant this key's user permission for Virtual Server volumes (IAM), or use another key pair",
+        )
+    elif isinstance(error, ScpVersionRejected):
+        report.fail(str(error), "set SCP_API_VERSION to a version the platform lists as current")
     else:
-        report.fail(f"a signed read was refused: {explain(probe.error)}", probe.error.hint or "see the message above")
+        report.fail(f"a signed read was refused: {error}", error.hint or f"check the endpoint ({_source(config)})")
+
+
+def _source(config: ScpConfig, key: str = "endpoint") -> str:
+    return config.sources.get(key, "default")
+
+
+def _transport_fix(exc: ScpTransportError, config: ScpConfig) -> str:
+    """One concrete fix per reason a connection failed."""
+    source = _source(config)
+    if exc.reason == "refused":
+        return f"check the port of the endpoint ({source}), or start the service there (scp-volume-mcp emulator)"
+    if exc.reason == "name":
+        return (
+            f"correct the host name of the endpoint ({source}); SCP's is "
+            "virtualserver.<region>.<environment>.samsungsdscloud.com (SCP_REGION, SCP_ENVIRONMENT)"
+        )
+    if exc.reason == "tls":
+        return (
+            "make this machine trust the server's certificate (SSL_CERT_FILE=<CA bundle>; verification cannot be "
+            f"switched off), or correct the endpoint ({source}) if it is not SCP's"
+        )
+    if exc.reason == "timeout":
+        return f"check the network path (firewall, proxy: HTTPS_PROXY) to the endpoint ({source}), or raise SCP_TIMEOUT"
+    return f"check the endpoint ({source}) and the network, then run doctor again"
 
 
 def run_doctor(out: TextIO = sys.stdout) -> int:
     report = _Report(out)
     print("scp-volume-mcp doctor", file=out)
     try:
-        config = load_config()
-    except ScpError as exc:
-        report.fail(str(exc), "set the missing values, then run doctor again")
-        return 1
-    _settings(report, config)
+        config: ScpConfig | None = load_config()
+    except ScpConfigError as exc:
+        report.fail(str(exc), exc.fix or "correct the setting named above, then run doctor again")
+        config = None
+    if config is not None:
+        _settings(report, config)
+        for warning in config.warnings:
+            report.warn(warning)
     if exposure := credentials_exposure():
         report.warn(exposure)
 
-    print("API version:", file=out)
-    try:
-        status = check_api_version(config.api_version)
-    except ScpError as exc:
-        report.fail(str(exc), "set SCP_API_VERSION to the current version")
-    else:
-        date = status.not_before.isoformat() if status.not_before else "no end date"
-        report.ok(f"{status.version}: {status.state.lower()}, {date}")
-        if status.warning:
-            report.warn(status.warning)
+    if config is not None:
+        print("API version:", file=out)
+        try:
+            status = check_api_version(config.api_version)
+        except ScpConfigError as exc:
+            fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({_source(config, 'api_version')})"
+            report.fail(str(exc), fix)
+            # The other checks still run, with the current version.
+            report.info(f"the checks below use API version {CURRENT_API_VERSION}")
+            config = replace(config, api_version=CURRENT_API_VERSION)
+        else:
+            date = status.not_before.isoformat() if status.not_before else "no end date"
+            report.ok(f"{status.version}: {status.state.lower()}, {date}")
+            if status.warning:
+                report.warn(status.warning)
         anyio.run(_probe, report, config)
 
     print("Server:", file=out)
     try:
         settings = ServerSettings.from_env()
     except SettingsError as exc:
-        report.fail(str(exc), "correct the variable named above")
+        report.fail(str(exc), exc.fix or "correct the variable named above")
     else:
         report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
         policy = settings.snapshot_policy
@@ -133,5 +200,5 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
             report.fail(str(exc), "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then")
         else:
             report.ok(f"audit log: {where if settings.audit_log else 'off (set SCP_AUDIT_LOG to keep one)'}")
-    print("All good." if report.problems == 0 else f"{report.problems} problem(s) found.", file=out)
+    print("All good." if report.problems == 0 else f"{plural(report.problems, 'problem')} found.", file=out)
     return 0 if report.problems == 0 else 1

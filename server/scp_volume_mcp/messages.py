@@ -6,14 +6,18 @@ No message ever includes a credential.
 
 from __future__ import annotations
 
+import re
 import time
 from email.utils import parsedate_to_datetime
 from typing import Final
 
 from .display import TEXT_LIMIT, clean, quoted, short
 from .scp import (
+    KNOWN_STATES,
+    MIN_EXTEND_TARGET_GB,
     SIZE_STEP_GB,
     ScpBadRequest,
+    ScpConfigError,
     ScpConflict,
     ScpError,
     ScpHttpError,
@@ -65,12 +69,35 @@ CONFIRM_MUST_BE_TRUE: Final = "confirm must be the boolean true, given only when
 CONFIRM_FIELD_TITLE: Final = "Extend the volume"
 CONFIRM_FIELD_DESCRIPTION: Final = "Yes, extend it. This cannot be undone."
 
-NEXT_STEPS: Final = (
-    "Grow the partition inside the guest (for example `growpart /dev/vda 1`), "
-    "then the filesystem (`resize2fs` for ext4, `xfs_growfs` for XFS).",
-    "Capacity cannot be shrunk or rolled back: the only way back is restoring a snapshot into a new volume.",
+IRREVERSIBLE: Final = (
+    "Capacity cannot be shrunk or rolled back: the only way back is restoring a snapshot into a new volume."
 )
-"""The guest follow-up after a growth that was sent."""
+_FILESYSTEM: Final = "then the filesystem (`resize2fs` for ext4, `xfs_growfs` for XFS)"
+_DEVICE_PATH: Final = re.compile(r"/dev/[A-Za-z0-9_./-]{1,48}\Z")
+"""A device the platform names, put into a command only when it looks like nothing but a device path."""
+
+
+def guest_step(devices: list[str | None]) -> str:
+    """Growing the partition and filesystem, naming the volume's device when its one attachment says which."""
+    named = {d for d in devices if d and _DEVICE_PATH.match(d) and ".." not in d}
+    if devices and len(named) == 1 and all(devices):
+        device = named.pop()
+        return (
+            f"Inside the guest, grow the partition (`growpart {device} 1` when the filesystem is on its first "
+            f"partition; none is needed when it is directly on {device}), {_FILESYSTEM}."
+        )
+    return (
+        "Inside the guest the volume is attached to, grow its partition (`growpart <device> <partition>`; `lsblk` "
+        f"shows the device), {_FILESYSTEM}."
+    )
+
+
+def next_steps(devices: list[str | None], *, completed: bool) -> list[str]:
+    """The guest follow-up after a growth that was sent; while the platform is still extending, wait first."""
+    step = guest_step(devices)
+    if not completed:
+        step = "Wait until get_volume shows the new size, available or in-use; only then: " + step[0].lower() + step[1:]
+    return [step, IRREVERSIBLE]
 
 
 # --- Small pieces ---------------------------------------------------------------------------------
@@ -105,12 +132,29 @@ def list_entry(name: str | None, volume_id: str, size_gb: int, state: str) -> st
     return f"{quoted(name)} {short(volume_id)} {size_gb} GB {short(state)}"
 
 
-def volume_text(label: str, size_gb: int, state: str, where: str) -> str:
-    return f"{label}: {size_gb} GB, {short(state)}, {where}."
+def volume_text(label: str, size_gb: int, state: str, where: str, *, volume_type: str | None = None,
+                encrypted: bool | None = None, max_iops: int | None = None,
+                max_throughput: int | None = None) -> str:  # fmt: skip
+    """One line: size, state, type, encryption, IOPS/throughput (where the API version reports them), attachments."""
+    parts = [f"{size_gb} GB", short(state)]
+    if volume_type:
+        parts.append(f"type {quoted(volume_type)}")
+    if encrypted is not None:
+        parts.append("encrypted" if encrypted else "not encrypted")
+    limits = [f"{value} {unit}" for value, unit in ((max_iops, "IOPS"), (max_throughput, "MB/s")) if value is not None]
+    if limits:
+        parts.append("up to " + " and ".join(limits))
+    return f"{label}: {', '.join(parts)}, {where}."
 
 
-def list_text(entries: list[str], *, total: int, truncated: bool) -> str:
-    """`entries` are the first few volumes, already one short line each."""
+def list_text(entries: list[str], *, total: int, truncated: bool, unknown_state: str | None = None) -> str:
+    """`entries` are the first few volumes, already one short line each; `unknown_state`, a state filter that
+    is none of the platform's known states."""
+    if total == 0 and unknown_state is not None:
+        return (
+            f"No volumes match: {quoted(unknown_state)} is not a volume state known here. Known states: "
+            f"{', '.join(KNOWN_STATES)}."
+        )
     if total == 0:
         return "No volumes match."
     more = f"; and {total - len(entries)} more" if total > len(entries) else ""
@@ -140,6 +184,40 @@ def confirmation_question(volume_id: str, *, current: int, target: int, name: st
         f"volume.{' ' + way_back if way_back else ''} The platform describes it as: name {quoted(name)}, "
         f"state {quoted(state)}, {where}."
     )
+
+
+# --- Arguments the tool's schema refused (the SDK's validation, before the tool runs) ------------------
+
+
+def invalid_arguments(tool: str, errors: list[tuple[str, str, object, str]]) -> str:
+    """The SDK's validation errors, `(field, pydantic error type, the value given, pydantic's words)`, as the help
+    the plan gives; the values are the caller's own, and only sizes are repeated."""
+    said = [_argument_help(*error) for error in errors[:5]]
+    return f"Invalid arguments for {tool}: " + "; ".join(dict.fromkeys(said)) + ". Nothing was sent."
+
+
+def _argument_help(field: str, kind: str, value: object, words: str) -> str:
+    if kind == "missing":
+        if field == "confirm":
+            return "confirm is required: " + CONFIRM_MUST_BE_TRUE
+        return f"{field} is required"
+    if field == "volume_id":
+        return (
+            "volume_id is a volume's id, a UUID such as 3f500f00-ed80-4566-a057-e31760226f9a, not a name: "
+            "find the id with list_volumes(name=...)"
+        )
+    if field == "new_size_gb":
+        if kind == "multiple_of" and isinstance(value, int):
+            return f"new_size_gb {value}: " + size_hint(value, 0)
+        if kind in ("greater_than_equal", "greater_than") and isinstance(value, int):
+            return (
+                f"new_size_gb {value} is too small: it is the new total size, at least {MIN_EXTEND_TARGET_GB} GB "
+                "and larger than the current size (see get_volume or plan_volume_extension)"
+            )
+        return f"new_size_gb is a whole number of GB, given as a JSON integer such as 104 ({words})"
+    if field == "confirm":
+        return CONFIRM_MUST_BE_TRUE
+    return f"{field}: {words}"
 
 
 # --- Refusals (nothing was sent) ------------------------------------------------------------------
@@ -192,23 +270,28 @@ def coordination_unavailable(problem: str) -> str:
     )
 
 
+RUN_DOCTOR: Final = "Run `scp-volume-mcp doctor` to check the endpoint, the keys and the network."
+
+
 def not_reachable(exc: ScpError) -> str:
-    return f"{exc}. Nothing was sent; check SCP_ENDPOINT and the network."
+    return f"{exc}. Nothing was sent. {RUN_DOCTOR}"
 
 
 # --- Results --------------------------------------------------------------------------------------
 
 
 def result_lines(outcome: str, label: str, *, previous: int, target: int, observed: int, state: str,
-                 note: str | None) -> list[str]:  # fmt: skip
+                 note: str | None, steps: list[str] | None = None) -> list[str]:  # fmt: skip
+    """`steps`: the result's `next_steps` (see `next_steps`)."""
     change = size_change(previous, target)
+    step, irreversible = steps or next_steps([], completed=outcome == "completed")
     if outcome == "completed":
-        return [f"Extended {label}: {change}; it is {short(state)}.", NEXT_STEPS[0], NEXT_STEPS[1]]
+        return [f"Extended {label}: {change}; it is {short(state)}.", step, irreversible]
     if outcome == "accepted":
         return [
             f"SCP accepted extending {label}: {change}; it is {short(state)} at {observed} GB for now.",
-            note or "Call get_volume to follow it; " + NEXT_STEPS[0][0].lower() + NEXT_STEPS[0][1:],
-            NEXT_STEPS[1],
+            f"{note} Wait until get_volume shows {target} GB before growing the partition." if note else step,
+            irreversible,
         ]
     if outcome == "unchanged":
         return [f"{label} already has {target} GB: nothing was sent."]
@@ -310,8 +393,10 @@ def _explain(exc: ScpError, volume_id: str | None) -> str:
         skew = clock_skew_s(exc.date_header)
         if skew is not None and abs(skew) > 60:
             direction = "ahead of" if skew > 0 else "behind"
-            return f"{text}. This machine's clock is {abs(skew):.0f} s {direction} SCP's: correct it (NTP)."
-        return f"{text}, and that this machine's clock is correct."
+            return (
+                f"{text}. This machine's clock is {abs(skew):.0f} s {direction} SCP's: correct it (NTP). {RUN_DOCTOR}"
+            )
+        return f"{text}, and that this machine's clock is correct. {RUN_DOCTOR}"
     if isinstance(exc, ScpConflict):
         return (
             f"SCP refused the change (409: {exc.detail}): the volume is busy or in a state that forbids it. "
@@ -321,6 +406,10 @@ def _explain(exc: ScpError, volume_id: str | None) -> str:
         return f"SCP refused the request (400): {exc.detail}"
     if isinstance(exc, ScpHttpError):
         return f"{exc} {exc.hint}"
+    if isinstance(exc, ScpTransportError) and not exc.sent:  # no connection: the endpoint or the network
+        return f"{exc}. {RUN_DOCTOR}"
+    if isinstance(exc, ScpConfigError):
+        return f"{exc} {RUN_DOCTOR}"
     return str(exc)
 
 

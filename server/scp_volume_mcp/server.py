@@ -16,8 +16,8 @@ import anyio
 from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.request_state import RequestStateSecurity
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, BeforeValidator, Field, Strict, ValidationError, WithJsonSchema
 
 from . import __version__, messages, tracing
 from .audit import AuditError, AuditLog, AuditRecord, AuditTrail, Phase, new_attempt_id
@@ -53,6 +53,7 @@ from .scp import (
     VOLUME_ID_PATTERN,
     ScpError,
     Volume,
+    classify_state,
 )
 from .settings import ServerSettings
 from .snapshots import (
@@ -114,6 +115,20 @@ class VolumeServer(MCPServer[AppState]):
             request_state_security=RequestStateSecurity(keys=list(state_keys)) if state_keys else None,
         )
 
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """The SDK's `call_tool`, with arguments its schema refused explained as the plan would, instead of
+        pydantic's dump (the schema itself, published to clients, is unchanged)."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if type(exc) is not ToolError or not isinstance(cause, ValidationError):
+                raise
+            errors = [(".".join(map(str, e["loc"])), e["type"], e.get("input"), e["msg"]) for e in cause.errors()]
+            raise ToolError(messages.invalid_arguments(name, errors)) from cause
+
 
 @asynccontextmanager
 async def _lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -148,6 +163,10 @@ def scp_errors(volume_id: str | None = None) -> Iterator[None]:
         raise ToolError(messages.explain(exc, volume_id)) from None
 
 
+def _devices(summary: VolumeSummary) -> list[str | None]:
+    return [a.device for a in summary.attachments]
+
+
 def _text_result(result: BaseModel, text: str) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
@@ -173,14 +192,19 @@ async def list_volumes(
     summaries = [VolumeSummary.of(v) for v in volumes[:limit]]
     result = VolumeList(volumes=summaries, returned=len(summaries), truncated=len(volumes) > limit)
     shown = [messages.list_entry(v.name, v.id, v.size_gb, v.state) for v in summaries[:10]]
-    return _text_result(result, messages.list_text(shown, total=len(summaries), truncated=result.truncated))
+    unknown = state if state is not None and classify_state(state) == "unknown" else None
+    text = messages.list_text(shown, total=len(summaries), truncated=result.truncated, unknown_state=unknown)
+    return _text_result(result, text)
 
 
 async def get_volume(volume_id: VolumeId, ctx: Ctx) -> Annotated[CallToolResult, VolumeSummary]:
     client = _client(app_state(ctx))
     with scp_errors(volume_id):
         summary = VolumeSummary.of(await client.show_volume(volume_id))
-    return _text_result(summary, messages.volume_text(summary.label(), summary.size_gb, summary.state, summary.where()))
+    text = messages.volume_text(summary.label(), summary.size_gb, summary.state, summary.where(),
+                                volume_type=summary.volume_type, encrypted=summary.encrypted,
+                                max_iops=summary.max_iops, max_throughput=summary.max_throughput)  # fmt: skip
+    return _text_result(summary, text)
 
 
 async def live_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
@@ -217,7 +241,7 @@ async def plan_volume_extension(
         if accepted
         else None,
         api_version=_client(app_state(ctx)).api.version,
-        next_steps=list(messages.NEXT_STEPS) if accepted else [],
+        next_steps=messages.next_steps(_devices(summary), completed=True) if accepted else [],
         **_plan_snapshot_fields(back, policy),
     )
     text = messages.plan_text(
@@ -505,7 +529,7 @@ async def _result(
         request_sent=report.sent,
         waited_s=round(report.waited_s, 2) if report.waited_s is not None else None,
         note=report.note,
-        next_steps=list(messages.NEXT_STEPS) if sent_growth else [],
+        next_steps=messages.next_steps(_devices(summary), completed=outcome == "completed") if sent_growth else [],
         **_result_snapshot_fields(ctx, step, volume),
     )
     await audit.write("outcome", previous_size_gb=report.previous_size_gb, outcome=outcome, http_status=report.status,
@@ -518,6 +542,7 @@ async def _result(
         observed=volume.size,
         state=volume.state,
         note=report.note,
+        steps=result.next_steps,
     )
     if result.snapshot is not None:
         label = messages.snapshot_label(result.snapshot.name, result.snapshot.id)
@@ -584,8 +609,8 @@ def _result_snapshot_fields(ctx: Ctx, step: SnapshotFirst | None, volume: Volume
 
 def _with_way_back(lines: list[str], line: str) -> list[str]:
     """The way-back line takes the place of the generic "only way back is a snapshot" line (at most 3 lines)."""
-    if messages.NEXT_STEPS[1] in lines:
-        return [line if existing == messages.NEXT_STEPS[1] else existing for existing in lines]
+    if messages.IRREVERSIBLE in lines:
+        return [line if existing == messages.IRREVERSIBLE else existing for existing in lines]
     return [*lines[:2], line]
 
 

@@ -21,6 +21,11 @@ _FALSE = {"", "0", "false", "no", "off"}
 class SettingsError(ValueError):
     """A setting has a value the server cannot run with."""
 
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+        """One concrete fix, for `doctor`'s "fix:" line."""
+
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
     value = env.get(name, "").strip().lower()
@@ -28,19 +33,22 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise SettingsError(f"{name} must be 1/true/yes/on or 0/false/no/off, not {env[name]!r}")
+    raise SettingsError(
+        f"{name} must be 1/true/yes/on or 0/false/no/off, not {env[name]!r}", fix=f"set {name} to 1 or 0, or unset it"
+    )
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if not raw:
         return default
+    fix = f"set {name} to a number of seconds such as {default:g}, or unset it"
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}", fix=fix) from None
     if not (math.isfinite(value) and value > 0):
-        raise SettingsError(f"{name} must be a positive, finite number of seconds, not {raw!r}")
+        raise SettingsError(f"{name} must be a positive, finite number of seconds, not {raw!r}", fix=fix)
     return value
 
 
@@ -76,15 +84,17 @@ class ServerSettings:
         policy = next((p for p in CONFIRMATION_POLICIES if p == raw_policy), None)
         if policy is None:
             raise SettingsError(
-                f"SCP_CONFIRMATION must be one of {', '.join(CONFIRMATION_POLICIES)}, not {raw_policy!r}"
+                f"SCP_CONFIRMATION must be one of {', '.join(CONFIRMATION_POLICIES)}, not {raw_policy!r}",
+                fix=f"set SCP_CONFIRMATION to {' or '.join(CONFIRMATION_POLICIES)}",
             )
-        _seconds(env, "SCP_TIMEOUT", 1.0)  # read by the SCP client on first use; refused here, at start
+        _seconds(env, "SCP_TIMEOUT", 30.0)  # read by the SCP client on first use; refused here, at start
         audit = env.get("SCP_AUDIT_LOG")
         raw_snapshot = (env.get("SCP_SNAPSHOT_POLICY") or "optional").strip().lower()
         snapshot_policy = next((p for p in SNAPSHOT_POLICIES if p == raw_snapshot), None)
         if snapshot_policy is None:
             raise SettingsError(
-                f"SCP_SNAPSHOT_POLICY must be one of {', '.join(SNAPSHOT_POLICIES)}, not {raw_snapshot!r}"
+                f"SCP_SNAPSHOT_POLICY must be one of {', '.join(SNAPSHOT_POLICIES)}, not {raw_snapshot!r}",
+                fix=f"set SCP_SNAPSHOT_POLICY to {' or '.join(SNAPSHOT_POLICIES)}",
             )
         database_url = env.get("SCP_DATABASE_URL", "").strip() or None
         if database_url is not None:

@@ -8,7 +8,7 @@ signing) load on first use, so a server that only lists its tools never imports 
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
-from ._config import ScpConfig, credentials_exposure, load_config
+from ._config import ScpConfig, config_dir, credentials_exposure, load_config
 from ._discovery import ScpDiscoveryError
 from ._errors import (
     ScpBadRequest,
@@ -134,6 +134,7 @@ __all__ = [
     "VolumeShowResponseV1Dot2",
     "check_api_version",
     "classify_state",
+    "config_dir",
     "credentials_exposure",
     "is_loopback_host",
     "load_config",

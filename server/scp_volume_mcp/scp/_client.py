@@ -30,6 +30,7 @@ from ._errors import (
     ScpResponseError,
     ScpTimeoutError,
     ScpTransportError,
+    connection_failure,
     error_from_response,
     request_id_of,
 )
@@ -62,6 +63,7 @@ _M = TypeVar("_M", VolumeShowResponse, VolumeQuotaSet, Snapshot)
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 DEFAULT_READ_ATTEMPTS = 4
 MAX_BACKOFF_S = 8.0
+CONNECT_TIMEOUT_S = 10.0
 
 _DISCOVERED: dict[tuple[str, str | None, str], str] = {}
 """Discovered endpoints, for the process: (auth URL, region, access key) -> Virtual Server URL."""
@@ -158,7 +160,7 @@ class ScpClient:
             base_url=config.endpoint or "",
             auth=ScpAuth(config.access_key, config.secret_key),
             headers={HEADER_API_VERSION: self.api.header, "Accept": "application/json"},
-            timeout=httpx.Timeout(config.timeout_s, connect=min(10.0, config.timeout_s)),
+            timeout=httpx.Timeout(config.timeout_s, connect=min(CONNECT_TIMEOUT_S, config.timeout_s)),
             transport=transport,
             follow_redirects=False,
         )
@@ -196,6 +198,9 @@ class ScpClient:
         del request.headers[HEADER_API_VERSION]  # the catalog is IAM's, not the Virtual Server's
         try:
             response = await self._http.send(request)
+        except httpx.ConnectError as exc:
+            why = connection_failure(exc, request.url.host, request.url.port)[1]
+            raise ScpDiscoveryError(f"Endpoint discovery: {asked} got no answer: {why}.") from None
         except httpx.TransportError as exc:
             raise ScpDiscoveryError(f"Endpoint discovery: {asked} got no answer ({type(exc).__name__}).") from None
         if response.status_code >= 400:
@@ -356,17 +361,15 @@ class ScpClient:
             response = await self._http.send(request)
         except httpx.TimeoutException as exc:
             sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-            raise ScpTimeoutError(
-                f"SCP did not answer {method} {path} within {self.config.timeout_s:g} s",
-                method=method,
-                sent=sent,
-            ) from None
+            text = _timeout_text(f"{method} {path}", request.url, exc, self.config.timeout_s)
+            raise ScpTimeoutError(text, method=method, sent=sent, reason="timeout") from None
         except httpx.TransportError as exc:
-            sent = not isinstance(exc, httpx.ConnectError)
-            what = "dropped the connection" if sent else "could not be reached"
-            raise ScpTransportError(
-                f"SCP {what} during {method} {path} ({type(exc).__name__})", method=method, sent=sent
-            ) from None
+            if not isinstance(exc, httpx.ConnectError):
+                message = f"SCP dropped the connection during {method} {path} ({type(exc).__name__})"
+                raise ScpTransportError(message, method=method, sent=True) from None
+            reason, why = connection_failure(exc, request.url.host, request.url.port)
+            message = f"SCP could not be reached during {method} {path}: {why}"
+            raise ScpTransportError(message, method=method, sent=False, reason=reason) from None
         logger.debug(
             "%s %s -> %d in %.1f ms",
             method,
@@ -399,6 +402,14 @@ class ScpClient:
             delay = backoff_delay(attempt, self._backoff_s, error.retry_after)
             logger.info("GET %s answered %d; retrying in %.2f s", path, response.status_code, delay)
             await anyio.sleep(delay)
+
+
+def _timeout_text(what: str, url: httpx.URL, exc: httpx.TimeoutException, timeout_s: float) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        host = f"{url.host}:{url.port}" if url.port else url.host
+        waited = min(CONNECT_TIMEOUT_S, timeout_s)
+        return f"SCP could not be reached during {what}: connecting to {host} timed out after {waited:g} s"
+    return f"SCP did not answer {what} within {timeout_s:g} s"
 
 
 def _json(response: httpx.Response) -> Any:

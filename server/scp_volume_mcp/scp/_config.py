@@ -43,6 +43,8 @@ class ScpConfig:
     timeout_s: float = DEFAULT_TIMEOUT_S
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Setting name -> where its value came from ("argument", "environment SCP_REGION", a file path)."""
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+    """What was skipped on the way (a broken file whose values the environment gave anyway)."""
 
 
 def config_dir(env: Mapping[str, str]) -> Path:
@@ -51,21 +53,54 @@ def config_dir(env: Mapping[str, str]) -> Path:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    """A settings file as a dict; absent means empty. Unreadable or malformed is an error naming the file."""
+    """A settings file as a dict; absent means empty. Unreadable or malformed is an error naming the file
+    (and the line and column), never quoting it: credentials.json holds the secret key."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
-    except OSError as exc:
-        raise ScpConfigError(f"Cannot read {path}: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise ScpConfigError(
+            f"Cannot read {path}: {why}.", fix=f"make {path} a readable UTF-8 file, or remove it"
+        ) from None
     try:
         data = json.loads(text)
-    except ValueError:
-        # The message must not quote the file: credentials.json holds the secret key.
-        raise ScpConfigError(f"{path} is not valid JSON; fix or remove it.") from None
+    except json.JSONDecodeError as exc:
+        # exc.msg is the parser's own words ("Expecting ',' delimiter"), never the file's content.
+        raise ScpConfigError(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            fix=f"correct line {exc.lineno} of {path} (it must be one JSON object), or remove the file",
+        ) from None
     if not isinstance(data, dict):
-        raise ScpConfigError(f"{path} must hold a JSON object.")
+        raise ScpConfigError(
+            f"{path} must hold a JSON object.", fix=f'make {path} one JSON object, such as {{"key": "value"}}'
+        )
     return data
+
+
+def _read_both(paths: tuple[Path, Path], given: tuple[bool, bool]) -> tuple[list[dict[str, Any]], list[str]]:
+    """config.json and credentials.json. A broken file is only an error when it could matter: when the arguments
+    or the environment already give what it would (both keys; the endpoint), it is skipped with a warning.
+    Both files broken: one error naming both."""
+    data: list[dict[str, Any]] = []
+    errors: list[ScpConfigError] = []
+    warnings: list[str] = []
+    for path, replaced in zip(paths, given, strict=True):
+        try:
+            data.append(_read_json(path))
+        except ScpConfigError as exc:
+            if not replaced:
+                errors.append(exc)
+            else:
+                given_here = "SCP_ENDPOINT" if path == paths[0] else "SCP_ACCESS_KEY and SCP_SECRET_KEY"
+                warnings.append(f"{exc} It was skipped: the arguments or the environment give {given_here}.")
+            data.append({})
+    if len(errors) == 2:
+        raise ScpConfigError(f"{errors[0]} {errors[1]}", fix=f"{errors[0].fix}; and {errors[1].fix}")
+    if errors:
+        raise errors[0]
+    return data, warnings
 
 
 def _pick(
@@ -122,6 +157,29 @@ def check_endpoint(endpoint: str, what: str = "SCP endpoint") -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 
+_TIMEOUT_FIX = f"set SCP_TIMEOUT to a number of seconds such as {DEFAULT_TIMEOUT_S:g}, or unset it"
+_ENDPOINT_EXAMPLE = "https://virtualserver.kr-west1.e.samsungsdscloud.com"
+
+
+def _check_base(endpoint: str, source: str) -> str:
+    """The Virtual Server base URL: `check_endpoint`, and refused when it ends in `/v1`. The paths this client
+    sends start with `/v1/` themselves, so `.../v1` would ask for `/v1/v1/volumes` and every volume would be
+    "not found". Refused rather than stripped: the URL is the user's, and a changed URL is a surprise."""
+    try:
+        base = check_endpoint(endpoint)
+    except ScpConfigError as exc:
+        raise ScpConfigError(
+            exc.message, fix=f"set the endpoint ({source}) to a base URL such as {_ENDPOINT_EXAMPLE}"
+        ) from None
+    if base.lower().endswith("/v1"):
+        raise ScpConfigError(
+            f"The SCP endpoint {base} ends in /v1; the base URL goes without /v1 (this server adds /v1/volumes "
+            'itself, so every volume would be "not found").',
+            fix=f"set the endpoint ({source}) to {base[:-3]}",
+        )
+    return base
+
+
 def credentials_exposure(env: Mapping[str, str] | None = None) -> str | None:
     """A warning when credentials.json can be read by the file's group or by others, with the fix (as ssh
     does for keys); None when it is private or absent."""
@@ -155,8 +213,11 @@ def load_config(
     env = os.environ if env is None else env
     folder = config_dir(env)
     config_path, credentials_path = folder / "config.json", folder / "credentials.json"
-    config_file = _read_json(config_path)
-    credentials_file = _read_json(credentials_path)
+    have_endpoint = bool(endpoint or env.get("SCP_ENDPOINT"))
+    have_keys = bool(access_key or env.get("SCP_ACCESS_KEY")) and bool(secret_key or env.get("SCP_SECRET_KEY"))
+    (config_file, credentials_file), warnings = _read_both((config_path, credentials_path), (have_endpoint, have_keys))
+    for warning in warnings:
+        logging.getLogger("scp_volume_mcp.scp").warning(warning)
     if credentials_file and (exposure := credentials_exposure(env)):
         logging.getLogger("scp_volume_mcp.scp").warning(exposure)
     sources: dict[str, str] = {}
@@ -175,7 +236,9 @@ def load_config(
             f"No SCP {missing} found. Looked in: arguments; environment SCP_ACCESS_KEY / SCP_SECRET_KEY; "
             f"{credentials_path} ({state}; keys access-key / secret-key). "
             "Set SCP_ACCESS_KEY and SCP_SECRET_KEY, or write them to that file "
-            "(or run `scp-volume-mcp demo` to try the embedded emulator without an account)."
+            "(or run `scp-volume-mcp demo` to try the embedded emulator without an account).",
+            fix=f'set SCP_ACCESS_KEY and SCP_SECRET_KEY, or write {{"access-key": ..., "secret-key": ...}} to '
+            f"{credentials_path}",
         )
 
     url = pick("auth_url", auth_url, "SCP_AUTH_URL", "auth-url", "auth_url")
@@ -198,10 +261,14 @@ def load_config(
             raise ScpConfigError(
                 f"No SCP endpoint: the {lacking} is not set. Set SCP_REGION (e.g. kr-west1) and "
                 "SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT to the Virtual Server base URL; "
-                f"{config_path} may also give default-region and auth-url."
+                f"{config_path} may also give default-region and auth-url.",
+                fix="set SCP_REGION (e.g. kr-west1) and SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT",
             )
         if envir not in ENVIRONMENTS:
-            raise ScpConfigError(f"SCP environment {envir!r} is unknown; use one of: {', '.join(ENVIRONMENTS)}.")
+            raise ScpConfigError(
+                f"SCP environment {envir!r} is unknown; use one of: {', '.join(ENVIRONMENTS)}.",
+                fix=f"set SCP_ENVIRONMENT to one of {', '.join(ENVIRONMENTS)} ({sources.get('environment')})",
+            )
         base = SERVICE_URL_TEMPLATE.format(region=reg, environment=envir)
         sources["endpoint"] = "built from region and environment"
 
@@ -210,19 +277,24 @@ def load_config(
         try:
             timeout = float(env["SCP_TIMEOUT"])
         except ValueError:
-            raise ScpConfigError(f"SCP_TIMEOUT must be a number of seconds, not {env['SCP_TIMEOUT']!r}.") from None
+            raise ScpConfigError(
+                f"SCP_TIMEOUT must be a number of seconds, not {env['SCP_TIMEOUT'][:40]!r}.", fix=_TIMEOUT_FIX
+            ) from None
         sources["timeout_s"] = "environment SCP_TIMEOUT"
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise ScpConfigError(f"SCP_TIMEOUT must be a positive, finite number of seconds, not {timeout!r}.")
+        raise ScpConfigError(
+            f"SCP_TIMEOUT must be a positive, finite number of seconds, not {timeout!r}.", fix=_TIMEOUT_FIX
+        )
 
     return ScpConfig(
         access_key=ak,
         secret_key=SecretStr(sk),
-        endpoint=check_endpoint(base) if base is not None else None,
+        endpoint=_check_base(base, sources["endpoint"]) if base is not None else None,
         api_version=version,
         region=reg,
         environment=envir,
         auth_url=url,
         timeout_s=timeout or DEFAULT_TIMEOUT_S,
         sources=sources,
+        warnings=tuple(warnings),
     )

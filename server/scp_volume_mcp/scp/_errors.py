@@ -10,8 +10,10 @@ messages are built from the status, the platform's text and our own words only.
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import httpx
@@ -31,23 +33,55 @@ class ScpError(Exception):
 class ScpConfigError(ScpError):
     """The client cannot be configured: missing credentials, bad endpoint, retired API version."""
 
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
+        """One concrete fix, for `doctor`'s "fix:" line (None: the message itself says what to do)."""
+
 
 class ScpInputError(ScpError, ValueError):
     """An argument was refused before any request was built (for example a volume id that is no UUID)."""
 
 
+ConnectionFailure = Literal["refused", "name", "tls", "timeout", "connect", "dropped"]
+"""Why a request got no answer: connection refused, name not resolved, TLS handshake failed, timed out,
+another connection failure, or a connection dropped after the request may have left."""
+
+
 class ScpTransportError(ScpError):
     """The request may or may not have reached the platform: connection failure or dropped connection."""
 
-    def __init__(self, message: str, *, method: str, sent: bool) -> None:
+    def __init__(self, message: str, *, method: str, sent: bool, reason: ConnectionFailure | None = None) -> None:
         super().__init__(message)
         self.method = method
         self.sent = sent
         """False only when the connection was never established (nothing reached the platform)."""
+        self.reason: ConnectionFailure = reason or ("dropped" if sent else "connect")
 
 
 class ScpTimeoutError(ScpTransportError):
     """No answer in time. `sent` tells whether the request may have reached the platform."""
+
+
+def connection_failure(exc: BaseException, host: str, port: int | None) -> tuple[ConnectionFailure, str]:
+    """Why a connection could not be made, read from the OS error under httpx's `ConnectError`, in words:
+    `("refused", "connection refused by 127.0.0.1:9 (nothing listens on that port)")`."""
+    address = f"{host}:{port}" if port else host
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = cause.verify_message or "the certificate is not trusted"
+            return "tls", f"the TLS handshake with {address} failed: {why}"
+        if isinstance(cause, ssl.SSLError):
+            return "tls", f"the TLS handshake with {address} failed ({cause.reason or type(cause).__name__})"
+        if isinstance(cause, socket.gaierror):
+            return "name", f"the name {host} could not be resolved (DNS)"
+        if isinstance(cause, ConnectionRefusedError):
+            return "refused", f"connection refused by {address} (nothing listens on that port)"
+        cause = cause.__cause__ or cause.__context__
+    return "connect", f"no connection to {address} ({type(exc).__name__})"
 
 
 class ScpResponseError(ScpError):
