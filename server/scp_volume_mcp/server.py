@@ -1,179 +1,49 @@
-"""The MCP face: tools and resolvers, the mapping of failures to tool errors, and the audit record.
+"""The MCP server: the read-only lookup tools, and `build_server`, which registers every tool.
 
-Data flows one way: tool -> guards -> SCP client -> HTTP; no URL or header is built here. The tools
-and resolvers read the `AppState` the lifespan yields; `build_server` only registers them.
+Data flows one way: tool -> guards -> extend operation -> SCP client -> HTTP; no URL or header is built
+here. The tools and resolvers read the `AppState` the lifespan yields (`tool_support`); `extend_volume`
+lives in `extend_tool`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import anyio
-from mcp.server.mcpserver import AcceptedElicitation, Context, Elicit, ElicitationResult, MCPServer, Resolve
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.request_state import RequestStateSecurity
-from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, BeforeValidator, Field, Strict, ValidationError, WithJsonSchema
+from mcp.server.mcpserver import Resolve
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field
 
-from . import __version__, messages, tracing
-from .audit import AuditError, AuditLog, AuditRecord, AuditTrail, Phase, new_attempt_id
-from .database import Database, DatabaseAuditTrail, DatabaseError
-from .extension import (
-    Extension,
-    ExtensionError,
-    ExtensionRefused,
-    ExtensionReport,
-    LiveCheck,
-    Outcome,
-    Progress,
-    check_live,
-)
-from .models import (
-    ExtendCall,
-    ExtendResult,
-    ExtensionPlan,
-    RestoreRequest,
-    SnapshotInfo,
-    SnapshotQuotaInfo,
-    VolumeList,
-    VolumeSummary,
-)
-from .oauth import JwtTokenVerifier, OAuthSettings, caller, missing_extend_scope
+from . import messages
+from .audit import AuditLog, AuditTrail
+from .database import Database, DatabaseAuditTrail
+from .extend_tool import extend_volume, extend_volume_without_snapshot
+from .extension import LiveCheck
+from .models import ExtendCall, ExtensionPlan, SnapshotInfo, SnapshotQuotaInfo, VolumeList, VolumeSummary
+from .oauth import OAuthSettings
 from .runtime import AppState, Runtime, default_client_factory
-from .scp import (
-    EXAMPLE_VOLUME_ID,
-    KNOWN_STATES,
-    LIST_PAGE_SIZE_MAX,
-    MIN_EXTEND_TARGET_GB,
-    SIZE_STEP_GB,
-    VOLUME_ID_PATTERN,
-    ScpError,
-    Volume,
-    classify_state,
-)
+from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, classify_state
 from .settings import ServerSettings
-from .snapshots import (
-    PhasedProgress,
-    SnapshotFirst,
-    WayBack,
-    age_s,
-    look_back,
-    plan_line,
-    question_sentence,
-    restore_request,
+from .snapshots import WayBack, look_back, plan_line
+from .tool_support import (
+    Ctx,
+    VolumeId,
+    VolumeServer,
+    app_state,
+    devices,
+    live_check,
+    scp_client,
+    scp_errors,
+    text_result,
 )
 
 if TYPE_CHECKING:
     from .scp import ScpClient
 
-logger = logging.getLogger("scp_volume_mcp")
-
-Ctx = Context[AppState, Any]
-VolumeId = Annotated[
-    str,
-    Field(
-        pattern=VOLUME_ID_PATTERN,
-        description=f"The volume's id, a UUID such as {EXAMPLE_VOLUME_ID} (see list_volumes)",
-    ),
-]
-NewSize = Annotated[
-    int,
-    Strict(),
-    Field(
-        ge=MIN_EXTEND_TARGET_GB,
-        multiple_of=SIZE_STEP_GB,
-        description=f"The new total size in GB: larger than the current size and a multiple of {SIZE_STEP_GB}",
-    ),
-]
-INTERRUPTED_READ_BACK_S = 5.0
-"""How long a cancelled call may take to read the volume back for its audit outcome."""
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 EXTEND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
 
-
-class VolumeServer(MCPServer[AppState]):
-    """An `MCPServer` that keeps its `AppState`: the lifespan yields it, and a tool called from Python
-    outside any request (`MCPServer.call_tool`, which gives the tool no request context) still finds it."""
-
-    def __init__(
-        self, state: AppState, oauth: OAuthSettings | None = None, state_keys: Sequence[str] | None = None
-    ) -> None:
-        self.state = state
-        super().__init__(
-            "scp-volume-mcp",
-            title="SCP volume extension",
-            instructions=messages.INSTRUCTIONS,
-            version=__version__,
-            lifespan=_lifespan,
-            auth=oauth.auth_settings() if oauth is not None else None,
-            token_verifier=JwtTokenVerifier(oauth) if oauth is not None else None,
-            # Shared keys (SCP_MCP_STATE_KEYS) let a confirmation started on one replica finish on another.
-            request_state_security=RequestStateSecurity(keys=list(state_keys)) if state_keys else None,
-        )
-
-    async def call_tool(
-        self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
-    ) -> CallToolResult | InputRequiredResult:
-        """The SDK's `call_tool`, with arguments its schema refused explained as the plan would, instead of
-        pydantic's dump (the schema itself, published to clients, is unchanged)."""
-        try:
-            return await super().call_tool(name, arguments, context)
-        except ToolError as exc:
-            cause = exc.__cause__
-            if type(exc) is not ToolError or not isinstance(cause, ValidationError):
-                raise
-            errors = [(".".join(map(str, e["loc"])), e["type"], e.get("input"), e["msg"]) for e in cause.errors()]
-            raise ToolError(messages.invalid_arguments(name, errors)) from cause
-
-
-@asynccontextmanager
-async def _lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
-    assert isinstance(server, VolumeServer)
-    await server.state.runtime.start()
-    try:
-        yield server.state
-    finally:
-        await server.state.runtime.aclose()
-
-
-def app_state(ctx: Ctx) -> AppState:
-    try:
-        return ctx.request_context.lifespan_context
-    except ValueError:  # no request: MCPServer.call_tool from Python
-        server = ctx.mcp_server
-        assert isinstance(server, VolumeServer)
-        return server.state
-
-
-def _client(state: AppState) -> ScpClient:
-    with scp_errors():
-        return state.runtime.client()
-
-
-@contextmanager
-def scp_errors(volume_id: str | None = None) -> Iterator[None]:
-    """Turn an SCP failure into a tool error the model can act on."""
-    try:
-        yield
-    except ScpError as exc:
-        raise ToolError(messages.explain(exc, volume_id)) from None
-
-
-def _devices(summary: VolumeSummary) -> list[str | None]:
-    return [a.device for a in summary.attachments]
-
-
-def _text_result(result: BaseModel, text: str) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
-    )
-
-
-# --- read-only tools -----------------------------------------------------------------------------
+__all__ = ["VolumeServer", "build_server"]
 
 
 async def list_volumes(
@@ -186,7 +56,7 @@ async def list_volumes(
     ] = None,
     limit: Annotated[int, Field(ge=1, le=LIST_PAGE_SIZE_MAX, description="At most this many volumes")] = 50,
 ) -> Annotated[CallToolResult, VolumeList]:
-    client = _client(app_state(ctx))
+    client = scp_client(app_state(ctx))
     with scp_errors():
         volumes = await client.list_volumes(name=name, state=state, max_items=limit + 1)
     summaries = [VolumeSummary.of(v) for v in volumes[:limit]]
@@ -194,27 +64,17 @@ async def list_volumes(
     shown = [messages.list_entry(v.name, v.id, v.size_gb, v.state) for v in summaries[:10]]
     unknown = state if state is not None and classify_state(state) == "unknown" else None
     text = messages.list_text(shown, total=len(summaries), truncated=result.truncated, unknown_state=unknown)
-    return _text_result(result, text)
+    return text_result(result, text)
 
 
 async def get_volume(volume_id: VolumeId, ctx: Ctx) -> Annotated[CallToolResult, VolumeSummary]:
-    client = _client(app_state(ctx))
+    client = scp_client(app_state(ctx))
     with scp_errors(volume_id):
         summary = VolumeSummary.of(await client.show_volume(volume_id))
     text = messages.volume_text(summary.label(), summary.size_gb, summary.state, summary.where(),
                                 volume_type=summary.volume_type, encrypted=summary.encrypted,
                                 max_iops=summary.max_iops, max_throughput=summary.max_throughput)  # fmt: skip
-    return _text_result(summary, text)
-
-
-async def live_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
-    """The live volume and quota judged against the size: shared by plan and extend."""
-    runtime = app_state(ctx).runtime
-    with tracing.span("scp_volume_mcp.check", **{"scp.volume_id": volume_id, "scp.target_gb": new_size_gb}) as span:
-        with scp_errors(volume_id):
-            check = await check_live(runtime, volume_id, new_size_gb)
-        span.set_attribute("scp.verdict", check.assessment.verdict)
-        return check
+    return text_result(summary, text)
 
 
 async def plan_volume_extension(
@@ -227,7 +87,7 @@ async def plan_volume_extension(
     summary = VolumeSummary.of(volume)
     accepted = assessment.verdict == "extend"
     policy = app_state(ctx).settings.snapshot_policy
-    back = await look_back(_client(app_state(ctx)), volume_id)
+    back = await look_back(scp_client(app_state(ctx)), volume_id)
     plan = ExtensionPlan(
         volume=summary,
         current_size_gb=volume.size,
@@ -240,8 +100,8 @@ async def plan_volume_extension(
         call=ExtendCall(arguments={"volume_id": volume_id, "new_size_gb": new_size_gb, "confirm": True})
         if accepted
         else None,
-        api_version=_client(app_state(ctx)).api.version,
-        next_steps=messages.next_steps(_devices(summary), completed=True) if accepted else [],
+        api_version=scp_client(app_state(ctx)).api.version,
+        next_steps=messages.next_steps(devices(summary), completed=True) if accepted else [],
         **_plan_snapshot_fields(back, policy),
     )
     text = messages.plan_text(
@@ -256,308 +116,7 @@ async def plan_volume_extension(
     )
     if check.per_volume_quota_gb is None and assessment.verdict != "unchanged":
         text += " " + messages.quota_not_applied(app_state(ctx).runtime.quota_unstated)
-    return _text_result(plan, f"{text}\n{plan_line(back, policy)}")
-
-
-# --- extend_volume -------------------------------------------------------------------------------
-
-
-# The form shows a boolean; the answer is kept as given, so that only the JSON `true` approves (pydantic's
-# lax bool would take "yes" or 1).
-class ExtensionConfirmation(BaseModel):
-    """What the human is asked (form elicitation)."""
-
-    confirm: Annotated[
-        Any,
-        WithJsonSchema(
-            {
-                "type": "boolean",
-                "title": messages.CONFIRM_FIELD_TITLE,
-                "description": messages.CONFIRM_FIELD_DESCRIPTION,
-            }
-        ),
-    ] = False
-
-
-class Approval(BaseModel):
-    """No question was needed: nothing to confirm, or the confirm flag stands."""
-
-
-def _exactly_true(value: object) -> object:
-    """An explicit confirmation is the JSON value `true`, not 1, 1.0 or "true"."""
-    if value is not True:
-        raise ValueError(messages.CONFIRM_MUST_BE_TRUE)
-    return value
-
-
-async def extension_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
-    """The live check, refusing (and auditing) anything that must not be sent, before a human is asked."""
-    if missing_extend_scope():  # before anything is read: this caller may look, not extend
-        raise ToolError(messages.MISSING_EXTEND_SCOPE)
-    check = await live_check(volume_id, new_size_gb, ctx)
-    if check.assessment.verdict == "refused":
-        await _refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
-    return check
-
-
-def _can_elicit(ctx: Ctx) -> bool:
-    capabilities = ctx.client_capabilities
-    elicitation = capabilities.elicitation if capabilities is not None else None
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
-
-
-async def confirmation(
-    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx, snapshot_first: bool
-) -> Approval | Elicit[ExtensionConfirmation]:
-    """Ask the human when the policy wants it and the client can; otherwise the confirm flag stands."""
-    return await _confirmation(check, new_size_gb, ctx, snapshot_first)
-
-
-async def confirmation_without_snapshot(
-    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx
-) -> Approval | Elicit[ExtensionConfirmation]:
-    """`confirmation` for the tool without `snapshot_first` (SCP_SNAPSHOT_POLICY=off)."""
-    return await _confirmation(check, new_size_gb, ctx, False)
-
-
-async def _confirmation(
-    check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool
-) -> Approval | Elicit[ExtensionConfirmation]:
-    policy = app_state(ctx).settings.confirmation
-    with tracing.span("scp_volume_mcp.confirmation", **{"scp.policy": policy}) as span:
-        decision = await _decide(check, new_size_gb, ctx, snapshot_first, policy)
-        span.set_attribute("scp.asked_human", isinstance(decision, Elicit))
-        return decision
-
-
-async def _decide(
-    check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool, policy: str
-) -> Approval | Elicit[ExtensionConfirmation]:
-    if check.assessment.verdict == "unchanged" or policy == "flag":
-        return Approval()
-    if _can_elicit(ctx):
-        summary = VolumeSummary.of(check.volume)
-        question = messages.confirmation_question(
-            check.volume_id,
-            current=check.volume.size,
-            target=new_size_gb,
-            name=summary.name,
-            state=summary.state,
-            where=summary.where(),
-            way_back=await _way_back_question(ctx, check.volume_id, snapshot_first),
-        )
-        return Elicit(question, ExtensionConfirmation)
-    if policy == "human":
-        await _refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)
-    return Approval()
-
-
-Confirm = Annotated[Literal[True], BeforeValidator(_exactly_true), Field(description=messages.CONFIRM_DESCRIPTION)]
-Wait = Annotated[bool, Field(description="Wait until the platform reports the new size, with progress updates")]
-TimeoutS = Annotated[
-    float,
-    Field(
-        gt=0,
-        le=3600,
-        description="How long to wait, in seconds, for the snapshot taken first and, when wait is true, the resize",
-    ),
-]
-SnapshotFirstArg = Annotated[bool, Field(description=messages.SNAPSHOT_FIRST_DESCRIPTION)]
-
-
-async def extend_volume(
-    volume_id: VolumeId,
-    new_size_gb: NewSize,
-    confirm: Confirm,
-    ctx: Ctx,
-    check: Annotated[LiveCheck, Resolve(extension_check)],
-    approval: Annotated[ElicitationResult[BaseModel], Resolve(confirmation)],
-    wait: Wait = False,
-    timeout_s: TimeoutS = 300.0,
-    snapshot_first: SnapshotFirstArg = False,
-) -> Annotated[CallToolResult, ExtendResult]:
-    return await _extend(volume_id, new_size_gb, ctx, check, approval, wait, timeout_s, snapshot_first)
-
-
-async def extend_volume_without_snapshot(
-    volume_id: VolumeId,
-    new_size_gb: NewSize,
-    confirm: Confirm,
-    ctx: Ctx,
-    check: Annotated[LiveCheck, Resolve(extension_check)],
-    approval: Annotated[ElicitationResult[BaseModel], Resolve(confirmation_without_snapshot)],
-    wait: Wait = False,
-    timeout_s: TimeoutS = 300.0,
-) -> Annotated[CallToolResult, ExtendResult]:
-    """`extend_volume` as offered under SCP_SNAPSHOT_POLICY=off: no `snapshot_first` in its schema."""
-    return await _extend(volume_id, new_size_gb, ctx, check, approval, wait, timeout_s, False)
-
-
-async def _extend(
-    volume_id: str,
-    new_size_gb: int,
-    ctx: Ctx,
-    check: LiveCheck,
-    approval: ElicitationResult[BaseModel],
-    wait: bool,
-    timeout_s: float,
-    snapshot_first: bool,
-) -> CallToolResult:
-    state = app_state(ctx)
-    if check.assessment.verdict == "unchanged":
-        return await _not_sent(ctx, check, new_size_gb, "unchanged")
-    if not isinstance(approval, AcceptedElicitation):
-        return await _not_sent(ctx, check, new_size_gb, "declined" if approval.action == "decline" else "cancelled")
-    answer = approval.data
-    if isinstance(answer, ExtensionConfirmation) and answer.confirm is not True:
-        return await _not_sent(ctx, check, new_size_gb, "declined")
-    confirmed_by: Literal["human", "flag"] = "human" if isinstance(answer, ExtensionConfirmation) else "flag"
-    audit = _Attempt(ctx, volume_id, new_size_gb)
-
-    async def write_intent(volume: Volume) -> None:
-        """Fail closed: no resize leaves unless its intent is on disk."""
-        try:
-            await audit.write("intent", previous_size_gb=volume.size, outcome=None, raise_errors=True)
-        except AuditError as exc:
-            message = messages.audit_unwritable(str(exc))
-            raise ExtensionRefused(message, sent=False, previous_size_gb=volume.size) from None
-
-    progress: Progress = ctx.report_progress
-    if _snapshots_first(state, snapshot_first):
-        progress = PhasedProgress(progress)  # the snapshot's wait, then the resize's, as one rising stream
-    step = _snapshot_step(state, check, new_size_gb, snapshot_first, timeout_s, progress)
-    operation = Extension(state.runtime, check, new_size_gb, before_send=write_intent, progress=progress,
-                          snapshot_first=step)  # fmt: skip
-    try:
-        try:
-            report = await operation.run(
-                confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
-            )
-        except DatabaseError as exc:  # the cross-replica lock could not be had: nothing was sent
-            message = messages.coordination_unavailable(str(exc))
-            raise ExtensionRefused(message, sent=False, previous_size_gb=check.volume.size) from None
-    except ExtensionError as exc:
-        await audit.write("outcome", previous_size_gb=exc.previous_size_gb, outcome="failed" if exc.sent else "refused",
-                          http_status=exc.status, request_id=exc.request_id, detail=exc.message,
-                          snapshot_id=exc.snapshot_id)  # fmt: skip
-        raise ToolError(_with_snapshot_named(exc, step)) from None
-    except BaseException:  # cancelled by the client, its disconnection or its session's end
-        with anyio.CancelScope(shield=True):
-            await audit.write_interrupted(operation)
-        raise
-    confirmed = confirmed_by if report.outcome != "unchanged" else None
-    return await _result(ctx, report, new_size_gb, confirmed, audit, step)
-
-
-class _Attempt:
-    """The audit records of one extend_volume call, sharing one attempt id; written in this one place."""
-
-    def __init__(self, ctx: Ctx, volume_id: str, target: int) -> None:
-        self.ctx, self.volume_id, self.target = ctx, volume_id, target
-        self.attempt_id = new_attempt_id()
-        self.caller = caller()
-
-    async def write(self, phase: Phase, *, raise_errors: bool = False, **fields: Any) -> None:
-        """Write one record; after the fact a failure is logged loudly (the request may already be sent)."""
-        state = app_state(self.ctx)
-        try:
-            params = self.ctx.session.client_params
-        except ValueError:  # called outside an MCP request (MCPServer.call_tool from Python)
-            params = None
-        record = AuditRecord(
-            phase=phase,
-            attempt_id=self.attempt_id,
-            tool="extend_volume",
-            volume_id=self.volume_id,
-            requested_size_gb=self.target,
-            api_version=state.runtime.api_version,
-            client_claimed=params.client_info.name if params is not None else None,
-            caller=self.caller,
-            **fields,
-        )
-        try:
-            await state.audit.write(record)
-        except AuditError as exc:
-            if raise_errors:
-                raise
-            logger.error("%s; this extension attempt's %s is not in the audit trail", exc, phase)
-
-    async def write_interrupted(self, operation: Extension) -> None:
-        """The call ended under us. Say whether a resize was sent and, if so, what a quick read shows now."""
-        seen = None
-        if operation.sent:
-            with anyio.move_on_after(INTERRUPTED_READ_BACK_S), contextlib.suppress(ScpError):
-                seen = await operation.scp.show_volume(self.volume_id)
-        detail = messages.interrupted(operation.sent, seen.size if seen else None, seen.state if seen else None)
-        await self.write("outcome", previous_size_gb=operation.previous_size, outcome="interrupted",
-                         http_status=operation.status, request_id=operation.request_id, detail=detail,
-                         snapshot_id=operation.snapshot_id)  # fmt: skip
-
-
-async def _not_sent(ctx: Ctx, check: LiveCheck, target: int, outcome: Outcome) -> CallToolResult:
-    attempt = _Attempt(ctx, check.volume_id, target)
-    return await _result(ctx, ExtensionReport.nothing_sent(outcome, check), target, None, attempt)
-
-
-async def _result(
-    ctx: Ctx,
-    report: ExtensionReport,
-    target: int,
-    confirmed_by: Literal["human", "flag"] | None,
-    audit: _Attempt,
-    step: SnapshotFirst | None = None,
-) -> CallToolResult:
-    outcome = report.outcome
-    volume = report.volume
-    summary = VolumeSummary.of(volume)
-    sent_growth = outcome in ("completed", "accepted")
-    result = ExtendResult(
-        outcome=outcome,
-        volume_id=report.volume_id,
-        name=summary.name,
-        previous_size_gb=report.previous_size_gb,
-        new_size_gb=target,
-        observed_size_gb=volume.size,
-        state=summary.state,
-        volume_type=summary.volume_type,
-        encrypted=summary.encrypted,
-        attachments=summary.attachments,
-        max_iops=summary.max_iops,
-        max_throughput=summary.max_throughput,
-        api_version=_client(app_state(ctx)).api.version,
-        confirmed_by=confirmed_by,
-        request_sent=report.sent,
-        waited_s=round(report.waited_s, 2) if report.waited_s is not None else None,
-        note=report.note,
-        next_steps=messages.next_steps(_devices(summary), completed=outcome == "completed") if sent_growth else [],
-        **_result_snapshot_fields(ctx, step, volume),
-    )
-    await audit.write("outcome", previous_size_gb=report.previous_size_gb, outcome=outcome, http_status=report.status,
-                      request_id=report.request_id, detail=report.note, snapshot_id=report.snapshot_id)  # fmt: skip
-    lines = messages.result_lines(
-        outcome,
-        messages.volume_label(summary.name, report.volume_id),
-        previous=report.previous_size_gb,
-        target=target,
-        observed=volume.size,
-        state=volume.state,
-        note=report.note,
-        steps=result.next_steps,
-    )
-    if result.snapshot is not None:
-        label = messages.snapshot_label(result.snapshot.name, result.snapshot.id)
-        lines = _with_way_back(lines, messages.snapshot_taken_line(label, result.snapshot_required_by_policy))
-    return _text_result(result, "\n".join(lines))
-
-
-async def _refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> NoReturn:
-    """Audit an attempt refused before anything was sent, and raise the tool error."""
-    attempt = _Attempt(ctx, check.volume_id, target)
-    await attempt.write("outcome", previous_size_gb=check.volume.size, outcome="refused", detail=message)
-    raise ToolError(message)
-
-
-# --- snapshots: the way back (see snapshots.py) --------------------------------------------------
+    return text_result(plan, f"{text}\n{plan_line(back, policy)}")
 
 
 def _plan_snapshot_fields(back: WayBack, policy: Literal["optional", "required", "off"]) -> dict[str, Any]:
@@ -569,57 +128,6 @@ def _plan_snapshot_fields(back: WayBack, policy: Literal["optional", "required",
         "snapshot_quota": SnapshotQuotaInfo(limit=quota.limit, in_use=quota.in_use, full=quota.full) if quota else None,
         "snapshot_policy": policy,
     }
-
-
-def _snapshots_first(state: AppState, snapshot_first: bool) -> bool:
-    """Whether this extension snapshots first: the policy's `required` wins over the argument."""
-    policy = state.settings.snapshot_policy
-    return policy == "required" or (policy == "optional" and snapshot_first)
-
-
-async def _way_back_question(ctx: Ctx, volume_id: str, snapshot_first: bool) -> str:
-    state = app_state(ctx)
-    if _snapshots_first(state, snapshot_first):
-        return question_sentence(None)
-    return question_sentence(await look_back(_client(state), volume_id))
-
-
-def _snapshot_step(
-    state: AppState, check: LiveCheck, target: int, snapshot_first: bool, timeout_s: float, progress: Progress
-) -> SnapshotFirst | None:
-    if not _snapshots_first(state, snapshot_first):
-        return None
-    return SnapshotFirst(
-        _client(state), check.volume_id, target, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s,
-        progress=progress,
-    )  # fmt: skip
-
-
-def _result_snapshot_fields(ctx: Ctx, step: SnapshotFirst | None, volume: Volume) -> dict[str, Any]:
-    state = app_state(ctx)
-    taken = step.taken if step is not None else None
-    if taken is None:
-        return {}
-    return {
-        "snapshot": SnapshotInfo.of(taken, age_s(taken.created_at)),
-        "snapshot_required_by_policy": state.settings.snapshot_policy == "required",
-        "way_back": RestoreRequest(body=restore_request(taken, volume)["body"]),
-    }
-
-
-def _with_way_back(lines: list[str], line: str) -> list[str]:
-    """The way-back line takes the place of the generic "only way back is a snapshot" line (at most 3 lines)."""
-    if messages.IRREVERSIBLE in lines:
-        return [line if existing == messages.IRREVERSIBLE else existing for existing in lines]
-    return [*lines[:2], line]
-
-
-def _with_snapshot_named(exc: ExtensionError, step: SnapshotFirst | None) -> str:
-    """A resize that failed after its snapshot was taken says where the way back is."""
-    taken = step.taken if step is not None else None
-    if exc.sent and taken is not None:
-        return exc.message + messages.snapshot_before_failure(messages.snapshot_label(taken.name, taken.id))
-    return exc.message
 
 
 # --- registration --------------------------------------------------------------------------------
