@@ -23,7 +23,8 @@ def test_scp_public_surface_is_pinned() -> None:
         "ScpServerError", "ScpTimeoutError", "ScpTransportError", "ScpUnauthorized", "ScpVersionRejected",
         "Snapshot", "StateSet", "VERSIONS_WITH_PERFORMANCE", "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet",
         "VolumeServer", "VolumeShowResponse", "VolumeShowResponseV1Dot2", "check_api_version", "classify_state",
-        "config_dir", "credentials_exposure", "is_loopback_host", "load_config", "signature", "state_key", "url_host",
+        "config_dir", "credentials_exposure", "is_loopback_host", "is_volume_id", "load_config", "signature",
+        "state_key", "url_host",
     ]  # fmt: skip
 
 

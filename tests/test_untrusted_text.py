@@ -112,6 +112,11 @@ def test_the_model_is_told_platform_text_is_data() -> None:
         ("zero\u200bwidth\u2060", "zerowidth"),
         ("c1\x85\x9bcontrol", "c1control"),
         ("para\u2029graph\u2028line", "para graph line"),
+        ("hid" + "".join(chr(0xE0100 + i) for i in range(20)) + "den", "hidden"),  # variation selectors carry bytes
+        ("tag\U000e0041\U000e0042s", "tags"),
+        ("fill\u3164\u2800er", "filler"),
+        ("lone\ud800surrogate", "lonesurrogate"),
+        ("Z" + "\u0301" * 30 + "algo", "Z\u0301\u0301algo"),
     ],
 )
 def test_clean_removes_what_a_reader_cannot_see(raw: str, expected: str) -> None:

@@ -64,10 +64,8 @@ class AuditRecord:
     time: str = field(default_factory=_now)
 
     def line(self) -> str:
-        data = asdict(self)
-        for key in ("detail", "client_claimed", "request_id", "caller"):
-            if isinstance(data[key], str):
-                data[key] = clean(data[key], DETAIL_LIMIT).text
+        data = {key: clean(value, DETAIL_LIMIT).text if isinstance(value, str) else value
+                for key, value in asdict(self).items()}  # fmt: skip
         text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
         # JSON allows raw U+2028/U+2029, but many line-oriented readers split on them.
         return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"

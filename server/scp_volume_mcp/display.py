@@ -23,7 +23,12 @@ _INVISIBLE: Final = frozenset(
     "\u202a\u202b\u202c\u202d\u202e"  # bidi embeddings and overrides
     "\u2066\u2067\u2068\u2069"  # bidi isolates
     "\u2028\u2029"  # line and paragraph separators
+    "\u3164\u115f\u1160\uffa0\u2800"  # Hangul fillers and the blank Braille pattern: visible as nothing
 )
+_INVISIBLE_RANGES: Final = ((0xFE00, 0xFE0F), (0xE0000, 0xE007F), (0xE0100, 0xE01EF))
+"""Variation selectors and tags: each can carry hidden bytes while showing nothing."""
+MAX_COMBINING: Final = 2
+"""Combining marks kept after one base character (more stack into unreadable "Zalgo" text)."""
 
 
 class Cleaned(NamedTuple):
@@ -33,10 +38,21 @@ class Cleaned(NamedTuple):
 
 
 def _visible(char: str) -> bool:
-    if char in _INVISIBLE:
+    if char in _INVISIBLE or any(low <= ord(char) <= high for low, high in _INVISIBLE_RANGES):
         return False
-    category = unicodedata.category(char)
-    return category not in ("Cc", "Cf", "Zl", "Zp")  # C0/C1 controls (tabs, newlines), format chars, separators
+    # C0/C1 controls (tabs, newlines), format characters, line/paragraph separators, lone surrogates (which
+    # cannot even be encoded as UTF-8), private-use and unassigned code points.
+    return unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+def _without_stacks(text: str) -> str:
+    kept: list[str] = []
+    marks = 0
+    for char in text:
+        marks = marks + 1 if unicodedata.combining(char) else 0
+        if marks <= MAX_COMBINING:
+            kept.append(char)
+    return "".join(kept)
 
 
 def clean(value: str, limit: int = FIELD_LIMIT) -> Cleaned:
@@ -44,7 +60,7 @@ def clean(value: str, limit: int = FIELD_LIMIT) -> Cleaned:
     # Look at a bounded prefix only: a 200 KB name costs no more than a short one.
     head = value[: limit * 4 + 16]
     kept = "".join(c if _visible(c) else " " if c in "\t\n\r\u2028\u2029" else "" for c in head)
-    kept = " ".join(kept.split())
+    kept = " ".join(_without_stacks(kept).split())
     cut = len(kept) > limit or len(value) > len(head)
     if len(kept) > limit:
         kept = kept[: limit - 1] + ELLIPSIS

@@ -10,6 +10,7 @@ from typing import TextIO
 import anyio
 
 from .audit import AuditError, AuditLog
+from .display import clean
 from .messages import clock_skew_s, plural
 from .scp import (
     CURRENT_API_VERSION,
@@ -42,27 +43,37 @@ def _mask(value: str, *, secret: bool) -> str:
     return value[:4] + "…" if len(value) > 6 else "****"
 
 
+LINE_LIMIT = 600
+
+
 class _Report:
+    """Prints the checks. Every line passes display.clean: error texts may carry the platform's words, and a
+    terminal must not receive their escape sequences."""
+
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.problems = 0
         self._failed: set[str] = set()
 
+    def _print(self, mark: str, text: str) -> None:
+        print(f"  {mark:5} {clean(text, LINE_LIMIT).text}", file=self.out)
+
     def ok(self, text: str) -> None:
-        print(f"  ok    {text}", file=self.out)
+        self._print("ok", text)
 
     def info(self, text: str) -> None:
-        print(f"        {text}", file=self.out)
+        self._print("", text)
 
     def warn(self, text: str) -> None:
-        print(f"  warn  {text}", file=self.out)
+        self._print("warn", text)
 
     def fail(self, text: str, fix: str) -> None:
         if text.rstrip(".") in self._failed:  # one cause, found by two checks (SCP_TIMEOUT): said once
             return
         self._failed.add(text.rstrip("."))
         self.problems += 1
-        print(f"  FAIL  {text}\n        fix: {fix}", file=self.out)
+        self._print("FAIL", text)
+        self._print("", f"fix: {fix}")
 
 
 def _settings(report: _Report, config: ScpConfig) -> None:

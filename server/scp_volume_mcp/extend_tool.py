@@ -45,6 +45,8 @@ NewSize = Annotated[
         description=f"The new total size in GB: larger than the current size and a multiple of {SIZE_STEP_GB}",
     ),
 ]
+OUTCOME_WRITE_S = 30.0
+"""The longest an audit write may take (a database trail may wait for a pooled connection)."""
 INTERRUPTED_READ_BACK_S = 5.0
 """How long a cancelled call may take to read the volume back for its audit outcome."""
 
@@ -263,10 +265,15 @@ class _Attempt:
             **fields,
         )
         try:
-            await state.audit.write(record)
-        except AuditError as exc:
+            # An outcome is written whatever happens to the call: a cancellation (the client's, or its
+            # disconnection) must not interrupt it, though a stuck trail must not hold the call forever.
+            with anyio.move_on_after(OUTCOME_WRITE_S, shield=phase == "outcome") as scope:
+                await state.audit.write(record)
+            if scope.cancelled_caught:
+                raise AuditError(f"writing the audit {phase} took longer than {OUTCOME_WRITE_S:g} s")
+        except (AuditError, UnicodeError) as exc:
             if raise_errors:
-                raise
+                raise AuditError(str(exc)) from None
             logger.error("%s; this extension attempt's %s is not in the audit trail", exc, phase)
 
     async def write_interrupted(self, operation: Extension) -> None:

@@ -65,7 +65,8 @@ async def check_live(runtime: Runtime, volume_id: str, new_size_gb: int) -> Live
     generation = runtime.generation(volume_id)
     volume = await runtime.client().show_volume(volume_id)
     quota = await runtime.per_volume_quota_gb()
-    return LiveCheck(volume_id, volume, quota, assess_extension(volume, new_size_gb, quota), generation)
+    pending = runtime.pending_target(volume_id, volume.size, volume.state in FAILED_STATES)
+    return LiveCheck(volume_id, volume, quota, assess_extension(volume, new_size_gb, quota, pending), generation)
 
 
 @dataclass(frozen=True)
@@ -122,10 +123,6 @@ class ExtensionFailed(ExtensionError):
     """A resize request was sent and the platform refused it, or its fate could not be settled as hoped."""
 
 
-async def _no_hook() -> None:
-    return None
-
-
 class Extension:
     """One confirmed extension of one volume to `target` GB, checked by `check` before confirmation."""
 
@@ -159,12 +156,8 @@ class Extension:
         async with self.runtime.volume_lock(self.volume_id):
             volume = await self._fresh_volume(confirmed_by)
             self.previous_size = volume.size
-            assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb)
-            if assessment.verdict == "unchanged":
+            if self._judge(volume) == "unchanged":
                 return self._report("unchanged", volume)
-            if assessment.verdict == "refused":
-                label = messages.volume_label(volume.name, self.volume_id)
-                raise self._error(messages.refusal(label, assessment.reasons))
             if self._before_send is not None:
                 await self._before_send(volume)
             if self._snapshot_first is not None:
@@ -178,6 +171,8 @@ class Extension:
                 with tracing.span("scp_volume_mcp.resize", **{"scp.volume_id": self.volume_id}) as resize:
                     volume, note = await self._send()
                     resize.set_attributes({"scp.sent": self.sent, "http.response.status_code": self.status or 0})
+                if volume.size < self.target:  # accepted, not visible yet: no other resize until it is
+                    self.runtime.note_pending(self.volume_id, self.target)
             finally:
                 self.runtime.bump_generation(self.volume_id)
         waited_s = None
@@ -199,10 +194,24 @@ class Extension:
         has attempted a resize of it since it was read (a concurrent call)."""
         if confirmed_by == "flag" and self.runtime.generation(self.volume_id) == self.check.generation:
             return self.check.volume
+        return await self._read()
+
+    async def _read(self) -> Volume:
         try:
             return await self.scp.show_volume(self.volume_id)
         except ScpError as exc:
             raise self._error(messages.explain(exc, self.volume_id)) from None
+
+    def _judge(self, volume: Volume) -> Literal["extend", "unchanged"]:
+        """The guards again, on a fresh read, with any resize this process knows is on its way; raises the
+        refusal (nothing sent)."""
+        failed = volume.state in FAILED_STATES
+        pending = self.runtime.pending_target(self.volume_id, volume.size, failed)
+        assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb, pending)
+        if assessment.verdict == "refused":
+            label = messages.volume_label(volume.name, self.volume_id)
+            raise self._error(messages.refusal(label, assessment.reasons))
+        return assessment.verdict
 
     async def _take_snapshot(self, volume: Volume) -> Volume:
         """The snapshot-first step (still under the lock); the volume is read again after it, since taking
@@ -213,13 +222,8 @@ class Extension:
         except ExtensionError as exc:
             self.snapshot_id = exc.snapshot_id
             raise
-        try:
-            volume = await self.scp.show_volume(self.volume_id)
-        except ScpError as exc:
-            raise self._error(messages.explain(exc, self.volume_id)) from None
-        assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb)
-        if assessment.verdict == "refused":
-            raise self._error(messages.refusal(messages.volume_label(volume.name, self.volume_id), assessment.reasons))
+        volume = await self._read()
+        self._judge(volume)
         self.previous_size = volume.size
         return volume
 

@@ -17,8 +17,11 @@ class Assessment:
     reasons: list[str] = field(default_factory=list)
 
 
-def assess_extension(volume: Volume, new_size_gb: int, per_volume_quota_gb: int | None) -> Assessment:
-    """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it."""
+def assess_extension(
+    volume: Volume, new_size_gb: int, per_volume_quota_gb: int | None, pending_gb: int | None = None
+) -> Assessment:
+    """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it. `pending_gb`:
+    the target of a resize SCP accepted that the volume does not show yet."""
     current = volume.size
     if new_size_gb < current:
         return Assessment("refused", [messages.REASON_SHRINK.format(current=current, requested=new_size_gb)])
@@ -27,7 +30,9 @@ def assess_extension(volume: Volume, new_size_gb: int, per_volume_quota_gb: int 
     reasons: list[str] = []
     if new_size_gb < MIN_VOLUME_SIZE_GB or new_size_gb % SIZE_STEP_GB:
         reasons.append(messages.size_hint(new_size_gb, current))
-    if volume.state in EXTENDING_STATES:
+    if pending_gb is not None:
+        reasons.append(messages.reason_pending(pending_gb))
+    elif volume.state in EXTENDING_STATES:
         reasons.append(messages.REASON_IN_PROGRESS)
     elif volume.state not in EXTENDABLE_STATES:
         reasons.append(messages.reason_state(volume.state))

@@ -228,6 +228,13 @@ REASON_IN_PROGRESS: Final = (
 )
 
 
+def reason_pending(target_gb: int) -> str:
+    return (
+        f"an extension of this volume to {target_gb} GB is already in progress (SCP accepted it; an attached "
+        "volume can stay in-use while it grows); wait until get_volume shows the new size"
+    )
+
+
 def reason_state(state: str) -> str:
     return f"the volume is {quoted(state)}; only available or in-use volumes can be extended"
 
@@ -274,7 +281,7 @@ RUN_DOCTOR: Final = "Run `scp-volume-mcp doctor` to check the endpoint, the keys
 
 
 def not_reachable(exc: ScpError) -> str:
-    return f"{exc}. Nothing was sent. {RUN_DOCTOR}"
+    return f"{_said(exc)}. Nothing was sent. {RUN_DOCTOR}"
 
 
 # --- Results --------------------------------------------------------------------------------------
@@ -311,36 +318,36 @@ def unreadable_answer_context(status: int) -> str:
 def read_back_failed(what: str, target: int, exc: ScpError) -> str:
     return (
         f"{what}; whether the resize to {target} GB was applied is unknown, because reading the volume back "
-        f"failed too ({exc}). Check it with get_volume before trying again."
+        f"failed too ({_said(exc)}). Check it with get_volume before trying again."
     )
 
 
 def dropped_then_applied(exc: ScpError) -> str:
-    return f"{exc}; reading the volume back shows the resize was applied."
+    return f"{_said(exc)}; reading the volume back shows the resize was applied."
 
 
 def dropped_then_failed(exc: ScpError, state: str, size: int) -> str:
     return (
-        f"{exc}; reading the volume back shows it is {short(state)} at {size} GB. "
+        f"{_said(exc)}; reading the volume back shows it is {short(state)} at {size} GB. "
         "Check it in the SCP console before trying again."
     )
 
 
 def dropped_in_progress(exc: ScpError, state: str) -> str:
-    return f"{exc}; reading the volume back shows the resize in progress ({short(state)})."
+    return f"{_said(exc)}; reading the volume back shows the resize in progress ({short(state)})."
 
 
 def timed_out_unknown(exc: ScpTimeoutError, state: str, size: int) -> str:
     return (
-        f"{exc}. The volume still shows {size} GB, {short(state)}, but the request may still be processed; nothing was "
-        "sent again. Check with get_volume in a minute before retrying."
+        f"{_said(exc)}. The volume still shows {size} GB, {short(state)}, but the request may still be processed; "
+        "nothing was sent again. Check with get_volume in a minute before retrying."
     )
 
 
 def resend_unreachable(exc: ScpTransportError) -> str:
     return (
         "The first resize request was dropped and reading back showed it was not applied; sending it again "
-        f"failed ({exc}). The volume was not resized; try again later."
+        f"failed ({_said(exc)}). The volume was not resized; try again later."
     )
 
 
@@ -370,10 +377,15 @@ def still_working(state: str, size: int, timeout_s: float) -> str:
 
 
 def wait_read_failed(exc: ScpError) -> str:
-    return f"The request was accepted, but reading the volume while waiting failed ({exc})."
+    return f"The request was accepted, but reading the volume while waiting failed ({_said(exc)})."
 
 
 # --- SCP failures ---------------------------------------------------------------------------------
+
+
+def _said(exc: object) -> str:
+    """An error's own text (which may carry the platform's words) cleaned and bounded, for inside a sentence."""
+    return clean(str(exc), EXPLAIN_LIMIT).text
 
 
 def explain(exc: ScpError, volume_id: str | None = None) -> str:
@@ -405,11 +417,11 @@ def _explain(exc: ScpError, volume_id: str | None) -> str:
     if isinstance(exc, ScpBadRequest):
         return f"SCP refused the request (400): {exc.detail}"
     if isinstance(exc, ScpHttpError):
-        return f"{exc} {exc.hint}"
+        return f"{_said(exc)} {exc.hint}"
     if isinstance(exc, ScpTransportError) and not exc.sent:  # no connection: the endpoint or the network
-        return f"{exc}. {RUN_DOCTOR}"
+        return f"{_said(exc)}. {RUN_DOCTOR}"
     if isinstance(exc, ScpConfigError):
-        return f"{exc} {RUN_DOCTOR}"
+        return f"{_said(exc)} {RUN_DOCTOR}"
     return str(exc)
 
 
@@ -533,7 +545,7 @@ def snapshot_not_found(what: str, name: str) -> str:
 def snapshot_unknown(what: str, name: str, exc: object) -> str:
     return _nothing_resized(
         f"{what}; whether snapshot {name!r} was created is unknown, because reading the snapshots back failed "
-        f"too ({exc}). Look for it by that name before trying again."
+        f"too ({_said(exc)}). Look for it by that name before trying again."
     )
 
 
@@ -550,8 +562,13 @@ def snapshot_timed_out(label: str, status: str, timeout_s: float) -> str:
     )
 
 
+SNAPSHOT_ID_NOT_UUID: Final = _nothing_resized(
+    "SCP answered the snapshot request with an id that is not a UUID, so it cannot serve as the way back."
+)
+
+
 def snapshot_unreadable(label: str, exc: object) -> str:
-    return _nothing_resized(f"Reading snapshot {label} while waiting for it failed ({exc}).")
+    return _nothing_resized(f"Reading snapshot {label} while waiting for it failed ({_said(exc)}).")
 
 
 def snapshot_taken_line(label: str, policy_applied: bool) -> str:

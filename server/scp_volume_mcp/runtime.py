@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scp_volume_mcp")
 
 QUOTA_TTL_S = 60.0
+PENDING_TTL_S = 3600.0
+"""How long an accepted resize that no read has shown yet keeps blocking another one of the same volume."""
 QuotaUnstated = Literal["not stated", "unreadable"]
 
 
@@ -55,6 +57,7 @@ class Runtime:
         self._client: ScpClient | None = None
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
         self._generations: dict[str, int] = {}
+        self._pending: dict[str, tuple[int, float]] = {}
         self._quota: tuple[float, int | None] | None = None
         self.quota_unstated: QuotaUnstated | None = None
         """Why the last quota read gave no limit: the platform stated none, or it could not be read."""
@@ -118,6 +121,23 @@ class Runtime:
 
     def bump_generation(self, volume_id: str) -> None:
         self._generations[volume_id] = self.generation(volume_id) + 1
+
+    def note_pending(self, volume_id: str, target_gb: int) -> None:
+        """SCP accepted a resize of the volume to `target_gb` that a read does not show yet."""
+        self._pending[volume_id] = (target_gb, time.monotonic())
+
+    def pending_target(self, volume_id: str, size_gb: int, failed: bool) -> int | None:
+        """The target of an accepted resize the volume does not show yet. An attached volume may stay
+        `in-use` while it grows, so its state alone cannot say so. Forgotten once a read shows the size (or
+        a failed state), or after `PENDING_TTL_S`."""
+        entry = self._pending.get(volume_id)
+        if entry is None:
+            return None
+        target, since = entry
+        if size_gb >= target or failed or time.monotonic() - since > PENDING_TTL_S:
+            del self._pending[volume_id]
+            return None
+        return target
 
     async def per_volume_quota_gb(self) -> int | None:
         """The largest size one volume may have, cached briefly; None when the quota is not readable."""

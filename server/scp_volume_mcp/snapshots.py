@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from . import messages
+from . import display, messages
 from .extension import MIN_POLL_S, ExtensionRefused, Progress
 from .scp import (
     SNAPSHOT_AVAILABLE,
@@ -33,6 +33,7 @@ from .scp import (
     ScpTransportError,
     Snapshot,
     Volume,
+    is_volume_id,
 )
 
 if TYPE_CHECKING:
@@ -131,8 +132,8 @@ def restore_request(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
         "body": {
             "name": f"{base[:200]}-restored",
             "size": snapshot.size or volume.size,
-            "snapshot_id": snapshot.id,
-            "volume_type": volume.volume_type,
+            "snapshot_id": display.field(snapshot.id),
+            "volume_type": display.field(volume.volume_type),
         },
     }
 
@@ -167,6 +168,8 @@ class SnapshotFirst:
         if self._progress is not None:
             await self._progress(0.0, self.timeout_s, messages.snapshot_starting(self.volume_id))
         snapshot = await self._create(volume)
+        if not is_volume_id(snapshot.id):  # the way back must be an id a request can name, nothing else
+            raise self._refused(messages.SNAPSHOT_ID_NOT_UUID)
         self.taken = snapshot
         snapshot = await self._wait(snapshot)
         self.taken = snapshot

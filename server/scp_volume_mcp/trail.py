@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .audit import UNKNOWN, attempts
+from .audit import DETAIL_LIMIT, UNKNOWN, attempts
+from .display import clean
 from .settings import ServerSettings, SettingsError
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -99,20 +100,27 @@ def mark_unknown(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return attempts(sorted(entries, key=_when))
 
 
+FIELD_LIMIT = 128
+
+
 def render(entry: Mapping[str, Any]) -> str:
-    """One line for a person."""
+    """One line for a person. A trail is written by this server, but a file can be edited: every field is
+    cleaned and bounded, so a terminal gets no escape sequences."""
+
+    def shown(key: str, limit: int = FIELD_LIMIT) -> str:
+        value = entry.get(key)
+        return clean(str(value), limit).text if value is not None else "?"
+
     phase = entry["phase"]
-    what = str(entry.get("outcome")) if phase == "outcome" or entry.get("outcome") == UNKNOWN else "intent"
-    size = f"{entry.get('previous_size_gb') if entry.get('previous_size_gb') is not None else '?'} -> " \
-           f"{entry.get('requested_size_gb')} GB"  # fmt: skip
-    parts = [str(entry["time"]), str(entry.get("volume_id")), size, what]
+    what = shown("outcome") if phase == "outcome" or entry.get("outcome") == UNKNOWN else "intent"
+    parts = [shown("time"), shown("volume_id"), f"{shown('previous_size_gb')} -> {shown('requested_size_gb')} GB", what]
     for label, key in (("http", "http_status"), ("request", "request_id"), ("caller", "caller"),
                        ("client", "client_claimed"), ("replica", "replica"), ("attempt", "attempt_id"),
                        ("snapshot", "snapshot_id")):  # fmt: skip
         if entry.get(key) is not None:
-            parts.append(f"{label} {entry[key]}")
+            parts.append(f"{label} {shown(key)}")
     line = "  ".join(parts)
-    return f"{line}  ({entry['detail']})" if entry.get("detail") else line
+    return f"{line}  ({shown('detail', DETAIL_LIMIT)})" if entry.get("detail") else line
 
 
 def run_audit(

@@ -86,7 +86,8 @@ class EmulatorApp:
                     self.routes.extend(volume_id, body, version)
                 if route == "snapshot" and fault.apply:
                     self.routes.create_snapshot(body)
-                raise Refusal(fault.status, "INJECTED_FAULT", f"Injected fault: status {fault.status}")
+                detail = fault.detail if fault.detail is not None else f"Injected fault: status {fault.status}"
+                raise Refusal(fault.status, "INJECTED_FAULT", detail)
             if fault is not None and route in ("extend", "snapshot") and fault.apply is False:
                 answer = Answer(202, {})  # the answer will be dropped or mangled; nothing was applied
             elif route == "endpoints":

@@ -65,6 +65,7 @@ class Fault:
     - `drop`: start the answer, then close the connection mid-body.
     - `malformed`: answer the normal status with a body that is not valid JSON.
     - `body`: answer the normal status with this exact JSON value (e.g. a 202 that is not a volume).
+    - `detail`: with `status`, the error body's detail text (rehearse hostile or huge platform text).
     - `apply`: for `extend` and `snapshot`, whether the extension (the snapshot) takes effect behind the
       fault. By default it does not behind a `status` fault, and it does behind the others (the normal
       answer is made, then delayed, dropped or mangled).
@@ -77,6 +78,7 @@ class Fault:
     drop: bool = False
     malformed: bool = False
     body: Any = None
+    detail: str | None = None
     apply: bool | None = None
     retry_after: float | None = None
     skip: int = 0
@@ -380,6 +382,13 @@ class EmulatorState:
             for volume_id in list(self._resizing):
                 self._settle(volume_id)
             return [copy.deepcopy(v) for v in self._volumes.values()]
+
+    def resizing(self, volume_id: str) -> bool:
+        """Whether an accepted resize of the volume is still under way."""
+        with self._lock:
+            if volume_id in self._volumes:
+                self._settle(volume_id)
+            return volume_id in self._resizing
 
     def put(self, volume: Mapping[str, Any]) -> None:
         """Add or replace a volume (tests and rehearsals)."""

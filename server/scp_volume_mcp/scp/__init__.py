@@ -61,6 +61,7 @@ from ._platform import (
     VOLUME_ID_PATTERN,
     StateSet,
     classify_state,
+    is_volume_id,
     state_key,
 )
 from ._versions import ApiVersionStatus, check_api_version
@@ -137,6 +138,7 @@ __all__ = [
     "config_dir",
     "credentials_exposure",
     "is_loopback_host",
+    "is_volume_id",
     "load_config",
     "signature",
     "state_key",
