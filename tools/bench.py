@@ -11,13 +11,25 @@
    calls. Target: ratio <= 1.15, and < 2 MB growth between call 100 and call 1,000.
 4. concurrency over streamable HTTP: 100 concurrent clients, 1,000 extend calls on distinct volumes:
    throughput, p50, p99, zero errors.
+5. replicas: three `serve --transport http` processes on one PostgreSQL (a throwaway cluster, as the tests
+   start one: tests/pg_cluster.py) and one emulator process, behind a round-robin client pool (each client
+   holds a session on every replica and sends its calls to them in turn); 100 clients: extends of 1,000
+   distinct volumes plus 100 calls colliding on 10 volumes (10 calls per volume, same target, fired together).
+   Correct means: exactly one PUT per volume in the emulator's journal, and every call answered as it should:
+   a distinct volume's call sent its resize; of a colliding volume's calls exactly one sent it and each other
+   one reports `unchanged` (nothing sent) or refuses with "already in progress ... Nothing was sent". Anything
+   else (an exception, another error, a second send) is an error. Side by side, the same work against one
+   process without audit, one with the file audit, and one replica on PostgreSQL. Without PostgreSQL the
+   database rows are skipped, saying so (tests/test_bench.py fails instead when CI=true).
 
 --quick runs every part with small counts (CI checks that it works; it asserts no timing).
+--only SECTION (repeatable) runs only the sections named.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -29,8 +41,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +55,8 @@ from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, de
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SECTIONS = ("startup", "per_call", "memory", "http", "replicas")
 MINIMAL_SERVER = """
 from mcp.server.mcpserver import MCPServer
 
@@ -75,7 +89,7 @@ def wait_for_port(port: int, process: subprocess.Popen[Any], timeout_s: float = 
             return
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"process {process.args} did not listen on {port}") from None
+                raise RuntimeError(f"process {process.args!r} did not listen on {port}") from None
             time.sleep(0.02)
 
 
@@ -96,6 +110,44 @@ def emulator_process(volumes: list[dict[str, Any]] | None = None) -> Iterator[st
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+def bench_volumes(ids: list[str]) -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"bench-{n}", "size": 16, "state": "available", "servers": []} for n, i in enumerate(ids)]
+
+
+@contextmanager
+def http_servers(endpoint: str, envs: list[dict[str, str]], logs: Path) -> Iterator[list[str]]:
+    """One `serve --transport http --no-auth` process per environment, all on the one emulator; their URLs.
+    --no-auth: a loopback benchmark; the token check it skips is one constant-time compare per request."""
+    base = {k: v for k, v in os.environ.items() if k not in ("SCP_AUDIT_LOG", "SCP_DATABASE_URL")}
+    started: list[tuple[subprocess.Popen[Any], int, Path]] = []
+    try:
+        for number, extra in enumerate(envs, 1):
+            port, log = free_port(), logs / f"server-{number}-{uuid.uuid4().hex[:6]}.log"
+            with log.open("w") as stderr:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port),
+                     "--no-auth"],
+                    env={**base, **SCP_ENV, "SCP_ENDPOINT": endpoint, **extra},
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                )  # fmt: skip
+            started.append((process, port, log))
+        for process, port, log in started:
+            try:
+                wait_for_port(port, process)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}: {log.read_text()[-2000:]}") from None
+        yield [f"http://127.0.0.1:{port}/mcp" for _, port, _ in started]
+    finally:
+        for process, _, _ in started:
+            process.terminate()
+        for process, _, _ in started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 class StdioServer:
@@ -302,8 +354,8 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
 async def _client_output_validation_ms(client: Any, volume_id: str, size: int) -> float:
     """What the SDK's client spends checking extend_volume's structuredContent against its outputSchema
     (it does so on every call, with jsonschema), timed by repeating that same check."""
-    from jsonschema import exceptions
-    from jsonschema.validators import validator_for
+    from jsonschema import exceptions  # type: ignore[import-untyped]
+    from jsonschema.validators import validator_for  # type: ignore[import-untyped]
 
     tools = {t.name: t for t in (await client.list_tools()).tools}
     result = await client.call_tool("extend_volume", {"volume_id": volume_id, "new_size_gb": size, "confirm": True})
@@ -396,25 +448,241 @@ async def _http_load(url: str, volume_ids: list[str], clients: int) -> dict[str,
 
 def bench_http(calls: int, clients: int) -> dict[str, Any]:
     ids = [str(uuid.UUID(int=i + 1, version=4)) for i in range(calls)]
-    volumes = [
-        {"id": i, "name": f"bench-{n}", "size": 16, "state": "available", "servers": []} for n, i in enumerate(ids)
-    ]
-    with emulator_process(volumes) as endpoint:
-        port = free_port()
-        process = subprocess.Popen(
-            # --no-auth: a loopback benchmark; the token check it skips is one constant-time compare per request.
-            [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port), "--no-auth"],
-            env={**os.environ, **SCP_ENV, "SCP_ENDPOINT": endpoint},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port, process)
-            result: dict[str, Any] = anyio.run(_http_load, f"http://127.0.0.1:{port}/mcp", ids, clients)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with (
+        emulator_process(bench_volumes(ids)) as endpoint,
+        tempfile.TemporaryDirectory() as logs,
+        http_servers(endpoint, [{}], Path(logs)) as [url],
+    ):
+        result: dict[str, Any] = anyio.run(_http_load, url, ids, clients)
     return result
+
+
+# --- 5. replicas on one PostgreSQL ------------------------------------------------------------------
+
+TARGET_GB = 24
+IN_PROGRESS = "already in progress"  # messages.REASON_IN_PROGRESS, inside a refusal that ends "Nothing was sent."
+REPLICAS_CORRECT = (
+    "correct = exactly one PUT per volume (the emulator's journal), at the target size; every distinct volume's "
+    "call sent it; of each colliding volume's calls exactly one sent it and the others answered `unchanged` or "
+    "refused 'already in progress ... Nothing was sent'; no other error; and, with an audit trail, one intent per "
+    "PUT and one outcome per call"
+)
+
+
+def _result_text(result: Any) -> str:
+    return " ".join(getattr(block, "text", "") for block in result.content)
+
+
+def classify(result: Any, colliding: bool) -> str:
+    """`sent` (this call sent the resize), `unchanged` or `in progress` (a colliding call that found the
+    volume resized, or being resized, and sent nothing), or `error: ...` for anything else."""
+    if result.is_error:
+        text = _result_text(result)
+        if colliding and IN_PROGRESS in text and "Nothing was sent" in text:
+            return "in progress"
+        return f"error: {text[:300]}"
+    content = result.structured_content or {}
+    if content.get("request_sent") and content.get("outcome") in ("completed", "accepted"):
+        return "sent"
+    if colliding and content.get("outcome") == "unchanged" and not content.get("request_sent"):
+        return "unchanged"
+    return f"error: unexpected result {content.get('outcome')!r}, request_sent={content.get('request_sent')!r}"
+
+
+async def _pool_load(urls: list[str], distinct: list[str], colliding: list[str], per_volume: int,
+                     clients: int) -> dict[str, Any]:  # fmt: skip
+    """`clients` clients, each with a session on every replica, sending call i to replica (client + i) mod n.
+    Each client first does half of its distinct volumes; then all wait for each other and fire the colliding
+    calls together (call j of the colliding ones by client j mod clients), then the rest."""
+    from mcp import Client
+
+    plans: list[tuple[list[str], list[str], list[str]]] = []
+    collide_calls = [volume for volume in colliding for _ in range(per_volume)]
+    for c in range(clients):
+        mine = distinct[c::clients]
+        plans.append((mine[: len(mine) // 2], collide_calls[c::clients], mine[len(mine) // 2 :]))
+    latencies: list[float] = []
+    errors: list[str] = []
+    outcomes: dict[str, dict[str, int]] = {}  # colliding volume -> kind -> count
+    arrived = {"connected": 0, "middle": 0}
+    events = {"connected": anyio.Event(), "middle": anyio.Event()}
+    times: dict[str, float] = {}
+
+    async def meet(point: str, wait: bool = True) -> None:
+        arrived[point] += 1
+        if arrived[point] == clients:
+            times.setdefault(point, time.perf_counter())
+            events[point].set()
+        if wait:
+            await events[point].wait()
+
+    async def worker(index: int, plan: tuple[list[str], list[str], list[str]]) -> None:
+        first, collide, rest = plan
+        passed: list[str] = []
+        calls = 0
+        try:
+            async with AsyncExitStack() as stack:
+                turn = index % len(urls)
+                sessions = [await stack.enter_async_context(Client(url)) for url in urls[turn:] + urls[:turn]]
+                passed.append("connected")
+                await meet("connected")
+
+                async def call(volume_id: str, is_colliding: bool) -> None:
+                    nonlocal calls
+                    session = sessions[calls % len(sessions)]
+                    calls += 1
+                    started = time.perf_counter()
+                    try:
+                        result = await session.call_tool(
+                            "extend_volume", {"volume_id": volume_id, "new_size_gb": TARGET_GB, "confirm": True}
+                        )
+                    except Exception as exc:  # a benchmark counts failures instead of stopping at the first
+                        errors.append(f"{volume_id}: {exc!r}")
+                        return
+                    latencies.append(time.perf_counter() - started)
+                    kind = classify(result, is_colliding)
+                    if kind.startswith("error"):
+                        errors.append(f"{volume_id}: {kind}")
+                    if is_colliding:
+                        counts = outcomes.setdefault(volume_id, {})
+                        counts[kind] = counts.get(kind, 0) + 1
+
+                for volume_id in first:
+                    await call(volume_id, False)
+                passed.append("middle")
+                await meet("middle")
+                for volume_id in collide:
+                    await call(volume_id, True)
+                for volume_id in rest:
+                    await call(volume_id, False)
+                times["end"] = max(times.get("end", 0.0), time.perf_counter())
+        except Exception as exc:  # the session itself failed (its transport raised out of the client)
+            leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+            while len(leaves) == 1 and isinstance(leaves[0], BaseExceptionGroup):
+                leaves = leaves[0].exceptions
+            left = len(first) + len(collide) + len(rest) - calls
+            errors.append(f"client {index}: its session failed after {calls} calls ({left} not made): {leaves!r}")
+            for point in ("connected", "middle"):  # do not leave the others waiting for this client
+                if point not in passed:
+                    await meet(point, wait=False)
+
+    async with anyio.create_task_group() as group:
+        for index, plan in enumerate(plans):
+            group.start_soon(worker, index, plan)
+    elapsed = times.get("end", time.perf_counter()) - times["connected"]
+    for volume_id, counts in outcomes.items():
+        if counts.get("sent", 0) != 1:
+            errors.append(f"{volume_id}: {counts.get('sent', 0)} of its colliding calls sent a resize, not 1")
+    ordered = sorted(latencies)
+    totals: dict[str, int] = {}
+    for counts in outcomes.values():
+        for kind, count in counts.items():
+            totals[kind] = totals.get(kind, 0) + count
+    return {
+        "replicas": len(urls),
+        "clients": clients,
+        "calls": len(distinct) + len(collide_calls),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "colliding_outcomes": dict(sorted(totals.items())),
+        "seconds": round(elapsed, 2),
+        "throughput_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(ordered[len(ordered) // 2] * 1000, 1) if ordered else None,
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1) if ordered else None,
+    }
+
+
+def puts_per_volume(endpoint: str, volume_ids: list[str]) -> dict[str, Any]:
+    """Resizes the emulator received, per volume, from its journal (a control route: loopback Host)."""
+    journal = httpx.get(f"{endpoint}/_emulator/journal", timeout=60).raise_for_status().json()["requests"]
+    counts = dict.fromkeys(volume_ids, 0)
+    wrong_size = 0
+    for entry in journal:
+        if entry["method"] == "PUT" and entry["path"].endswith("/size"):
+            volume_id = entry["path"].split("/")[-2]
+            counts[volume_id] = counts.get(volume_id, 0) + 1
+            wrong_size += entry["body"] != {"size": TARGET_GB}
+    per_count: dict[int, int] = {}
+    for count in counts.values():
+        per_count[count] = per_count.get(count, 0) + 1
+    return {
+        "volumes": len(volume_ids),
+        "puts": sum(counts.values()),
+        "volumes_by_put_count": {str(k): v for k, v in sorted(per_count.items())},
+        "puts_with_another_size": wrong_size,
+        "exactly_one_each": all(counts[v] == 1 for v in volume_ids) and len(counts) == len(volume_ids),
+    }
+
+
+def audit_counts_file(path: Path) -> dict[str, int]:
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    intents = sum(1 for line in lines if line.get("phase") == "intent")
+    return {"intents": intents, "outcomes": len(lines) - intents}
+
+
+def audit_counts_database(url: str, replicas: list[str]) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT phase, count(*) FROM scp_volume_audit WHERE replica = ANY(%s) GROUP BY phase", (replicas,)
+        ).fetchall()
+    found = {str(phase): int(count) for phase, count in rows}
+    return {"intents": found.get("intent", 0), "outcomes": found.get("outcome", 0)}
+
+
+def postgres_cluster() -> Any:
+    """A throwaway PostgreSQL cluster, started as the tests start theirs (tests/pg_cluster.py; also as root):
+    a context manager yielding its URL. Raises `PostgresUnavailable` (or ImportError without tests/) on entry."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests import pg_cluster
+    finally:
+        sys.path.remove(str(ROOT))
+    return pg_cluster.postgres_cluster()
+
+
+def bench_replicas(distinct_count: int, colliding_count: int, per_volume: int, clients: int,
+                   replicas: int) -> dict[str, Any]:  # fmt: skip
+    distinct = [str(uuid.UUID(int=i + 1, version=4)) for i in range(distinct_count)]
+    colliding = [str(uuid.UUID(int=10**6 + i, version=4)) for i in range(colliding_count)]
+    report: dict[str, Any] = {"distinct_volumes": distinct_count, "colliding_volumes": colliding_count,
+                              "calls_per_colliding_volume": per_volume, "target_gb": TARGET_GB, "runs": []}  # fmt: skip
+
+    def run(name: str, envs: list[dict[str, str]], audit: Callable[[], dict[str, int]] | None) -> None:
+        print(f"  {name} ...", file=sys.stderr, flush=True)
+        with emulator_process(bench_volumes(distinct + colliding)) as endpoint, tempfile.TemporaryDirectory() as logs:
+            with http_servers(endpoint, envs, Path(logs)) as urls:
+                load = anyio.run(_pool_load, urls, distinct, colliding, per_volume, clients)
+            if load["errors"]:  # what the servers said, for the report
+                load["server_logs"] = {log.name: log.read_text()[-1500:] for log in sorted(Path(logs).iterdir())}
+            journal = puts_per_volume(endpoint, distinct + colliding)
+        trail = audit() if audit is not None else None
+        correct = load["errors"] == 0 and journal["exactly_one_each"] and journal["puts_with_another_size"] == 0
+        if trail is not None:
+            correct = correct and trail == {"intents": journal["puts"], "outcomes": load["calls"]}
+        report["runs"].append({"name": name, **load, "journal": journal, "audit": trail, "correct": correct})
+
+    with tempfile.TemporaryDirectory() as folder:
+        run("1 process, no audit", [{}], None)
+        log = Path(folder) / "audit.jsonl"
+        run("1 process, file audit", [{"SCP_AUDIT_LOG": str(log)}], lambda: audit_counts_file(log))
+        try:
+            cluster = postgres_cluster()
+            url = cluster.__enter__()
+        except (RuntimeError, ImportError) as exc:  # PostgresUnavailable is a RuntimeError
+            report["postgres_skipped"] = f"PostgreSQL not available: {exc}"
+            print(f"  replicas on PostgreSQL: SKIPPED: {report['postgres_skipped']}", file=sys.stderr, flush=True)
+            return report
+        try:
+            for count in (1, replicas):
+                names = [f"bench-{count}r-{n}" for n in range(1, count + 1)]
+                envs = [{"SCP_DATABASE_URL": url, "SCP_REPLICA_NAME": name} for name in names]
+                label = f"{count} replica{'s' if count > 1 else ''}, PostgreSQL"
+                run(label, envs, functools.partial(audit_counts_database, url, names))
+        finally:
+            cluster.__exit__(None, None, None)
+    return report
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -438,48 +706,82 @@ def _version(package: str) -> str:
 
 
 def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
-    startup, call, memory, http = results["startup"], results["per_call"], results["memory"], results["http"]
-    growth = memory["scp-volume-mcp"]["growth_100_to_end_mb"]
-    return [
-        ("start-up ratio (vs minimal MCPServer)", f"{startup['ratio']:.3f}", f"<= {TARGETS['startup_ratio']}",
-         startup["ratio"] <= TARGETS["startup_ratio"]),
-        ("per-call overhead vs bare httpx (ms)", f"{call['overhead_ms']:.3f}", f"<= {TARGETS['overhead_ms']}",
-         call["overhead_ms"] <= TARGETS["overhead_ms"]),
-        ("  SDK floor: same requests in a bare MCP tool (ms)", f"{call['sdk_floor_ms']:.3f}", "", True),
-        ("  SDK client's check of our output schema (ms)", f"{call['sdk_client_output_validation_ms']:.3f}", "", True),
-        ("  the rest: resolvers, guards, results (ms)", f"{call['overhead_beyond_sdk_ms']:.3f}", "", True),
-        ("peak RSS ratio (vs minimal MCPServer)", f"{memory['peak_ratio']:.3f}", f"<= {TARGETS['rss_ratio']}",
-         memory["peak_ratio"] <= TARGETS["rss_ratio"]),
-        (f"RSS growth, call 100 to {memory['calls']} (MB)", f"{growth:.3f}", f"< {TARGETS['rss_growth_mb']}",
-         growth < TARGETS["rss_growth_mb"]),
-        (f"HTTP: {http['clients']} clients, {http['calls']} extends: errors", str(http["errors"]), "0",
-         http["errors"] == 0),
-        ("HTTP throughput (calls/s), p50 / p99 (ms)",
-         f"{http['throughput_per_s']}, {http['p50_ms']} / {http['p99_ms']}", "", True),
-    ]  # fmt: skip
+    rows: list[tuple[str, str, str, bool]] = []
+    if "startup" in results:
+        startup = results["startup"]
+        rows.append(("start-up ratio (vs minimal MCPServer)", f"{startup['ratio']:.3f}",
+                     f"<= {TARGETS['startup_ratio']}", startup["ratio"] <= TARGETS["startup_ratio"]))  # fmt: skip
+    if "per_call" in results:
+        call = results["per_call"]
+        rows += [
+            ("per-call overhead vs bare httpx (ms)", f"{call['overhead_ms']:.3f}", f"<= {TARGETS['overhead_ms']}",
+             call["overhead_ms"] <= TARGETS["overhead_ms"]),
+            ("  SDK floor: same requests in a bare MCP tool (ms)", f"{call['sdk_floor_ms']:.3f}", "", True),
+            ("  SDK client's check of our output schema (ms)", f"{call['sdk_client_output_validation_ms']:.3f}", "",
+             True),
+            ("  the rest: resolvers, guards, results (ms)", f"{call['overhead_beyond_sdk_ms']:.3f}", "", True),
+        ]  # fmt: skip
+    if "memory" in results:
+        memory = results["memory"]
+        growth = memory["scp-volume-mcp"]["growth_100_to_end_mb"]
+        rows += [
+            ("peak RSS ratio (vs minimal MCPServer)", f"{memory['peak_ratio']:.3f}", f"<= {TARGETS['rss_ratio']}",
+             memory["peak_ratio"] <= TARGETS["rss_ratio"]),
+            (f"RSS growth, call 100 to {memory['calls']} (MB)", f"{growth:.3f}", f"< {TARGETS['rss_growth_mb']}",
+             growth < TARGETS["rss_growth_mb"]),
+        ]  # fmt: skip
+    if "http" in results:
+        http = results["http"]
+        rows += [
+            (f"HTTP: {http['clients']} clients, {http['calls']} extends: errors", str(http["errors"]), "0",
+             http["errors"] == 0),
+            ("HTTP throughput (calls/s), p50 / p99 (ms)",
+             f"{http['throughput_per_s']}, {http['p50_ms']} / {http['p99_ms']}", "", True),
+        ]  # fmt: skip
+    if "replicas" in results:
+        for run in results["replicas"]["runs"]:
+            rows.append((f"{run['name']}: {run['calls']} calls, correct", "yes" if run["correct"] else "NO", "yes",
+                         run["correct"]))  # fmt: skip
+            rows.append(("  calls/s, p50 / p99 (ms)",
+                         f"{run['throughput_per_s']}, {run['p50_ms']} / {run['p99_ms']}", "", True))  # fmt: skip
+        if "postgres_skipped" in results["replicas"]:
+            rows.append(("replicas on PostgreSQL", "SKIPPED", "", True))
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small counts: checks that it works, not timings")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write the results")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     args = parser.parse_args()
+    sections = set(args.only or SECTIONS)
     # Before any MCPServer exists: its constructor would otherwise set the root logger to INFO.
     logging.basicConfig(level=logging.WARNING)
     runs, calls, memory_calls, http_calls, clients = (2, 50, 120, 40, 10) if args.quick else (11, 1000, 1000, 1000, 100)
+    # distinct volumes, colliding volumes, calls per colliding volume, clients, replicas
+    replicas = (30, 2, 5, 10, 3) if args.quick else (1000, 10, 10, 100, 3)
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
-    with tempfile.TemporaryDirectory() as folder:
-        minimal_path = Path(folder) / "minimal_server.py"
-        minimal_path.write_text(MINIMAL_SERVER)
-        with emulator_process() as endpoint:
-            print("start-up ...", file=sys.stderr, flush=True)
-            results["startup"] = bench_startup(minimal_path, runs, endpoint)
-            print("per-call overhead ...", file=sys.stderr, flush=True)
-            results["per_call"] = bench_per_call(endpoint, calls)
-            print("memory ...", file=sys.stderr, flush=True)
-            results["memory"] = bench_memory(minimal_path, memory_calls, endpoint)
-    print("concurrency over HTTP ...", file=sys.stderr, flush=True)
-    results["http"] = bench_http(http_calls, clients)
+    if sections & {"startup", "per_call", "memory"}:
+        with tempfile.TemporaryDirectory() as folder:
+            minimal_path = Path(folder) / "minimal_server.py"
+            minimal_path.write_text(MINIMAL_SERVER)
+            with emulator_process() as endpoint:
+                if "startup" in sections:
+                    print("start-up ...", file=sys.stderr, flush=True)
+                    results["startup"] = bench_startup(minimal_path, runs, endpoint)
+                if "per_call" in sections:
+                    print("per-call overhead ...", file=sys.stderr, flush=True)
+                    results["per_call"] = bench_per_call(endpoint, calls)
+                if "memory" in sections:
+                    print("memory ...", file=sys.stderr, flush=True)
+                    results["memory"] = bench_memory(minimal_path, memory_calls, endpoint)
+    if "http" in sections:
+        print("concurrency over HTTP ...", file=sys.stderr, flush=True)
+        results["http"] = bench_http(http_calls, clients)
+    if "replicas" in sections:
+        print("replicas ...", file=sys.stderr, flush=True)
+        results["replicas"] = bench_replicas(*replicas)
     rows = verdicts(results)
     results["verdicts"] = [{"measure": m, "value": v, "target": t, "met": ok} for m, v, t, ok in rows]
     args.json.write_text(json.dumps(results, indent=2) + "\n")
@@ -487,8 +789,19 @@ def main() -> int:
     for measure, value, target, ok in rows:
         mark = "" if not target else ("  ok" if ok else "  MISSED")
         print(f"{measure:52} {value:>22}  {target:>8}{mark}")
-    print(f"\nstart-up medians (ms): {results['startup']['median_ms']}")
-    print(f"per-call medians (ms): {results['per_call']['median_ms']}")
+    if "startup" in results:
+        print(f"\nstart-up medians (ms): {results['startup']['median_ms']}")
+    if "per_call" in results:
+        print(f"per-call medians (ms): {results['per_call']['median_ms']}")
+    if "replicas" in results:
+        print(f"\nreplicas: {REPLICAS_CORRECT}")
+        for run in results["replicas"]["runs"]:
+            print(f"  {run['name']}: {run['errors']} errors, colliding calls {run['colliding_outcomes']}, "
+                  f"PUTs per volume {run['journal']['volumes_by_put_count']}, audit {run['audit']}")  # fmt: skip
+            for error in run["first_errors"]:
+                print(f"    {error}")
+        if "postgres_skipped" in results["replicas"]:
+            print(f"  replicas on PostgreSQL SKIPPED: {results['replicas']['postgres_skipped']}")
     print(f"results written to {args.json}")
     return 0
 
