@@ -8,6 +8,7 @@ and paragraph separators, bidi overrides and zero-width characters are removed, 
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from typing import Final, NamedTuple
 
@@ -29,6 +30,10 @@ _INVISIBLE_RANGES: Final = ((0xFE00, 0xFE0F), (0xE0000, 0xE007F), (0xE0100, 0xE0
 """Variation selectors and tags: each can carry hidden bytes while showing nothing."""
 MAX_COMBINING: Final = 2
 """Combining marks kept after one base character (more stack into unreadable "Zalgo" text)."""
+
+
+_PLAIN: Final = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*")
+"""Printable ASCII words separated by single spaces: already clean."""
 
 
 class Cleaned(NamedTuple):
@@ -57,6 +62,8 @@ def _without_stacks(text: str) -> str:
 
 def clean(value: str, limit: int = FIELD_LIMIT) -> Cleaned:
     """The text without invisible or control characters, at most `limit` characters (an ellipsis marks a cut)."""
+    if len(value) <= limit and _PLAIN.fullmatch(value):  # the usual case: nothing to remove, nothing to cut
+        return Cleaned(value, False)
     # Look at a bounded prefix only: a 200 KB name costs no more than a short one.
     head = value[: limit * 4 + 16]
     kept = "".join(c if _visible(c) else " " if c in "\t\n\r\u2028\u2029" else "" for c in head)

@@ -60,6 +60,7 @@ class BearerTokenMiddleware:
 
 
 MIN_TOKEN_LENGTH = 32
+KEEP_ALIVE_S = 75
 
 
 def state_keys(env: Mapping[str, str]) -> list[str]:
@@ -226,8 +227,10 @@ def _run_http(
 
     from .scp import url_host
 
+    # Keep-alive longer than clients' and proxies' idle timeouts (httpx's 5 s, nginx's 60 s): the server
+    # closing first races a request on a reused connection into a dropped connection.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
-                            ssl_certfile=certfile, ssl_keyfile=keyfile)  # fmt: skip
+                            ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=KEEP_ALIVE_S)  # fmt: skip
     server = uvicorn.Server(config)
     url = f"{'https' if certfile else 'http'}://{url_host(host)}:{port}/mcp"
 
