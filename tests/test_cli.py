@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -185,3 +186,20 @@ def test_doctor_reports_the_audit_logs_free_space(
     assert "GiB free" in out
     assert [p.name for p in tmp_path.iterdir()] == ["audit.jsonl"]  # the scratch file beside it is gone
     assert (tmp_path / "audit.jsonl").read_text() == ""
+
+
+def test_doctor_in_team_mode_checks_the_database_not_a_file(
+    scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, team_db: str
+) -> None:
+    monkeypatch.setenv("SCP_DATABASE_URL", team_db)
+    status, out = _doctor()
+    assert status == 0, out
+    assert "audit trail and volume locks: PostgreSQL" in out
+    password = urlsplit(team_db).password
+    assert password is None or password not in out
+    port = urlsplit(team_db).port
+    monkeypatch.setenv("SCP_DATABASE_URL", team_db.replace(f":{port}/", f":{free_port()}/"))
+    status, out = _doctor()
+    assert status == 1
+    assert "check SCP_DATABASE_URL" in out
+    assert password is None or password not in out

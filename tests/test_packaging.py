@@ -16,7 +16,7 @@ def test_scp_public_surface_is_pinned() -> None:
         "API_SERVICE", "API_VERSIONS", "ApiVersionStatus", "CLIENT_TYPE", "CURRENT_API_VERSION",
         "EXAMPLE_VOLUME_ID", "EXTENDABLE_STATES", "EXTENDING_STATE", "EXTENDING_STATES", "ExtendAccepted",
         "FAILED_STATES", "KNOWN_STATES", "LIST_PAGE_SIZE_MAX", "MIN_EXTEND_TARGET_GB", "MIN_VOLUME_SIZE_GB",
-        "Probe", "SETTLED_STATES", "SIZE_STEP_GB", "SNAPSHOT_AVAILABLE", "SNAPSHOT_CREATING",
+        "Probe", "SETTLED_STATES", "SIZE_STEP_GB", "SNAPSHOT_AVAILABLE",
         "SNAPSHOT_FAILED_STATUSES", "SNAPSHOT_NAME_MAX", "SNAPSHOT_NAME_PATTERN", "ScpAuth", "ScpBadRequest",
         "ScpClient", "ScpConfig", "ScpConfigError", "ScpConflict", "ScpDiscoveryError", "ScpError",
         "ScpForbidden", "ScpHttpError", "ScpInputError", "ScpNotFound", "ScpRateLimited", "ScpResponseError",

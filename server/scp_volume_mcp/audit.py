@@ -14,11 +14,13 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
+
+import anyio.to_thread
 
 from .display import clean
 
@@ -88,12 +90,9 @@ class AuditLog:
         self.path = path
         self._lock = threading.Lock()
 
-    @property
-    def enabled(self) -> bool:
-        return self.path is not None
-
     async def write(self, record: AuditRecord) -> None:
-        self.append(record)
+        # The fsync waits for the disk: in a worker thread, so other calls keep being served meanwhile.
+        await anyio.to_thread.run_sync(self.append, record)
 
     def append(self, record: AuditRecord) -> None:
         """Append and fsync one line. Raises `AuditError` when any step fails (full disk included)."""
@@ -135,6 +134,15 @@ class AuditLog:
             scratch.unlink(missing_ok=True)
         free = shutil.disk_usage(self.path.parent).free
         return f"{self.path} (writable; {free / 2**30:.1f} GiB free)"
+
+
+def normalized(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored record in today's shape: older lines said `client` for `client_claimed` and had no phase."""
+    entry = dict(record)
+    if "client_claimed" not in entry and "client" in entry:
+        entry["client_claimed"] = entry.pop("client")
+    entry.setdefault("phase", "outcome")
+    return entry
 
 
 def attempts(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

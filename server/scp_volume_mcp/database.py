@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from .audit import AuditError
+from .audit import AuditError, normalized
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -134,9 +134,7 @@ def record_row(record: object, replica: str) -> dict[str, Any]:
         assert is_dataclass(record)
         assert not isinstance(record, type)
         fields = asdict(record)
-    if "client_claimed" not in fields and "client" in fields:
-        fields["client_claimed"] = fields["client"]
-    fields.setdefault("phase", "outcome")
+    fields = normalized(fields)
     fields["replica"] = replica
     return {column: fields.get(column) for column in AUDIT_COLUMNS}
 

@@ -164,6 +164,27 @@ def _transport_fix(exc: ScpTransportError, config: ScpConfig) -> str:
     return f"check the endpoint ({source}) and the network, then run doctor again"
 
 
+def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
+    """Team mode: the database holds the locks and the trail; check it as the server will use it."""
+    from .database import Database, DatabaseAuditTrail
+
+    async def check() -> None:
+        database = Database(url, lock_timeout_s=lock_timeout_s)
+        try:
+            await DatabaseAuditTrail(database).check_writable()
+        finally:
+            await database.aclose()
+
+    try:
+        anyio.run(check)
+    except AuditError as exc:
+        report.fail(str(exc), "check SCP_DATABASE_URL and that PostgreSQL answers; extensions are refused until then")
+    else:
+        from .database import mask_url
+
+        report.ok(f"audit trail and volume locks: PostgreSQL {mask_url(url)} (table writable)")
+
+
 def run_doctor(out: TextIO = sys.stdout) -> int:
     report = _Report(out)
     print("scp-volume-mcp doctor", file=out)
@@ -205,11 +226,15 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
         report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
         policy = settings.snapshot_policy
         report.ok(f"snapshot policy {policy} (SCP_SNAPSHOT_POLICY): {_SNAPSHOT_POLICY[policy]}")
-        try:
-            where = AuditLog(settings.audit_log).probe()
-        except AuditError as exc:
-            report.fail(str(exc), "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then")
+        if settings.database_url:
+            _team_trail(report, settings.database_url, settings.lock_timeout_s)
         else:
-            report.ok(f"audit log: {where if settings.audit_log else 'off (set SCP_AUDIT_LOG to keep one)'}")
+            try:
+                where = AuditLog(settings.audit_log).probe()
+            except AuditError as exc:
+                fix = "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then"
+                report.fail(str(exc), fix)
+            else:
+                report.ok(f"audit log: {where if settings.audit_log else 'off (set SCP_AUDIT_LOG to keep one)'}")
     print("All good." if report.problems == 0 else f"{plural(report.problems, 'problem')} found.", file=out)
     return 0 if report.problems == 0 else 1

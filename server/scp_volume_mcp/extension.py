@@ -299,6 +299,28 @@ class Extension:
         )
 
 
+class PollSchedule:
+    """Pauses between reads while waiting on the platform: doubling from MIN_POLL_S up to `poll_s`, never past
+    `timeout_s` from the schedule's start."""
+
+    def __init__(self, timeout_s: float, poll_s: float) -> None:
+        self.timeout_s, self._longest = timeout_s, max(poll_s, MIN_POLL_S)
+        self._started = time.monotonic()
+        self._delay = MIN_POLL_S
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    @property
+    def remaining(self) -> float:
+        return self.timeout_s - self.elapsed
+
+    async def pause(self) -> None:
+        await anyio.sleep(max(0.0, min(self._delay, self.remaining)))
+        self._delay = min(self._delay * 2, self._longest)
+
+
 def settled(volume: Volume, target: int) -> bool:
     """The extension is over: the size reached and the volume usable again."""
     return volume.size >= target and volume.state in SETTLED_STATES
@@ -310,21 +332,18 @@ async def wait_until_settled(
 ) -> tuple[Volume, str | None]:  # fmt: skip
     """Poll (backing off up to `poll_s`) until the volume settles at `target`, fails, or time runs out.
     Returns the last volume seen (the caller judges a failed state) and a note when it is not settled."""
-    started = time.monotonic()
-    delay = MIN_POLL_S
+    schedule = PollSchedule(timeout_s, poll_s)
     while True:
-        elapsed = time.monotonic() - started
+        elapsed = schedule.elapsed
         if progress is not None:
             await progress(
                 min(elapsed, timeout_s), timeout_s, messages.wait_progress(volume.state, volume.size, target, elapsed)
             )
         if volume.state in FAILED_STATES:
             return volume, None
-        remaining = timeout_s - elapsed
-        if remaining <= 0:
+        if schedule.remaining <= 0:
             return volume, messages.still_working(volume.state, volume.size, timeout_s)
-        await anyio.sleep(min(delay, remaining))
-        delay = min(delay * 2, max(poll_s, MIN_POLL_S))
+        await schedule.pause()
         try:
             volume = await scp.show_volume(volume_id)
         except ScpError as exc:

@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from . import display, messages
-from .extension import MIN_POLL_S, ExtensionRefused, Progress
+from .extension import ExtensionRefused, PollSchedule, Progress
 from .scp import (
     SNAPSHOT_AVAILABLE,
     SNAPSHOT_FAILED_STATUSES,
@@ -207,10 +205,9 @@ class SnapshotFirst:
         return found[0]
 
     async def _wait(self, snapshot: Snapshot) -> Snapshot:
-        started = time.monotonic()
-        delay = MIN_POLL_S
+        schedule = PollSchedule(self.timeout_s, self.poll_s)
         while True:
-            elapsed = time.monotonic() - started
+            elapsed = schedule.elapsed
             label = messages.snapshot_label(snapshot.name, snapshot.id)
             if self._progress is not None:
                 progress = messages.snapshot_progress(messages.bounded(snapshot.id), snapshot.status, elapsed)
@@ -220,11 +217,9 @@ class SnapshotFirst:
                 return snapshot
             if status in SNAPSHOT_FAILED_STATUSES or status.startswith("error"):
                 raise self._refused(messages.snapshot_failed(label, snapshot.status), snapshot)
-            remaining = self.timeout_s - elapsed
-            if remaining <= 0:
+            if schedule.remaining <= 0:
                 raise self._refused(messages.snapshot_timed_out(label, snapshot.status, self.timeout_s), snapshot)
-            await anyio.sleep(min(delay, remaining))
-            delay = min(delay * 2, max(self.poll_s, MIN_POLL_S))
+            await schedule.pause()
             try:
                 snapshot = await self.client.show_snapshot(snapshot.id)
             except ScpError as exc:

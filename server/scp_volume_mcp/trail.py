@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .audit import DETAIL_LIMIT, UNKNOWN, attempts
+from .audit import DETAIL_LIMIT, UNKNOWN, attempts, normalized
 from .display import clean
 from .settings import ServerSettings, SettingsError
 
@@ -40,14 +40,6 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _normalized(record: Mapping[str, Any]) -> dict[str, Any]:
-    entry = dict(record)
-    if "client_claimed" not in entry and "client" in entry:
-        entry["client_claimed"] = entry.pop("client")
-    entry.setdefault("phase", "outcome")
-    return entry
-
-
 def _when(entry: Mapping[str, Any]) -> datetime:
     moment = datetime.fromisoformat(str(entry["time"]))
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
@@ -66,7 +58,7 @@ def read_file(path: Path, *, volume_id: str | None = None, since: datetime | Non
         if not line.strip():
             continue
         try:
-            entry = _normalized(json.loads(line))
+            entry = normalized(json.loads(line))
             when = _when(entry)
         except (ValueError, KeyError, TypeError):
             raise TrailError(f"{path}:{number} is not an audit record") from None
@@ -89,7 +81,7 @@ def read_trail(
             rows = read_rows(settings.database_url, volume_id=volume_id, since=since)
         except DatabaseError as exc:
             raise TrailError(str(exc)) from None
-        return mask_url(settings.database_url), mark_unknown(_normalized(r) for r in rows)
+        return mask_url(settings.database_url), mark_unknown(normalized(r) for r in rows)
     if settings.audit_log is None:
         raise TrailError("no audit trail is configured: set SCP_AUDIT_LOG (a file) or SCP_DATABASE_URL (team mode)")
     return str(settings.audit_log), mark_unknown(read_file(settings.audit_log, volume_id=volume_id, since=since))

@@ -108,7 +108,6 @@ SNAPSHOT_NAME_PATTERN = r"^[a-zA-Z0-9-_ ]+$"
 """The platform's rule for a snapshot name (`CreateSnapshotRequest.name`)."""
 SNAPSHOT_NAME_MAX = 255
 SNAPSHOT_AVAILABLE = "available"
-SNAPSHOT_CREATING = "creating"
 SNAPSHOT_FAILED_STATUSES = frozenset({"error", "error_deleting"})
 
 
