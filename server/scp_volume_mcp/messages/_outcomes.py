@@ -1,0 +1,173 @@
+"""Refusals (nothing was sent) and the results of an extension, including every ambiguous-failure sentence."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..display import quoted, short
+from ..scp import (
+    ScpError,
+    ScpTimeoutError,
+    ScpTransportError,
+)
+from ._failures import RUN_DOCTOR, _said
+from ._tools import (
+    next_steps,
+    size_change,
+)
+
+# --- Refusals (nothing was sent) ------------------------------------------------------------------
+
+REASON_SHRINK: Final = "volumes can only grow: current {current} GB, requested {requested} GB"
+REASON_IN_PROGRESS: Final = (
+    "an extension of this volume is already in progress (state extending); wait for it to finish"
+)
+
+
+def reason_pending(target_gb: int) -> str:
+    return (
+        f"an extension of this volume to {target_gb} GB is already in progress (SCP accepted it; an attached "
+        "volume can stay in-use while it grows); wait until get_volume shows the new size"
+    )
+
+
+def reason_state(state: str) -> str:
+    return f"the volume is {quoted(state)}; only available or in-use volumes can be extended"
+
+
+REASON_QUOTA: Final = "{requested} GB exceeds the per-volume quota of {quota} GB"
+
+
+def refusal(label: str, reasons: list[str]) -> str:
+    return f"Not extending {label}: " + "; ".join(reasons) + ". Nothing was sent."
+
+
+HUMAN_REQUIRED: Final = (
+    "This server requires a human to confirm every extension (SCP_CONFIRMATION=human), and this client cannot "
+    "ask one (it does not support elicitation). Nothing was sent. Use a client that supports elicitation, or "
+    "have the operator set SCP_CONFIRMATION=auto or flag."
+)
+
+
+def audit_unwritable(problem: str) -> str:
+    return f"Refusing to extend: {problem} (fail closed). Nothing was sent."
+
+
+def interrupted(sent: bool, size: int | None, state: str | None) -> str:
+    if not sent:
+        return "The call was cancelled or its client went away before any resize request was sent."
+    seen = f"reading back showed {size} GB, {short(state)}" if size is not None else "reading back was not possible"
+    return f"The call was cancelled or its client went away after the resize request was sent; {seen}."
+
+
+MISSING_EXTEND_SCOPE = (
+    "Refusing to extend: your access token lacks the scope volumes:extend (it allows lookups only). "
+    "Nothing was read or sent; ask for a token with volumes:extend."
+)
+
+
+def coordination_unavailable(problem: str) -> str:
+    return (
+        f"Refusing to extend: {problem} (fail closed: without the lock another replica could resize the same "
+        "volume). Nothing was sent; lookups still work. Try again later."
+    )
+
+
+def not_reachable(exc: ScpError) -> str:
+    return f"{_said(exc)}. Nothing was sent. {RUN_DOCTOR}"
+
+
+# --- Results --------------------------------------------------------------------------------------
+
+
+def result_lines(outcome: str, label: str, *, previous: int, target: int, observed: int, state: str,
+                 note: str | None, steps: list[str] | None = None) -> list[str]:  # fmt: skip
+    """`steps`: the result's `next_steps` (see `next_steps`)."""
+    change = size_change(previous, target)
+    step, irreversible = steps or next_steps([], completed=outcome == "completed")
+    if outcome == "completed":
+        return [f"Extended {label}: {change}; it is {short(state)}.", step, irreversible]
+    if outcome == "accepted":
+        return [
+            f"SCP accepted extending {label}: {change}; it is {short(state)} at {observed} GB for now.",
+            f"{note} Wait until get_volume shows {target} GB before growing the partition." if note else step,
+            irreversible,
+        ]
+    if outcome == "unchanged":
+        return [f"{label} already has {target} GB: nothing was sent."]
+    if outcome == "declined":
+        return [f"The user declined extending {label} to {target} GB: nothing was sent."]
+    return [f"Extending {label} to {target} GB was cancelled: nothing was sent."]
+
+
+def unreadable_answer(status: int) -> str:
+    return f"SCP answered {status} with an unreadable body; the state shown was read back."
+
+
+def unreadable_answer_context(status: int) -> str:
+    return f"SCP accepted the request ({status}) but its answer was unreadable"
+
+
+def read_back_failed(what: str, target: int, exc: ScpError) -> str:
+    return (
+        f"{what}; whether the resize to {target} GB was applied is unknown, because reading the volume back "
+        f"failed too ({_said(exc)}). Check it with get_volume before trying again."
+    )
+
+
+def dropped_then_applied(exc: ScpError) -> str:
+    return f"{_said(exc)}; reading the volume back shows the resize was applied."
+
+
+def dropped_then_failed(exc: ScpError, state: str, size: int) -> str:
+    return (
+        f"{_said(exc)}; reading the volume back shows it is {short(state)} at {size} GB. "
+        "Check it in the SCP console before trying again."
+    )
+
+
+def dropped_in_progress(exc: ScpError, state: str) -> str:
+    return f"{_said(exc)}; reading the volume back shows the resize in progress ({short(state)})."
+
+
+def timed_out_unknown(exc: ScpTimeoutError, state: str, size: int) -> str:
+    return (
+        f"{_said(exc)}. The volume still shows {size} GB, {short(state)}, but the request may still be processed; "
+        "nothing was sent again. Check with get_volume in a minute before retrying."
+    )
+
+
+def resend_unreachable(exc: ScpTransportError) -> str:
+    return (
+        "The first resize request was dropped and reading back showed it was not applied; sending it again "
+        f"failed ({_said(exc)}). The volume was not resized; try again later."
+    )
+
+
+def dropped_twice(volume_id: str, size: int, state: str) -> str:
+    return (
+        f"The connection to SCP dropped twice while resizing {volume_id}, and the volume still shows {size} GB, "
+        f"{short(state)}: the resize was not applied. Try again later."
+    )
+
+
+def wait_progress(state: str, size: int, target: int, elapsed: float) -> str:
+    return f"{short(state)}, {size} GB of {target} GB after {elapsed:.1f} s"
+
+
+def extension_failed(volume_id: str, state: str, size: int) -> str:
+    return (
+        f"The extension of {volume_id} failed: the volume is {short(state)} at {size} GB. Check it in the SCP console; "
+        "a snapshot restored into a new volume is the way back."
+    )
+
+
+def still_working(state: str, size: int, timeout_s: float) -> str:
+    return (
+        f"Still {short(state)} at {size} GB after {timeout_s:g} s; the request was accepted and the platform is still "
+        "working. Check later with get_volume."
+    )
+
+
+def wait_read_failed(exc: ScpError) -> str:
+    return f"The request was accepted, but reading the volume while waiting failed ({_said(exc)})."

@@ -1,0 +1,139 @@
+"""The way back: snapshot awareness, snapshot-first extensions and SCP_SNAPSHOT_POLICY."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..display import TEXT_LIMIT, clean, quoted, short
+from ._failures import _said
+from ._tools import (
+    plural,
+)
+
+# --- Snapshots: the way back (snapshot awareness, snapshot-first, SCP_SNAPSHOT_POLICY) ---------------
+# Snapshot names, ids and statuses come from the platform: data, shown through `display` like every platform text.
+
+SNAPSHOT_FIRST_DESCRIPTION: Final = (
+    "Take a snapshot of the volume first, wait until it is available, and only then resize; if the snapshot "
+    "fails, nothing is resized. The snapshot is the way back: restored into a new volume."
+)
+WAY_BACK_DESCRIPTION: Final = "Makes a new volume from the snapshot taken first: the way back after this growth."
+
+
+def bounded(text: object, limit: int = TEXT_LIMIT) -> str:
+    """Platform text in a sentence: `display.clean`ed and capped (64 characters unless told)."""
+    return clean(str(text), limit).text
+
+
+def age_text(age_s: float) -> str:
+    """`3 days`, `5 hours`, `12 minutes`, `less than a minute`."""
+    for unit, seconds in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if age_s >= seconds:
+            return plural(int(age_s // seconds), unit)
+    return "less than a minute"
+
+
+def snapshot_label(name: str | None, snapshot_id: str) -> str:
+    return f"{quoted(name)} ({short(snapshot_id)})" if name else short(snapshot_id)
+
+
+def latest_snapshot_line(label: str, status: str, age_s: float | None, created_at: str | None) -> str:
+    when = f"{age_text(age_s)} old" if age_s is not None else f"created {bounded(created_at or 'at an unknown time')}"
+    return f"Way back: the latest snapshot is {label}, {quoted(status)}, {when}."
+
+
+NO_SNAPSHOT_LINE: Final = (
+    "No snapshot of this volume exists: after this extension there will be no way back "
+    "(snapshot_first=true takes one first)."
+)
+NO_SNAPSHOT_LINE_OFF: Final = "No snapshot of this volume exists: after this extension there will be no way back."
+SNAPSHOTS_REQUIRED_LINE: Final = "SCP_SNAPSHOT_POLICY=required: extend_volume takes a snapshot first."
+
+
+def snapshots_unreadable(problem: str) -> str:
+    return f"Whether a snapshot exists could not be read ({bounded(problem, 160)}): there may be no way back."
+
+
+def snapshot_quota_full(in_use: int, limit: int) -> str:
+    return f"the snapshot quota is full ({in_use} of {limit}): a snapshot first would be refused"
+
+
+# The confirmation question's last sentence: which way back there will be.
+QUESTION_SNAPSHOT_FIRST: Final = "A snapshot will be taken first."
+QUESTION_NO_SNAPSHOT: Final = "No snapshot exists: there will be no way back."
+QUESTION_SNAPSHOTS_UNKNOWN: Final = "Whether a snapshot exists could not be read: there may be no way back."
+
+
+def question_latest_snapshot(age_s: float | None) -> str:
+    return f"The latest snapshot is {age_text(age_s)} old." if age_s is not None else "A snapshot exists."
+
+
+def snapshot_progress(label: str, status: str, elapsed: float) -> str:
+    return f"snapshot {label}: {quoted(status)} after {elapsed:.1f} s"
+
+
+def snapshot_starting(volume_id: str) -> str:
+    return f"taking a snapshot of {volume_id} first"
+
+
+def _nothing_resized(text: str) -> str:
+    return f"{text} Nothing was resized."
+
+
+def snapshot_refused(explained: str) -> str:
+    return _nothing_resized(f"The snapshot before the extension was refused: {explained}")
+
+
+def snapshot_quota_refusal(in_use: int, limit: int) -> str:
+    return _nothing_resized(
+        f"The snapshot quota is full ({in_use} of {limit}), so no snapshot was taken. Delete an old snapshot or "
+        "ask for a larger quota."
+    )
+
+
+def snapshot_not_found(what: str, name: str) -> str:
+    return _nothing_resized(
+        f"{what}; reading the volume's snapshots back shows no snapshot named {name!r}. It was not created, or "
+        "the platform is still working on it: look for it by that name before trying again."
+    )
+
+
+def snapshot_unknown(what: str, name: str, exc: object) -> str:
+    return _nothing_resized(
+        f"{what}; whether snapshot {name!r} was created is unknown, because reading the snapshots back failed "
+        f"too ({_said(exc)}). Look for it by that name before trying again."
+    )
+
+
+def snapshot_failed(label: str, status: str) -> str:
+    return _nothing_resized(
+        f"Snapshot {label} went to {quoted(status)} instead of available, so there would be no way back."
+    )
+
+
+def snapshot_timed_out(label: str, status: str, timeout_s: float) -> str:
+    return _nothing_resized(
+        f"Snapshot {label} is still {quoted(status)} after {timeout_s:g} s. It may still complete: check it, "
+        "then extend again."
+    )
+
+
+SNAPSHOT_ID_NOT_UUID: Final = _nothing_resized(
+    "SCP answered the snapshot request with an id that is not a UUID, so it cannot serve as the way back."
+)
+
+
+def snapshot_unreadable(label: str, exc: object) -> str:
+    return _nothing_resized(f"Reading snapshot {label} while waiting for it failed ({_said(exc)}).")
+
+
+def snapshot_taken_line(label: str, policy_applied: bool) -> str:
+    why = " (SCP_SNAPSHOT_POLICY=required)" if policy_applied else ""
+    return (
+        f"Way back: snapshot {label} was taken first{why}; restore it into a new volume with "
+        "POST /v1/volumes (see way_back)."
+    )
+
+
+def snapshot_before_failure(label: str) -> str:
+    return f" Snapshot {label} was taken before it: restore it into a new volume if needed."
