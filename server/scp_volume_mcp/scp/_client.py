@@ -21,10 +21,9 @@ import httpx
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from ._config import ScpConfig, check_endpoint
-from ._discovery import ScpDiscoveryError, choose_endpoint
+from ._config import ScpConfig
+from ._discovery import discover
 from ._errors import (
-    ScpConfigError,
     ScpHttpError,
     ScpInputError,
     ScpResponseError,
@@ -136,8 +135,10 @@ _SNAPSHOT_NAME_RE = re.compile(SNAPSHOT_NAME_PATTERN.replace("$", r"\Z"))
 _SNAPSHOT_HEADERS = {HEADER_API_VERSION: f"{API_SERVICE} {SNAPSHOT_API_VERSION}"}
 
 
-class ScpClient:
-    """Signed, typed access to the volume part of the SCP Virtual Server API."""
+class SignedSession:
+    """Signed HTTP to the Virtual Server API: the endpoint (discovered once when asked), one keep-alive
+    `httpx.AsyncClient`, reads retried on throttling and gateway errors, a span per request. `ScpClient`
+    adds the operations."""
 
     def __init__(
         self,
@@ -166,9 +167,6 @@ class ScpClient:
         )
         self._volume_model = volume_model(self.api.version)
 
-    def __repr__(self) -> str:
-        return f"ScpClient(endpoint={self._endpoint!r}, api_version={self.api.version!r})"
-
     @property
     def endpoint(self) -> str | None:
         """The Virtual Server base URL in use; None until discovered (see `resolve_endpoint`)."""
@@ -185,39 +183,12 @@ class ScpClient:
             if self._endpoint is None:
                 auth_url = self.config.auth_url or ""
                 key = (auth_url, self.config.region, self.config.access_key)
-                url = _DISCOVERED.get(key) or await self._discover(auth_url)
+                url = _DISCOVERED.get(key) or await discover(self._http, auth_url, self.config.region)
                 _DISCOVERED[key] = url
                 self._http.base_url = httpx.URL(url)
                 self._endpoint = url
                 logger.info("Virtual Server endpoint discovered from %s/endpoints: %s", auth_url, url)
         return self._endpoint
-
-    async def _discover(self, auth_url: str) -> str:
-        asked = f"GET {auth_url}/endpoints"
-        request = self._http.build_request("GET", f"{auth_url}/endpoints")
-        del request.headers[HEADER_API_VERSION]  # the catalog is IAM's, not the Virtual Server's
-        try:
-            response = await self._http.send(request)
-        except httpx.ConnectError as exc:
-            why = connection_failure(exc, request.url.host, request.url.port)[1]
-            raise ScpDiscoveryError(f"Endpoint discovery: {asked} got no answer: {why}.") from None
-        except httpx.TransportError as exc:
-            raise ScpDiscoveryError(f"Endpoint discovery: {asked} got no answer ({type(exc).__name__}).") from None
-        if response.status_code >= 400:
-            error = error_from_response(response)
-            raise ScpDiscoveryError(
-                f"Endpoint discovery: {asked} answered {response.status_code}: {error.detail[:200]}. {error.hint}"
-            )
-        try:
-            body = response.json()
-        except ValueError:
-            raise ScpDiscoveryError(f"Endpoint discovery: {asked} answered 200 with a body that is not JSON.") from None
-        url = choose_endpoint(body, self.config.region, asked)
-        try:
-            return check_endpoint(url, "The discovered endpoint")
-        except ScpConfigError as exc:
-            refused = f"Endpoint discovery: {asked} gave an endpoint this server will not use. {exc}"
-            raise ScpDiscoveryError(refused) from None
 
     def _error(self, response: httpx.Response) -> ScpHttpError:
         """The typed error, naming SCP_API_VERSION when the platform refused the version header."""
@@ -231,6 +202,91 @@ class ScpClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def _send(self, method: str, path: str, *, attempt: int = 1, **kwargs: Any) -> httpx.Response:
+        """One request, in a span named for its route template (ids left out of the name, kept as attributes)."""
+        template, ids = route_template(path)
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "url.template": template,
+            "scp.attempt": attempt,
+            **ids,
+        }
+        with _tracer.start_as_current_span(f"SCP {method} {template}", attributes=attributes) as current:
+            response = await self._transmit(method, path, **kwargs)
+            current.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _transmit(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if self._endpoint is None:
+            await self.resolve_endpoint()
+        started = time.perf_counter()
+        try:
+            request = self._http.build_request(method, path, **kwargs)
+        except httpx.InvalidURL:
+            raise ScpInputError(
+                f"The request {method} {path[:80]} cannot be built: a parameter is too long or invalid."
+            ) from None
+        try:
+            response = await self._http.send(request)
+        except httpx.TimeoutException as exc:
+            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            text = _timeout_text(f"{method} {path}", request.url, exc, self.config.timeout_s)
+            raise ScpTimeoutError(text, method=method, sent=sent, reason="timeout") from None
+        except httpx.TransportError as exc:
+            if not isinstance(exc, httpx.ConnectError):
+                message = f"SCP dropped the connection during {method} {path} ({type(exc).__name__})"
+                raise ScpTransportError(message, method=method, sent=True) from None
+            reason, why = connection_failure(exc, request.url.host, request.url.port)
+            message = f"SCP could not be reached during {method} {path}: {why}"
+            raise ScpTransportError(message, method=method, sent=False, reason=reason) from None
+        logger.debug(
+            "%s %s -> %d in %.1f ms",
+            method,
+            path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    async def _read(
+        self, path: str, params: dict[str, str | int] | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """A GET, retried on throttling, gateway errors and transport failures."""
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self._read_attempts
+            try:
+                response = await self._send("GET", path, attempt=attempt, params=params, headers=headers)
+            except ScpTransportError:
+                if last:
+                    raise
+                await anyio.sleep(backoff_delay(attempt, self._backoff_s, None))
+                continue
+            if response.status_code < 400:
+                return response
+            error = self._error(response)
+            if last or response.status_code not in RETRYABLE_STATUSES:
+                raise error
+            delay = backoff_delay(attempt, self._backoff_s, error.retry_after)
+            logger.info("GET %s answered %d; retrying in %.2f s", path, response.status_code, delay)
+            await anyio.sleep(delay)
+
+
+def _timeout_text(what: str, url: httpx.URL, exc: httpx.TimeoutException, timeout_s: float) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        host = f"{url.host}:{url.port}" if url.port else url.host
+        waited = min(CONNECT_TIMEOUT_S, timeout_s)
+        return f"SCP could not be reached during {what}: connecting to {host} timed out after {waited:g} s"
+    return f"SCP did not answer {what} within {timeout_s:g} s"
+
+
+class ScpClient(SignedSession):
+    """Signed, typed access to the volume part of the SCP Virtual Server API."""
+
+    def __repr__(self) -> str:
+        return f"ScpClient(endpoint={self._endpoint!r}, api_version={self.api.version!r})"
 
     # --- operations -----------------------------------------------------------------------------
 
@@ -332,84 +388,6 @@ class ScpClient:
         return Probe(response.status_code, response.headers.get("date"), error)
 
     # --- plumbing -------------------------------------------------------------------------------
-
-    async def _send(self, method: str, path: str, *, attempt: int = 1, **kwargs: Any) -> httpx.Response:
-        """One request, in a span named for its route template (ids left out of the name, kept as attributes)."""
-        template, ids = route_template(path)
-        attributes: dict[str, str | int] = {
-            "http.request.method": method,
-            "url.template": template,
-            "scp.attempt": attempt,
-            **ids,
-        }
-        with _tracer.start_as_current_span(f"SCP {method} {template}", attributes=attributes) as current:
-            response = await self._transmit(method, path, **kwargs)
-            current.set_attribute("http.response.status_code", response.status_code)
-            return response
-
-    async def _transmit(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if self._endpoint is None:
-            await self.resolve_endpoint()
-        started = time.perf_counter()
-        try:
-            request = self._http.build_request(method, path, **kwargs)
-        except httpx.InvalidURL:
-            raise ScpInputError(
-                f"The request {method} {path[:80]} cannot be built: a parameter is too long or invalid."
-            ) from None
-        try:
-            response = await self._http.send(request)
-        except httpx.TimeoutException as exc:
-            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-            text = _timeout_text(f"{method} {path}", request.url, exc, self.config.timeout_s)
-            raise ScpTimeoutError(text, method=method, sent=sent, reason="timeout") from None
-        except httpx.TransportError as exc:
-            if not isinstance(exc, httpx.ConnectError):
-                message = f"SCP dropped the connection during {method} {path} ({type(exc).__name__})"
-                raise ScpTransportError(message, method=method, sent=True) from None
-            reason, why = connection_failure(exc, request.url.host, request.url.port)
-            message = f"SCP could not be reached during {method} {path}: {why}"
-            raise ScpTransportError(message, method=method, sent=False, reason=reason) from None
-        logger.debug(
-            "%s %s -> %d in %.1f ms",
-            method,
-            path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-        )
-        return response
-
-    async def _read(
-        self, path: str, params: dict[str, str | int] | None = None, headers: dict[str, str] | None = None
-    ) -> httpx.Response:
-        """A GET, retried on throttling, gateway errors and transport failures."""
-        attempt = 0
-        while True:
-            attempt += 1
-            last = attempt >= self._read_attempts
-            try:
-                response = await self._send("GET", path, attempt=attempt, params=params, headers=headers)
-            except ScpTransportError:
-                if last:
-                    raise
-                await anyio.sleep(backoff_delay(attempt, self._backoff_s, None))
-                continue
-            if response.status_code < 400:
-                return response
-            error = self._error(response)
-            if last or response.status_code not in RETRYABLE_STATUSES:
-                raise error
-            delay = backoff_delay(attempt, self._backoff_s, error.retry_after)
-            logger.info("GET %s answered %d; retrying in %.2f s", path, response.status_code, delay)
-            await anyio.sleep(delay)
-
-
-def _timeout_text(what: str, url: httpx.URL, exc: httpx.TimeoutException, timeout_s: float) -> str:
-    if isinstance(exc, httpx.ConnectTimeout):
-        host = f"{url.host}:{url.port}" if url.port else url.host
-        waited = min(CONNECT_TIMEOUT_S, timeout_s)
-        return f"SCP could not be reached during {what}: connecting to {host} timed out after {waited:g} s"
-    return f"SCP did not answer {what} within {timeout_s:g} s"
 
 
 def _json(response: httpx.Response) -> Any:

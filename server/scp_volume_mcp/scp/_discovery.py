@@ -5,9 +5,14 @@ configured region's. The answer is untrusted: messages quote it only in short, b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._errors import ScpConfigError
+from ._config import check_endpoint
+from ._errors import ScpConfigError, connection_failure, error_from_response
+from ._platform import HEADER_API_VERSION
+
+if TYPE_CHECKING:
+    import httpx
 
 SERVICE_TYPE = "scp-virtualserver"
 """The Virtual Server's `service_type` in the endpoint catalog."""
@@ -60,3 +65,35 @@ def choose_endpoint(body: Any, region: str | None, asked: str) -> str:
     if not isinstance(url, str) or not url:
         raise ScpDiscoveryError(f"Endpoint discovery: {asked} listed a {SERVICE_TYPE} endpoint without a url.")
     return url
+
+
+async def discover(http: httpx.AsyncClient, auth_url: str, region: str | None) -> str:
+    """The Virtual Server URL from a signed `GET {auth_url}/endpoints` (the client's signing, without its
+    API-version header). Raises `ScpDiscoveryError` saying what was asked and what came back."""
+    import httpx  # with the client, on first use: start-up stays free of it
+
+    asked = f"GET {auth_url}/endpoints"
+    request = http.build_request("GET", f"{auth_url}/endpoints")
+    del request.headers[HEADER_API_VERSION]  # the catalog is IAM's, not the Virtual Server's
+    try:
+        response = await http.send(request)
+    except httpx.ConnectError as exc:
+        why = connection_failure(exc, request.url.host, request.url.port)[1]
+        raise ScpDiscoveryError(f"Endpoint discovery: {asked} got no answer: {why}.") from None
+    except httpx.TransportError as exc:
+        raise ScpDiscoveryError(f"Endpoint discovery: {asked} got no answer ({type(exc).__name__}).") from None
+    if response.status_code >= 400:
+        error = error_from_response(response)
+        raise ScpDiscoveryError(
+            f"Endpoint discovery: {asked} answered {response.status_code}: {error.detail[:200]}. {error.hint}"
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        raise ScpDiscoveryError(f"Endpoint discovery: {asked} answered 200 with a body that is not JSON.") from None
+    url = choose_endpoint(body, region, asked)
+    try:
+        return check_endpoint(url, "The discovered endpoint")
+    except ScpConfigError as exc:
+        refused = f"Endpoint discovery: {asked} gave an endpoint this server will not use. {exc}"
+        raise ScpDiscoveryError(refused) from None
