@@ -8,6 +8,7 @@ The HTTP parts (and with them httpx and uvicorn) load on first use.
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
+from ._seed import default_snapshots, default_volumes, load_volumes
 from ._state import (
     DEFAULT_PORT,
     EMULATOR_ACCESS_KEY,
@@ -16,9 +17,6 @@ from ._state import (
     EmulatorState,
     Fault,
     JournalEntry,
-    default_snapshots,
-    default_volumes,
-    load_volumes,
 )
 
 if TYPE_CHECKING:
