@@ -173,3 +173,51 @@ def test_the_audit_command_and_doctor_print_no_escape_sequences(
     assert run_doctor(out) == 1
     assert _clean(out.getvalue())
     assert httpx.get(f"{emulator.url}/_emulator/journal").status_code == 200
+
+
+# --- second review ----------------------------------------------------------------------------------
+
+
+async def test_a_call_cancelled_during_its_put_still_blocks_the_next_resize(emulator: EmulatorServer) -> None:
+    emulator.state.add_fault(Fault("extend", latency_s=1.0))  # applied once the second has passed
+    async with Client(build_server(FLAG, client_factory(emulator))) as client:
+        with anyio.move_on_after(0.5):
+            await client.call_tool("extend_volume", _args(104))
+        second = await client.call_tool("extend_volume", _args(200))
+    assert second.is_error
+    assert "already in progress" in text(second)
+    assert emulator.state.wait_idle()
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]
+
+
+async def test_an_accepted_answer_that_already_shows_the_size_still_blocks_the_next_resize(
+    emulator: EmulatorServer,
+) -> None:
+    emulator.state.settings.extend_seconds = 3.0
+    emulator.state.settings.attached_stays_in_use = True
+    emulator.state.add_fault(Fault("extend", body=_volume(size=104)))  # the 202 body shows the target already
+    async with Client(build_server(FLAG, client_factory(emulator))) as client:
+        await client.call_tool("extend_volume", _args(104))
+        second = await client.call_tool("extend_volume", _args(200))
+    assert second.is_error
+    assert "already in progress" in text(second)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]
+
+
+async def test_a_snapshot_read_back_never_takes_another_calls_snapshot(emulator: EmulatorServer) -> None:
+    emulator.state.add_fault(Fault("snapshot", status=500, skip=1))  # the second POST fails, nothing created
+    async with Client(build_server(FLAG, client_factory(emulator))) as client, anyio.create_task_group() as tg:
+        results: list[Any] = []
+
+        async def call(size: int) -> None:
+            results.append(await client.call_tool("extend_volume", _args(size, snapshot_first=True)))
+
+        tg.start_soon(call, 104)
+        tg.start_soon(call, 200)
+    first, second = results
+    assert not first.is_error, text(first)
+    assert second.is_error
+    assert "Nothing was resized" in text(second)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]
+    names = [e.body["name"] for e in emulator.state.requests("POST")]
+    assert len(names) == len(set(names)) == 2

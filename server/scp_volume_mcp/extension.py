@@ -171,9 +171,11 @@ class Extension:
                 with tracing.span("scp_volume_mcp.resize", **{"scp.volume_id": self.volume_id}) as resize:
                     volume, note = await self._send()
                     resize.set_attributes({"scp.sent": self.sent, "http.response.status_code": self.status or 0})
-                if volume.size < self.target:  # accepted, not visible yet: no other resize until it is
-                    self.runtime.note_pending(self.volume_id, self.target)
             finally:
+                # Accepted, or its fate unknown (a cancelled call, a timeout): until a read shows the new size,
+                # no other resize of this volume leaves this process. A platform refusal applied nothing.
+                if self.sent and not (self.status is not None and self.status >= 400):
+                    self.runtime.note_pending(self.volume_id, self.target)
                 self.runtime.bump_generation(self.volume_id)
         waited_s = None
         if wait and not self._settled(volume):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -113,12 +114,13 @@ def age_s(created_at: str | None, now: float | None = None) -> float | None:
 
 
 def snapshot_name(volume_id: str, now: float | None = None) -> str:
-    """What the snapshot is for, the volume and the time (UTC, to the second): `pre-extend <id> <time>`, 64
-    characters, so sentences show it whole. It is how the snapshot is found after an ambiguous failure; it is
-    unique because one process snapshots a volume only under its lock, and a snapshot takes longer than a second.
+    """What the snapshot is for, the volume, the time (UTC, to the second) and 4 random hex digits:
+    `pre-extend <id> <yymmddHHMMSS><hex>`, 64 characters, so sentences show it whole. It is how the snapshot is
+    found after an ambiguous failure, so it must be this attempt's alone: made when the snapshot is requested
+    (under the volume lock), never shared by two calls in one second, in one process or across replicas.
     Within `^[a-zA-Z0-9-_ ]+$` and 255 characters."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
-    return f"{NAME_PREFIX} {_NOT_IN_NAME.sub('-', volume_id)} {stamp}"[:SNAPSHOT_NAME_MAX]
+    stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(time.time() if now is None else now))
+    return f"{NAME_PREFIX} {_NOT_IN_NAME.sub('-', volume_id)} {stamp}{secrets.token_hex(2)}"[:SNAPSHOT_NAME_MAX]
 
 
 def restore_request(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
@@ -159,6 +161,7 @@ class SnapshotFirst:
         self.taken: Snapshot | None = None
 
     async def __call__(self, volume: Volume) -> Snapshot:
+        self.name = snapshot_name(self.volume_id)  # now, under the lock: this attempt's own name
         self._size = volume.size
         quota = await snapshot_quota(self.client)
         if quota is not None and quota.full and quota.limit is not None:
