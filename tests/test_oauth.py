@@ -180,3 +180,58 @@ async def test_opaque_tokens_through_introspection(emulator: EmulatorServer, iss
             for token in ("opaque-other-audience", "never-issued"):
                 denied = await http.post(url, json={}, headers={"Authorization": f"Bearer {token}"})
                 assert denied.status_code == 401
+
+
+# --- second review: issuers with a trailing slash, odd claims, introspected callers ----------------
+
+
+def _verifier(env: dict[str, str]) -> Any:
+    from scp_volume_mcp.oauth import JwtTokenVerifier, OAuthSettings
+
+    settings = OAuthSettings.from_env(env)
+    assert settings is not None
+    return JwtTokenVerifier(settings)
+
+
+@pytest.mark.anyio
+async def test_an_issuer_that_ends_in_a_slash_accepts_its_own_tokens(issuer: Issuer) -> None:
+    env = {**oauth_env(issuer), "SCP_MCP_OAUTH_ISSUER": issuer.url + "/"}
+    token = await _verifier(env).verify_token(issuer.token("alice", "volumes:read", iss=issuer.url + "/"))
+    assert token is not None
+    assert token.subject == "alice"
+
+
+@pytest.mark.anyio
+async def test_a_scope_claim_that_is_no_list_or_string_grants_nothing(issuer: Issuer) -> None:
+    token = await _verifier(oauth_env(issuer)).verify_token(issuer.token("alice", 5))  # type: ignore[arg-type]
+    assert token is not None
+    assert token.scopes == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": "never"},
+        {"nbf": 10**10},
+        {"token_type": "refresh_token"},
+    ],
+)
+async def test_introspection_refuses_what_it_cannot_check(issuer: Issuer, claims: dict[str, Any]) -> None:
+    issuer.opaque["opaque-1"] = {"active": True, "aud": AUDIENCE, "sub": "bot", "scope": "volumes:read", **claims}
+    assert await _verifier(oauth_env(issuer)).verify_token("opaque-1") is None
+
+
+def test_the_caller_of_an_introspected_token_without_a_subject_is_its_client() -> None:
+    from mcp.server.auth.middleware.auth_context import auth_context_var
+    from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+    from mcp.server.auth.provider import AccessToken
+
+    from scp_volume_mcp.oauth import caller
+
+    token = AccessToken(token="t", client_id="bot", scopes=[], subject=None)
+    reset = auth_context_var.set(AuthenticatedUser(token))
+    try:
+        assert caller() == "bot"
+    finally:
+        auth_context_var.reset(reset)

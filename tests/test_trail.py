@@ -69,3 +69,33 @@ def test_no_trail_configured_says_how(monkeypatch: pytest.MonkeyPatch, capsys: p
     monkeypatch.delenv("SCP_DATABASE_URL", raising=False)
     assert main(["audit"]) == 2
     assert "SCP_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_a_duration_past_the_year_one_is_refused_not_a_traceback(
+    trail: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit", "--since", "99999999999w"]) == 2
+    err = capsys.readouterr().err
+    assert "--since" in err
+    assert "Traceback" not in err
+
+
+def test_json_output_carries_no_raw_control_characters(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    hostile = {**RECORDS[0], "volume_id": "v\u009b31m\u202eevil", "attempt_id": "h1", "phase": "outcome"}
+    trail.write_text(trail.read_text() + json.dumps(hostile, ensure_ascii=False) + "\n")
+    assert main(["audit", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert out.isascii()
+    assert any(json.loads(line)["volume_id"] == "v\u009b31m\u202eevil" for line in out.splitlines())
+
+
+def test_a_malformed_database_url_is_a_clear_error_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SCP_AUDIT_LOG", raising=False)
+    monkeypatch.setenv("SCP_DATABASE_URL", "postgresql://u:s3cret@[::1:1/db")
+    assert main(["audit"]) == 2
+    err = capsys.readouterr().err
+    assert "SCP_DATABASE_URL" in err
+    assert "s3cret" not in err
+    assert "Traceback" not in err

@@ -98,12 +98,21 @@ class LockNotObtained(DatabaseError):
 
 
 def is_database_url(url: str) -> bool:
-    return urlsplit(url).scheme in ("postgresql", "postgres")
+    """A postgresql:// URL that parses (a malformed one, such as an unclosed IPv6 bracket, is not)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a malformed host or port
+    except ValueError:
+        return False
+    return parts.scheme in ("postgresql", "postgres")
 
 
 def mask_url(url: str) -> str:
     """The URL with its password (and any `password=` parameter) replaced by `****`."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed (an unclosed IPv6 bracket): mask by shape, never echo a password
+        return re.sub(r"(?i)password=[^&]*", "password=****", re.sub(r"(://[^:/@]*):[^@]*@", r"\1:****@", url))
     netloc = parts.netloc
     if "@" in netloc:
         credentials, _, hostport = netloc.rpartition("@")

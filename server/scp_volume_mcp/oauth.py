@@ -67,7 +67,8 @@ class OAuthSettings:
         for name, url in ((ISSUER_ENV, issuer), (INTROSPECTION_ENV, introspection)):
             if url is not None:
                 _require_secure(name, url)
-        return cls(issuer.rstrip("/"), audience, introspection, env.get(CLIENT_ID_ENV) or None,
+        # Kept as configured: a token's `iss` must equal it exactly (Auth0-style issuers end in a slash).
+        return cls(issuer, audience, introspection, env.get(CLIENT_ID_ENV) or None,
                    env.get(CLIENT_SECRET_ENV) or None)  # fmt: skip
 
     def auth_settings(self) -> AuthSettings:
@@ -134,7 +135,7 @@ class JwtTokenVerifier:
         kid = header.get("kid")
         key = await self._key(kid if isinstance(kid, str) else None)
         if key is None:
-            logger.info("Bearer token refused: no signing key %r at the issuer", kid)
+            logger.info("Bearer token refused: no signing key %r at the issuer", str(kid)[:40])
             return None
         try:
             claims = jwt.decode(
@@ -193,7 +194,7 @@ class JwtTokenVerifier:
     async def _discover_jwks_uri(self) -> str:
         import httpx
 
-        issuer = self.settings.issuer
+        issuer = self.settings.issuer.rstrip("/")
         for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
             try:
                 response = await self._client().get(issuer + path)
@@ -236,16 +237,22 @@ class JwtTokenVerifier:
             return None
         if claims.get("iss") not in (None, self.settings.issuer):
             return None
-        exp = claims.get("exp")
-        if isinstance(exp, int | float) and exp < time.time() - LEEWAY_S:
+        now = time.time()
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        for value in (exp, nbf):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                return None  # a time that is not a number cannot be checked
+        if (exp is not None and exp < now - LEEWAY_S) or (nbf is not None and nbf > now + LEEWAY_S):
             return None
+        if str(claims.get("token_type", "access_token")).lower() in ("refresh_token", "id_token"):
+            return None  # not an access token
         return self._access_token(token, claims)
 
     def _access_token(self, token: str, claims: Mapping[str, Any]) -> AccessToken:
         from mcp.server.auth.provider import AccessToken
 
         raw = claims.get("scope", claims.get("scp", ""))
-        scopes = raw.split() if isinstance(raw, str) else [str(s) for s in raw or []]
+        scopes = raw.split() if isinstance(raw, str) else [str(s) for s in raw] if isinstance(raw, list) else []
         subject = claims.get("sub")
         exp = claims.get("exp")
         return AccessToken(
@@ -269,7 +276,9 @@ def current_token() -> AccessToken | None:
 def caller() -> str | None:
     """The authenticated subject of the current request, for the audit trail."""
     token = current_token()
-    return token.subject if token is not None else None
+    if token is None:
+        return None
+    return token.subject or (token.client_id if token.client_id != "unknown" else None)
 
 
 def missing_extend_scope() -> bool:

@@ -31,7 +31,10 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     relative = _RELATIVE.match(text)
     if relative:
         amount, unit = float(relative.group(1)), relative.group(2)
-        return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return (now or datetime.now(UTC)) - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            raise TrailError(f"--since {text!r} reaches back before the year 1") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -128,7 +131,8 @@ def run_audit(
         return 2
     if as_json:
         for entry in entries:
-            print(json.dumps(entry, ensure_ascii=False, separators=(",", ":")), file=out)
+            # ASCII only: a trail file can be edited, and a terminal must not receive its control characters.
+            print(json.dumps(entry, ensure_ascii=True, separators=(",", ":")), file=out)
         return 0
     print(f"audit trail: {where} ({len(entries)} records)", file=err)
     for entry in entries:
