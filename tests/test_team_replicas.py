@@ -110,3 +110,33 @@ async def test_extension_refused_but_lookups_work_without_the_database(
     assert "not reachable" in text(refused)
     assert PASSWORD not in text(refused)
     assert emulator.state.requests("PUT") == []
+
+
+@pytest.mark.anyio
+async def test_a_resize_one_replica_sent_blocks_the_others_until_it_shows(
+    emulator: EmulatorServer, team_db: str
+) -> None:
+    """An attached volume may stay in-use at its old size while it grows: the lock alone cannot tell the
+    second replica; the database's record of the accepted resize does."""
+    from mcp import Client
+
+    from scp_volume_mcp.server import build_server
+    from scp_volume_mcp.settings import ServerSettings
+
+    from .mcp_helpers import client_factory, text
+
+    emulator.state.settings.extend_seconds = 5.0
+    emulator.state.settings.attached_stays_in_use = True
+    settings = ServerSettings(confirmation="flag", database_url=team_db)
+    args = {"volume_id": EXAMPLE_VOLUME_ID, "confirm": True}
+    async with (
+        Client(build_server(settings, client_factory(emulator))) as replica_a,
+        Client(build_server(settings, client_factory(emulator))) as replica_b,
+    ):
+        first = await replica_a.call_tool("extend_volume", {**args, "new_size_gb": 104})
+        second = await replica_b.call_tool("extend_volume", {**args, "new_size_gb": 200})
+    assert first.structured_content is not None
+    assert first.structured_content["outcome"] == "accepted"
+    assert second.is_error
+    assert "already in progress" in text(second)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]

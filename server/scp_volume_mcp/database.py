@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("scp_volume_mcp")
 
 TABLE = "scp_volume_audit"
+PENDING_TABLE = "scp_volume_pending"
+"""Resizes SCP accepted that no read has shown yet, shared by every replica (an attached volume can stay
+in-use at its old size while it grows, so the lock alone cannot keep a second resize out)."""
 LOCK_NAMESPACE = 0x5C9
 """The first key of every advisory lock this server takes (the second is the volume id's hash), so that its
 locks do not collide with another application's single-key locks on the same database."""
@@ -79,6 +82,11 @@ $$;
 DROP TRIGGER IF EXISTS {TABLE}_no_change ON {TABLE};
 CREATE TRIGGER {TABLE}_no_change BEFORE UPDATE OR DELETE ON {TABLE}
     FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only();
+CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (
+    volume_id text PRIMARY KEY,
+    target_gb integer NOT NULL,
+    since timestamptz NOT NULL DEFAULT now()
+);
 DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE};
 CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
     FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only();
@@ -249,6 +257,45 @@ class Database:
         finally:
             with anyio.CancelScope(shield=True):
                 await pool.putconn(conn)
+
+    # --- resizes accepted but not visible yet ------------------------------------------------------
+
+    async def note_pending(self, volume_id: str, target_gb: int) -> None:
+        """Record (under the volume's lock) that SCP accepted a resize to `target_gb` not visible yet."""
+        await self.ensure_schema()
+        async with self.audit_connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {PENDING_TABLE} (volume_id, target_gb, since) VALUES (%s, %s, now()) "  # noqa: S608
+                "ON CONFLICT (volume_id) DO UPDATE SET target_gb = EXCLUDED.target_gb, since = now()",
+                (volume_id, target_gb),
+            )
+
+    async def pending_target(self, volume_id: str, size_gb: int, failed: bool, ttl_s: float) -> int | None:
+        """The pending target any replica recorded for the volume; forgotten once a read shows the size (or
+        a failed state), or after `ttl_s`. Raises `DatabaseError` when the database cannot answer."""
+        await self.ensure_schema()
+        try:
+            async with self.audit_connection() as conn:
+                cursor = await conn.execute(
+                    f"SELECT target_gb, extract(epoch FROM now() - since) FROM {PENDING_TABLE} "  # noqa: S608
+                    "WHERE volume_id = %s",
+                    (volume_id,),
+                )
+                row = await cursor.fetchone()
+                if row is None:
+                    return None
+                target, age = int(row[0]), float(row[1])
+                if size_gb >= target or failed or age > ttl_s:
+                    await conn.execute(
+                        f"DELETE FROM {PENDING_TABLE} WHERE volume_id = %s AND target_gb = %s",  # noqa: S608
+                        (volume_id, target),
+                    )
+                    return None
+                return target
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            raise DatabaseError(f"cannot read pending resizes in {self.display_url}: {self.safe(exc)}") from None
 
     # --- the per-volume lock ---------------------------------------------------------------------
 

@@ -65,7 +65,7 @@ async def check_live(runtime: Runtime, volume_id: str, new_size_gb: int) -> Live
     generation = runtime.generation(volume_id)
     volume = await runtime.client().show_volume(volume_id)
     quota = await runtime.per_volume_quota_gb()
-    pending = runtime.pending_target(volume_id, volume.size, volume.state in FAILED_STATES)
+    pending = await runtime.pending_target(volume_id, volume.size, volume.state in FAILED_STATES, strict=False)
     return LiveCheck(volume_id, volume, quota, assess_extension(volume, new_size_gb, quota, pending), generation)
 
 
@@ -156,7 +156,7 @@ class Extension:
         async with self.runtime.volume_lock(self.volume_id):
             volume = await self._fresh_volume(confirmed_by)
             self.previous_size = volume.size
-            if self._judge(volume) == "unchanged":
+            if await self._judge(volume) == "unchanged":
                 return self._report("unchanged", volume)
             if self._before_send is not None:
                 await self._before_send(volume)
@@ -175,7 +175,8 @@ class Extension:
                 # Accepted, or its fate unknown (a cancelled call, a timeout): until a read shows the new size,
                 # no other resize of this volume leaves this process. A platform refusal applied nothing.
                 if self.sent and not (self.status is not None and self.status >= 400):
-                    self.runtime.note_pending(self.volume_id, self.target)
+                    with anyio.CancelScope(shield=True):  # also when this call is being cancelled
+                        await self.runtime.note_pending(self.volume_id, self.target)
                 self.runtime.bump_generation(self.volume_id)
         waited_s = None
         if wait and not self._settled(volume):
@@ -204,11 +205,11 @@ class Extension:
         except ScpError as exc:
             raise self._error(messages.explain(exc, self.volume_id)) from None
 
-    def _judge(self, volume: Volume) -> Literal["extend", "unchanged"]:
+    async def _judge(self, volume: Volume) -> Literal["extend", "unchanged"]:
         """The guards again, on a fresh read, with any resize this process knows is on its way; raises the
         refusal (nothing sent)."""
         failed = volume.state in FAILED_STATES
-        pending = self.runtime.pending_target(self.volume_id, volume.size, failed)
+        pending = await self.runtime.pending_target(self.volume_id, volume.size, failed)
         assessment = assess_extension(volume, self.target, self.check.per_volume_quota_gb, pending)
         if assessment.verdict == "refused":
             label = messages.volume_label(volume.name, self.volume_id)
@@ -225,7 +226,7 @@ class Extension:
             self.snapshot_id = exc.snapshot_id
             raise
         volume = await self._read()
-        self._judge(volume)
+        await self._judge(volume)
         self.previous_size = volume.size
         return volume
 

@@ -39,6 +39,10 @@ class VolumeCoordinator(Protocol):
         """Hold the volume's lock for the block; raises when it cannot be had (nothing may be sent then)."""
         ...
 
+    async def note_pending(self, volume_id: str, target_gb: int) -> None: ...
+
+    async def pending_target(self, volume_id: str, size_gb: int, failed: bool, ttl_s: float) -> int | None: ...
+
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -122,14 +126,26 @@ class Runtime:
     def bump_generation(self, volume_id: str) -> None:
         self._generations[volume_id] = self.generation(volume_id) + 1
 
-    def note_pending(self, volume_id: str, target_gb: int) -> None:
-        """SCP accepted a resize of the volume to `target_gb` that a read does not show yet."""
+    async def note_pending(self, volume_id: str, target_gb: int) -> None:
+        """SCP accepted a resize of the volume to `target_gb` that a read does not show yet (in team mode,
+        recorded for every replica)."""
         self._pending[volume_id] = (target_gb, time.monotonic())
+        if self.coordinator is not None:
+            await self.coordinator.note_pending(volume_id, target_gb)
 
-    def pending_target(self, volume_id: str, size_gb: int, failed: bool) -> int | None:
+    async def pending_target(self, volume_id: str, size_gb: int, failed: bool, *, strict: bool = True) -> int | None:
         """The target of an accepted resize the volume does not show yet. An attached volume may stay
         `in-use` while it grows, so its state alone cannot say so. Forgotten once a read shows the size (or
-        a failed state), or after `PENDING_TTL_S`."""
+        a failed state), or after `PENDING_TTL_S`. `strict=False` (the check before the lock, plans) answers
+        None when the team database cannot say; the check under the lock is strict."""
+        if self.coordinator is not None:
+            try:
+                return await self.coordinator.pending_target(volume_id, size_gb, failed, PENDING_TTL_S)
+            except Exception as exc:  # `strict=False`: a lookup must work without the database
+                if strict:
+                    raise
+                logger.warning("Pending resizes not readable (%s); the check under the lock decides", exc)
+                return None
         entry = self._pending.get(volume_id)
         if entry is None:
             return None
