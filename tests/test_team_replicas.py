@@ -140,3 +140,37 @@ async def test_a_resize_one_replica_sent_blocks_the_others_until_it_shows(
     assert second.is_error
     assert "already in progress" in text(second)
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]
+
+
+@pytest.mark.anyio
+async def test_a_sent_resize_is_reported_as_sent_when_recording_it_for_the_others_fails(
+    emulator: EmulatorServer, team_db: str
+) -> None:
+    from mcp import Client
+
+    from scp_volume_mcp.database import DatabaseError
+    from scp_volume_mcp.server import build_server
+    from scp_volume_mcp.settings import ServerSettings
+
+    from .mcp_helpers import client_factory, text
+
+    emulator.state.settings.extend_seconds = 5.0
+    emulator.state.settings.attached_stays_in_use = True
+    server = build_server(ServerSettings(confirmation="flag", database_url=team_db), client_factory(emulator))
+    coordinator = server.state.runtime.coordinator
+    assert coordinator is not None
+
+    async def broken(volume_id: str, target_gb: int) -> None:
+        raise DatabaseError("the database went away")
+
+    coordinator.note_pending = broken  # type: ignore[method-assign]
+    args = {"volume_id": EXAMPLE_VOLUME_ID, "confirm": True}
+    async with Client(server) as client:
+        first = await client.call_tool("extend_volume", {**args, "new_size_gb": 104})
+        second = await client.call_tool("extend_volume", {**args, "new_size_gb": 200})
+    assert not first.is_error, text(first)
+    assert first.structured_content is not None
+    assert first.structured_content["request_sent"] is True
+    assert second.is_error  # this replica still remembers its own resize
+    assert "already in progress" in text(second)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]

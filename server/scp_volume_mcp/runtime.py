@@ -131,21 +131,34 @@ class Runtime:
         recorded for every replica)."""
         self._pending[volume_id] = (target_gb, time.monotonic())
         if self.coordinator is not None:
-            await self.coordinator.note_pending(volume_id, target_gb)
+            try:
+                await self.coordinator.note_pending(volume_id, target_gb)
+            except Exception as exc:  # the resize was sent: report it as it is, and say this loudly
+                logger.error(
+                    "The resize of %s to %s GB was sent, but recording it for the other replicas failed (%s); "
+                    "this replica still refuses another resize of it until a read shows it",
+                    volume_id, target_gb, exc,
+                )  # fmt: skip
 
     async def pending_target(self, volume_id: str, size_gb: int, failed: bool, *, strict: bool = True) -> int | None:
         """The target of an accepted resize the volume does not show yet. An attached volume may stay
         `in-use` while it grows, so its state alone cannot say so. Forgotten once a read shows the size (or
         a failed state), or after `PENDING_TTL_S`. `strict=False` (the check before the lock, plans) answers
         None when the team database cannot say; the check under the lock is strict."""
-        if self.coordinator is not None:
-            try:
-                return await self.coordinator.pending_target(volume_id, size_gb, failed, PENDING_TTL_S)
-            except Exception as exc:  # `strict=False`: a lookup must work without the database
-                if strict:
-                    raise
-                logger.warning("Pending resizes not readable (%s); the check under the lock decides", exc)
-                return None
+        local = self._local_pending(volume_id, size_gb, failed)
+        if self.coordinator is None:
+            return local
+        try:
+            shared = await self.coordinator.pending_target(volume_id, size_gb, failed, PENDING_TTL_S)
+        except Exception as exc:  # `strict=False`: a lookup must work without the database
+            if strict:
+                raise
+            logger.warning("Pending resizes not readable (%s); the check under the lock decides", exc)
+            shared = None
+        return shared if shared is not None else local
+
+    def _local_pending(self, volume_id: str, size_gb: int, failed: bool) -> int | None:
+        """This process's own record (kept in team mode too, in case writing the shared one failed)."""
         entry = self._pending.get(volume_id)
         if entry is None:
             return None
