@@ -631,6 +631,14 @@ def audit_counts_database(url: str, replicas: list[str]) -> dict[str, int]:
     return {"intents": found.get("intent", 0), "outcomes": found.get("outcome", 0)}
 
 
+def forget_pending(url: str) -> None:
+    """Clear the replicas' shared record of resizes not yet visible (scp_volume_pending), if it exists."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS scp_volume_pending")
+
+
 def postgres_cluster() -> Any:
     """A throwaway PostgreSQL cluster, started as the tests start theirs (tests/pg_cluster.py; also as root):
     a context manager yielding its URL. Raises `PostgresUnavailable` (or ImportError without tests/) on entry."""
@@ -676,6 +684,7 @@ def bench_replicas(distinct_count: int, colliding_count: int, per_volume: int, c
             return report
         try:
             for count in (1, replicas):
+                forget_pending(url)  # each setup starts a fresh emulator: the same volume ids at their old sizes
                 names = [f"bench-{count}r-{n}" for n in range(1, count + 1)]
                 envs = [{"SCP_DATABASE_URL": url, "SCP_REPLICA_NAME": name} for name in names]
                 label = f"{count} replica{'s' if count > 1 else ''}, PostgreSQL"
