@@ -15,6 +15,7 @@ from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
+from scp_volume_mcp.trail import read_file
 
 from .mcp_helpers import client_factory, text
 
@@ -115,7 +116,7 @@ def test_an_intent_without_an_outcome_reads_as_outcome_unknown(tmp_path: Path) -
     log.append(AuditRecord(phase="intent", attempt_id="a1", outcome=None, **common))  # killed after this
     log.append(AuditRecord(phase="intent", attempt_id="a2", outcome=None, **common))
     log.append(AuditRecord(phase="outcome", attempt_id="a2", outcome="completed", **common))
-    assert [a["outcome"] for a in attempts(log.read())] == [UNKNOWN, "completed"]
+    assert [a["outcome"] for a in attempts(read_file(log.path))] == [UNKNOWN, "completed"]
 
 
 def test_audit_lines_escape_line_separators_and_cap_details(tmp_path: Path) -> None:

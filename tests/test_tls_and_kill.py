@@ -22,9 +22,10 @@ from cryptography.x509.oid import NameOID
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from scp_volume_mcp.audit import UNKNOWN, AuditLog, attempts
+from scp_volume_mcp.audit import UNKNOWN, attempts
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
+from scp_volume_mcp.trail import read_file
 
 from .test_transports import free_port, scp_env
 
@@ -110,5 +111,5 @@ async def test_a_server_killed_between_intent_and_outcome_leaves_outcome_unknown
             tg.cancel_scope.cancel()
     [record] = [json.loads(line) for line in log.read_text().splitlines()]
     assert record["phase"] == "intent"
-    [attempt] = attempts(AuditLog(log).read())
+    [attempt] = attempts(read_file(log))
     assert attempt["outcome"] == UNKNOWN

@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,11 +66,11 @@ class AuditRecord:
     time: str = field(default_factory=_now)
 
     def line(self) -> str:
+        # Every string cleaned: no control characters, and no U+2028/U+2029, which JSON allows raw but
+        # line-oriented readers split on.
         data = {key: clean(value, DETAIL_LIMIT).text if isinstance(value, str) else value
                 for key, value in asdict(self).items()}  # fmt: skip
-        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        # JSON allows raw U+2028/U+2029, but many line-oriented readers split on them.
-        return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 class AuditTrail(Protocol):
@@ -78,9 +78,6 @@ class AuditTrail(Protocol):
 
     async def write(self, record: AuditRecord) -> None:
         """Store one record durably; raise `AuditError` when that fails."""
-
-    def read(self) -> Iterable[dict[str, Any]]:
-        """Every record stored, oldest first."""
 
 
 class AuditLog:
@@ -105,14 +102,6 @@ class AuditLog:
                 os.fsync(stream.fileno())
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from None
-
-    def read(self) -> Iterator[dict[str, Any]]:
-        if self.path is None or not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8") as stream:
-            for line in stream:
-                if line.strip():
-                    yield json.loads(line)
 
     def probe(self) -> str:
         """Really write (a scratch file beside the log) and report free space; raises `AuditError`."""

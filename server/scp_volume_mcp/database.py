@@ -383,10 +383,6 @@ class DatabaseAuditTrail:
     def __repr__(self) -> str:
         return f"DatabaseAuditTrail({self.database.display_url!r})"
 
-    def read(self) -> list[dict[str, Any]]:
-        """Every record stored, oldest first (synchronous: for the `audit` command, not the event loop)."""
-        return read_rows(self.database._url)
-
     def _problem(self, exc: Exception) -> str:
         return f"cannot write the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
 

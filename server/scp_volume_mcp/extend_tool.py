@@ -222,9 +222,9 @@ async def _extend(
             report = await operation.run(
                 confirmed_by, wait=wait, timeout_s=timeout_s, poll_s=state.settings.poll_interval_s
             )
-        except DatabaseError as exc:  # the cross-replica lock could not be had: nothing was sent
+        except DatabaseError as exc:  # the lock or the pending record, before the PUT (nothing after it raises)
             message = messages.coordination_unavailable(str(exc))
-            raise ExtensionRefused(message, sent=False, previous_size_gb=check.volume.size) from None
+            raise ExtensionRefused(message, sent=False, previous_size_gb=operation.previous_size) from None
     except ExtensionError as exc:
         await audit.write("outcome", previous_size_gb=exc.previous_size_gb, outcome="failed" if exc.sent else "refused",
                           http_status=exc.status, request_id=exc.request_id, detail=exc.message,
