@@ -18,16 +18,11 @@ FIELD_LIMIT: Final = 255
 """Characters of one platform string in structured content (the platform's own limit for names)."""
 ELLIPSIS: Final = "…"
 
-_INVISIBLE: Final = frozenset(
-    "\u200b\u200c\u200d\u2060\ufeff"  # zero-width space, non-joiner, joiner, word joiner, BOM
-    "\u200e\u200f\u061c"  # left-to-right, right-to-left and Arabic letter marks
-    "\u202a\u202b\u202c\u202d\u202e"  # bidi embeddings and overrides
-    "\u2066\u2067\u2068\u2069"  # bidi isolates
-    "\u2028\u2029"  # line and paragraph separators
-    "\u3164\u115f\u1160\uffa0\u2800"  # Hangul fillers and the blank Braille pattern: visible as nothing
-)
-_INVISIBLE_RANGES: Final = ((0xFE00, 0xFE0F), (0xE0000, 0xE007F), (0xE0100, 0xE01EF))
-"""Variation selectors and tags: each can carry hidden bytes while showing nothing."""
+_BLANK: Final = frozenset("\u3164\u115f\u1160\uffa0\u2800")
+"""Letters and symbols that show as nothing: the Hangul fillers and the blank Braille pattern. (Zero-width
+characters, bidi marks, overrides and isolates, and tags are format characters: dropped by category.)"""
+_SELECTORS: Final = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF))
+"""Variation selectors: combining marks that show nothing and can each carry a hidden byte."""
 MAX_COMBINING: Final = 2
 """Combining marks kept after one base character (more stack into unreadable "Zalgo" text)."""
 
@@ -43,7 +38,7 @@ class Cleaned(NamedTuple):
 
 
 def _visible(char: str) -> bool:
-    if char in _INVISIBLE or any(low <= ord(char) <= high for low, high in _INVISIBLE_RANGES):
+    if char in _BLANK or any(low <= ord(char) <= high for low, high in _SELECTORS):
         return False
     # C0/C1 controls (tabs, newlines), format characters, line/paragraph separators, lone surrogates (which
     # cannot even be encoded as UTF-8), private-use and unassigned code points.
@@ -69,11 +64,7 @@ def clean(value: str, limit: int = FIELD_LIMIT) -> Cleaned:
     kept = "".join(c if _visible(c) else " " if c in "\t\n\r\u2028\u2029" else "" for c in head)
     kept = " ".join(_without_stacks(kept).split())
     cut = len(kept) > limit or len(value) > len(head)
-    if len(kept) > limit:
-        kept = kept[: limit - 1] + ELLIPSIS
-    elif cut:
-        kept = kept[: max(0, limit - 1)] + ELLIPSIS
-    return Cleaned(kept, cut)
+    return Cleaned(kept[: limit - 1] + ELLIPSIS if cut else kept, cut)
 
 
 def field(value: str | None) -> str | None:

@@ -7,6 +7,7 @@ from typing import Final
 
 from ..display import quoted, short
 from ..scp import (
+    EXAMPLE_VOLUME_ID,
     KNOWN_STATES,
     MIN_EXTEND_TARGET_GB,
 )
@@ -188,7 +189,7 @@ def _argument_help(field: str, kind: str, value: object, words: str) -> str:
         return f"{field} is required"
     if field == "volume_id":
         return (
-            "volume_id is a volume's id, a UUID such as 3f500f00-ed80-4566-a057-e31760226f9a, not a name: "
+            f"volume_id is a volume's id, a UUID such as {EXAMPLE_VOLUME_ID}, not a name: "
             "find the id with list_volumes(name=...)"
         )
     if field == "new_size_gb":
