@@ -21,6 +21,9 @@ TOKEN_ENV = "SCP_MCP_HTTP_TOKEN"  # noqa: S105 - the variable's name, not a toke
 ALLOWED_HOSTS_ENV = "SCP_MCP_ALLOWED_HOSTS"
 STATE_KEYS_ENV = "SCP_MCP_STATE_KEYS"
 MIN_STATE_KEY_LENGTH = 32
+MIN_TOKEN_LENGTH = 32
+KEEP_ALIVE_S = 75
+"""Seconds an idle HTTP connection stays open: longer than clients' and proxies' idle timeouts."""
 MAX_REQUEST_BODY = 256 * 1024
 """MCP requests to this server are small; anything larger is refused before it is parsed."""
 
@@ -59,10 +62,6 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-MIN_TOKEN_LENGTH = 32
-KEEP_ALIVE_S = 75
-
-
 def state_keys(env: Mapping[str, str]) -> list[str]:
     """SCP_MCP_STATE_KEYS: comma-separated secrets, the first seals and all unseal (rotation); every replica
     behind one load balancer must have the same. Raises `SettingsError` (never echoing a key)."""
@@ -99,8 +98,9 @@ def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = N
     return secrets.token_urlsafe(32), True
 
 
-def oauth_settings(env: Mapping[str, str] | None = None) -> OAuthSettings | None:
-    """OAuth from the environment (None when not configured); refuses it beside a static token."""
+def oauth_settings(env: Mapping[str, str] | None = None, *, no_auth: bool = False) -> OAuthSettings | None:
+    """OAuth from the environment (None when not configured); refuses it beside a static token or `--no-auth`,
+    which it would otherwise silently override."""
     from .oauth import ISSUER_ENV, OAuthConfigError, OAuthSettings
 
     env = os.environ if env is None else env
@@ -110,6 +110,8 @@ def oauth_settings(env: Mapping[str, str] | None = None) -> OAuthSettings | None
         raise SettingsError(str(exc)) from None
     if oauth is not None and env.get(TOKEN_ENV):
         raise SettingsError(f"{TOKEN_ENV} and {ISSUER_ENV} are both set: use OAuth or the static token, not both")
+    if oauth is not None and no_auth:
+        raise SettingsError(f"--no-auth and {ISSUER_ENV} are both given: OAuth would override --no-auth; drop one")
     return oauth
 
 
@@ -198,12 +200,7 @@ def serve(
             return 0
         if bool(tls_certfile) != bool(tls_keyfile):
             raise SettingsError("--tls-certfile and --tls-keyfile go together.")
-        oauth = oauth_settings()
-        if oauth is not None and (no_auth or os.environ.get(TOKEN_ENV)):
-            raise SettingsError(
-                f"OAuth is configured (SCP_MCP_OAUTH_ISSUER), so {'--no-auth' if no_auth else TOKEN_ENV} would be "
-                "ignored; drop it, or unset the OAuth settings to use a static token."
-            )
+        oauth = oauth_settings(no_auth=no_auth)
         token, generated = (None, False) if oauth is not None else resolve_token(host, no_auth=no_auth)
         app = http_app(settings, host, port, token, oauth=oauth, stateless=stateless)
     except SettingsError as exc:
@@ -227,8 +224,8 @@ def _run_http(
 
     from .scp import url_host
 
-    # Keep-alive longer than clients' and proxies' idle timeouts (httpx's 5 s, nginx's 60 s): the server
-    # closing first races a request on a reused connection into a dropped connection.
+    # Keep-alive longer than clients' and proxies' idle timeouts (httpx's 5 s, nginx's 60 s): a server that
+    # closes first races a request on a reused connection into a dropped connection.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
                             ssl_certfile=certfile, ssl_keyfile=keyfile, timeout_keep_alive=KEEP_ALIVE_S)  # fmt: skip
     server = uvicorn.Server(config)
