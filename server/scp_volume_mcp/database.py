@@ -22,14 +22,13 @@ import re
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from .audit import AuditError, normalized
+from .audit import AuditError, AuditRecord
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -141,17 +140,10 @@ def replica_name() -> str:
     return os.environ.get("SCP_REPLICA_NAME") or f"{socket.gethostname()}:{os.getpid()}"
 
 
-def record_row(record: object, replica: str) -> dict[str, Any]:
-    """An audit record (a dataclass) as a row of the table: unknown fields are ignored, missing ones are NULL;
-    a record without a phase is an outcome."""
-    line = getattr(record, "line", None)
-    if callable(line):  # the trail's own serialization: the same cleaning and limits as the file's
-        fields = json.loads(line())
-    else:
-        assert is_dataclass(record)
-        assert not isinstance(record, type)
-        fields = asdict(record)
-    fields = normalized(fields)
+def record_row(record: AuditRecord, replica: str) -> dict[str, Any]:
+    """An audit record as a row of the table, through the trail's own serialization: the same cleaning and
+    limits as the file's lines."""
+    fields = json.loads(record.line())
     fields["replica"] = replica
     return {column: fields.get(column) for column in AUDIT_COLUMNS}
 
@@ -399,10 +391,9 @@ class DatabaseAuditTrail:
         if not (row and row[0]):
             raise AuditError(f"cannot write the audit trail: no INSERT privilege on {TABLE}")
 
-    async def write(self, record: object) -> None:
+    async def write(self, record: AuditRecord) -> None:
         row = record_row(record, self.database.replica)
-        if isinstance(row["time"], str):
-            row["time"] = datetime.fromisoformat(row["time"])
+        row["time"] = datetime.fromisoformat(row["time"])
         columns = ", ".join(AUDIT_COLUMNS)
         placeholders = ", ".join(f"%({c})s" for c in AUDIT_COLUMNS)
         try:

@@ -8,7 +8,7 @@ lives in `extend_tool`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Resolve
 from mcp.types import CallToolResult, ToolAnnotations
@@ -23,7 +23,7 @@ from .models import ExtendCall, ExtensionPlan, SnapshotInfo, SnapshotQuotaInfo, 
 from .oauth import OAuthSettings
 from .runtime import AppState, Runtime, default_client_factory
 from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, classify_state
-from .settings import ServerSettings
+from .settings import ServerSettings, SnapshotPolicy
 from .snapshots import WayBack, look_back, plan_line
 from .tool_support import (
     Ctx,
@@ -119,7 +119,7 @@ async def plan_volume_extension(
     return text_result(plan, f"{text}\n{plan_line(back, policy)}")
 
 
-def _plan_snapshot_fields(back: WayBack, policy: Literal["optional", "required", "off"]) -> dict[str, Any]:
+def _plan_snapshot_fields(back: WayBack, policy: SnapshotPolicy) -> dict[str, Any]:
     latest = SnapshotInfo.of(back.latest, back.latest_age_s) if back.latest is not None else None
     quota = back.quota
     return {

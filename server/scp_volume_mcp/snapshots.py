@@ -157,7 +157,8 @@ class SnapshotFirst:
     ) -> None:
         self.client, self.volume_id, self.target_gb = client, volume_id, target_gb
         self.timeout_s, self.poll_s, self._progress = timeout_s, poll_s, progress
-        self.name = snapshot_name(volume_id)
+        self.name = ""
+        """The snapshot's name, made when it is requested (see `snapshot_name`)."""
         self.taken: Snapshot | None = None
 
     async def __call__(self, volume: Volume) -> Snapshot:
