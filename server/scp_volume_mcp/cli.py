@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .emulator import DEFAULT_MAX_VOLUME_GB
 from .emulator import DEFAULT_PORT as EMULATOR_PORT
 from .logs import LOG_LEVELS, configure_logging
 from .settings import CONFIRMATION_POLICIES
@@ -87,9 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument(
         "--max-volume-size",
         type=int,
-        default=12288,
+        default=DEFAULT_MAX_VOLUME_GB,
         metavar="GB",
-        help="largest volume, also the quota's per-volume limit (default 12288, Virtual Server data volumes)",
+        help=f"largest volume, also the quota's per-volume limit (default {DEFAULT_MAX_VOLUME_GB}, Virtual Server "
+        "data volumes)",
     )
     emulator.add_argument(
         "--attached-stays-in-use", action="store_true", help="attached volumes stay in-use while extending"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_attributes
 from ._seed import default_snapshots, default_volumes, load_volumes
 from ._state import (
+    DEFAULT_MAX_VOLUME_GB,
     DEFAULT_PORT,
     EMULATOR_ACCESS_KEY,
     EMULATOR_SECRET_KEY,
@@ -28,6 +29,7 @@ __getattr__ = lazy_attributes(
 )
 
 __all__ = [
+    "DEFAULT_MAX_VOLUME_GB",
     "DEFAULT_PORT",
     "EMULATOR_ACCESS_KEY",
     "EMULATOR_SECRET_KEY",
