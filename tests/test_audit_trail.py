@@ -10,12 +10,12 @@ import anyio
 import pytest
 from mcp import Client
 
-from scp_volume_mcp.audit import UNKNOWN, AuditLog, AuditRecord, attempts
+from scp_volume_mcp.audit import UNKNOWN, AuditRecord, FileAuditTrail, attempts
+from scp_volume_mcp.audit.command import read_file
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
-from scp_volume_mcp.trail import read_file
 
 from .mcp_helpers import client_factory, text
 
@@ -110,7 +110,7 @@ async def test_a_client_that_disconnects_still_leaves_the_outcome(
 
 
 def test_an_intent_without_an_outcome_reads_as_outcome_unknown(tmp_path: Path) -> None:
-    log = AuditLog(tmp_path / "audit.jsonl")
+    log = FileAuditTrail(tmp_path / "audit.jsonl")
     common = {"tool": "extend_volume", "volume_id": EXAMPLE_VOLUME_ID, "previous_size_gb": 100,
               "requested_size_gb": 104, "api_version": "1.3"}  # fmt: skip
     log.append(AuditRecord(phase="intent", attempt_id="a1", outcome=None, **common))  # killed after this

@@ -13,7 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import Implementation
 
-from scp_volume_mcp.audit import AuditLog, AuditRecord
+from scp_volume_mcp.audit import AuditRecord, FileAuditTrail
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpConflict
 from scp_volume_mcp.server import build_server
@@ -100,7 +100,7 @@ async def test_a_client_name_with_a_lone_surrogate_is_audited(emulator: Emulator
 # --- an outcome write that is slow when the client cancels ------------------------------------------
 
 
-class _SlowOutcomes(AuditLog):
+class _SlowOutcomes(FileAuditTrail):
     """A trail that takes a second to store outcomes, as a busy database might."""
 
     async def write(self, record: AuditRecord) -> None:
@@ -159,8 +159,8 @@ async def test_a_snapshot_id_that_is_not_a_uuid_is_no_way_back(emulator: Emulato
 def test_the_audit_command_and_doctor_print_no_escape_sequences(
     emulator: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from scp_volume_mcp.audit.command import render
     from scp_volume_mcp.doctor import run_doctor
-    from scp_volume_mcp.trail import render
 
     tampered = {"time": "2026-11-27T10:00:00+00:00", "phase": "outcome", "volume_id": EXAMPLE_VOLUME_ID,
                 "requested_size_gb": 104, "outcome": "refused", "snapshot_id": HOSTILE, "detail": HOSTILE}  # fmt: skip

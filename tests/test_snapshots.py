@@ -124,7 +124,7 @@ def test_snapshot_names_say_what_they_are_for_and_follow_the_rule() -> None:
     assert re.fullmatch(f"pre-extend {EXAMPLE_VOLUME_ID} 251127080000[0-9a-f]{{4}}", name)
     assert snapshot_name(EXAMPLE_VOLUME_ID, now=1764230400) != name  # two attempts in one second differ
     assert re.fullmatch(SNAPSHOT_NAME_PATTERN, name)
-    assert len(name) == 64  # shown whole in sentences (display.TEXT_LIMIT)
+    assert len(name) == 64  # shown whole in sentences (untrusted_text.TEXT_LIMIT)
     assert re.fullmatch(SNAPSHOT_NAME_PATTERN, snapshot_name("../x\n;y"))  # never outside the rule
 
 

@@ -10,17 +10,17 @@ import psycopg
 import pytest
 
 from scp_volume_mcp.audit import AuditError, AuditRecord
-from scp_volume_mcp.database import (
+from scp_volume_mcp.audit.table_trail import TableAuditTrail
+from scp_volume_mcp.settings import ServerSettings, SettingsError
+from scp_volume_mcp.team.database import (
     LOCK_NAMESPACE,
     TABLE,
     Database,
-    DatabaseAuditTrail,
     DatabaseError,
     LockNotObtained,
     mask_url,
     read_rows,
 )
-from scp_volume_mcp.settings import ServerSettings, SettingsError
 
 from .pg_cluster import PASSWORD
 
@@ -66,7 +66,7 @@ async def test_schema_step_is_idempotent_and_concurrent_replicas_take_turns(team
 
 async def test_audit_table_is_append_only_and_records_read_back(team_db: str) -> None:
     database = Database(team_db, replica="replica-a")
-    trail = DatabaseAuditTrail(database)
+    trail = TableAuditTrail(database)
     try:
         await trail.check_writable()
         record = AuditRecord(
@@ -133,7 +133,7 @@ async def test_lock_is_released_when_its_connection_drops(team_db: str) -> None:
 
 async def test_intent_and_outcome_records_are_linked_by_attempt(team_db: str) -> None:
     database = Database(team_db)
-    trail = DatabaseAuditTrail(database)
+    trail = TableAuditTrail(database)
     common = {"tool": "extend_volume", "volume_id": "v-2", "previous_size_gb": 100, "requested_size_gb": 112,
               "api_version": "1.3", "client_claimed": "c", "caller": "alice", "snapshot_id": None}  # fmt: skip
     try:
@@ -163,7 +163,7 @@ async def test_unreachable_database_fails_closed_without_the_password(database_u
             async with database.volume_lock("vol-d"):
                 pytest.fail("locked without a database")
         with pytest.raises(AuditError) as unwritable:
-            await DatabaseAuditTrail(database).check_writable()
+            await TableAuditTrail(database).check_writable()
     finally:
         await database.aclose()
     for message in (str(refused.value), str(unwritable.value), repr(database)):

@@ -148,9 +148,9 @@ async def test_a_sent_resize_is_reported_as_sent_when_recording_it_for_the_other
 ) -> None:
     from mcp import Client
 
-    from scp_volume_mcp.database import DatabaseError
     from scp_volume_mcp.server import build_server
     from scp_volume_mcp.settings import ServerSettings
+    from scp_volume_mcp.team.database import DatabaseError
 
     from .mcp_helpers import client_factory, text
 

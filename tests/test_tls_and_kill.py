@@ -23,9 +23,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from scp_volume_mcp.audit import UNKNOWN, attempts
+from scp_volume_mcp.audit.command import read_file
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
-from scp_volume_mcp.trail import read_file
 
 from .test_transports import free_port, scp_env
 

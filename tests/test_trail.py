@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from scp_volume_mcp.audit.command import parse_since
 from scp_volume_mcp.cli import main
-from scp_volume_mcp.trail import parse_since
 
 RECORDS = [
     {"time": "2026-11-27T09:00:00.000+00:00", "tool": "extend_volume", "volume_id": "v-old", "previous_size_gb": 64,

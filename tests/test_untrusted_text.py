@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from scp_volume_mcp.display import FIELD_LIMIT, clean
 from scp_volume_mcp.emulator import EmulatorServer, default_volumes
 from scp_volume_mcp.messages import DESCRIPTIONS, INSTRUCTIONS
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
+from scp_volume_mcp.untrusted_text import FIELD_LIMIT, clean
 
 from .mcp_helpers import answer, connect, text
 

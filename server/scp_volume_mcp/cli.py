@@ -179,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_doctor()
     if args.command == "audit":
-        from .trail import run_audit
+        from .audit.command import run_audit
 
         return run_audit(volume_id=args.volume, since=args.since, as_json=args.json)
     _parser().print_help()

@@ -9,8 +9,7 @@ from typing import TextIO
 
 import anyio
 
-from .audit import AuditError, AuditLog
-from .display import clean
+from .audit import AuditError, FileAuditTrail
 from .messages import clock_skew_s, plural
 from .scp import (
     CURRENT_API_VERSION,
@@ -28,6 +27,7 @@ from .scp import (
     load_config,
 )
 from .settings import ServerSettings, SettingsError
+from .untrusted_text import clean
 
 MAX_SKEW_S = 60.0
 _SNAPSHOT_POLICY = {
@@ -47,7 +47,7 @@ LINE_LIMIT = 600
 
 
 class _Report:
-    """Prints the checks. Every line passes display.clean: error texts may carry the platform's words, and a
+    """Prints the checks. Every line passes untrusted_text.clean: error texts may carry the platform's words, and a
     terminal must not receive their escape sequences."""
 
     def __init__(self, out: TextIO) -> None:
@@ -166,12 +166,13 @@ def _transport_fix(exc: ScpTransportError, config: ScpConfig) -> str:
 
 def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     """Team mode: the database holds the locks and the trail; check it as the server will use it."""
-    from .database import Database, DatabaseAuditTrail
+    from .audit.table_trail import TableAuditTrail
+    from .team.database import Database
 
     async def check() -> None:
         database = Database(url, lock_timeout_s=lock_timeout_s)
         try:
-            await DatabaseAuditTrail(database).check_writable()
+            await TableAuditTrail(database).check_writable()
         finally:
             await database.aclose()
 
@@ -180,7 +181,7 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     except AuditError as exc:
         report.fail(str(exc), "check SCP_DATABASE_URL and that PostgreSQL answers; extensions are refused until then")
     else:
-        from .database import mask_url
+        from .team.database import mask_url
 
         report.ok(f"audit trail and volume locks: PostgreSQL {mask_url(url)} (table writable)")
 
@@ -230,7 +231,7 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
             _team_trail(report, settings.database_url, settings.lock_timeout_s)
         else:
             try:
-                where = AuditLog(settings.audit_log).probe()
+                where = FileAuditTrail(settings.audit_log).probe()
             except AuditError as exc:
                 fix = "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then"
                 report.fail(str(exc), fix)

@@ -17,7 +17,6 @@ from pydantic import BaseModel, BeforeValidator, Field, Strict, WithJsonSchema
 
 from . import messages, tracing
 from .audit import AuditError, AuditRecord, Phase, new_attempt_id
-from .database import DatabaseError
 from .extension import (
     Extension,
     ExtensionError,
@@ -32,6 +31,7 @@ from .oauth import caller, missing_extend_scope
 from .runtime import AppState
 from .scp import MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, ScpError, Volume
 from .snapshots import PhasedProgress, SnapshotFirst, age_s, look_back, question_sentence, restore_request
+from .team.database import DatabaseError
 from .tool_support import Ctx, VolumeId, app_state, devices, live_check, scp_client, text_result
 
 logger = logging.getLogger("scp_volume_mcp")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from . import display, messages, tracing
+from . import messages, tracing, untrusted_text
 from .guards import Assessment, assess_extension
 from .runtime import Runtime
 from .scp import (
@@ -186,7 +186,9 @@ class Extension:
                     self.scp, self.volume_id, self.target, volume, timeout_s=timeout_s, poll_s=poll_s,
                     progress=self._progress,
                 )  # fmt: skip
-                waiting.set_attributes({"scp.settled": self._settled(volume), "scp.state": display.short(volume.state)})
+                waiting.set_attributes(
+                    {"scp.settled": self._settled(volume), "scp.state": untrusted_text.short(volume.state)}
+                )
             waited_s = time.monotonic() - started
             if volume.state in FAILED_STATES:
                 raise self._error(messages.extension_failed(self.volume_id, volume.state, volume.size))

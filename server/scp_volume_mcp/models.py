@@ -1,7 +1,7 @@
 """What the tools return: short summaries with a published output schema, never the raw API body.
 
-Every platform string in them has passed `display.field` (no control or invisible characters, at most
-255 characters; `cut` says when one was shortened), and sentences use `display.short`/`quoted`.
+Every platform string in them has passed `untrusted_text.field` (no control or invisible characters, at most
+255 characters; `cut` says when one was shortened), and sentences use `untrusted_text.short`/`quoted`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from . import display, messages
+from . import messages, untrusted_text
 from .extension import Outcome
 from .scp import Snapshot, Volume
 from .settings import SnapshotPolicy
@@ -38,26 +38,26 @@ class VolumeSummary(BaseModel):
     max_throughput: int | None = Field(default=None, description="MB/s; only in API versions 1.2 and later")
     cut: bool = Field(
         default=False,
-        description=f"True when a text from the platform was longer than {display.FIELD_LIMIT} characters (or the "
-        f"volume had more than {MAX_ATTACHMENTS} attachments) and was shortened here",
+        description=f"True when a text from the platform was longer than {untrusted_text.FIELD_LIMIT} characters "
+        f"(or the volume had more than {MAX_ATTACHMENTS} attachments) and was shortened here",
     )
 
     @classmethod
     def of(cls, volume: Volume) -> VolumeSummary:
         texts = [volume.id, volume.name, volume.state, volume.volume_type]
         texts += [t for s in volume.servers[:MAX_ATTACHMENTS] for t in (s.id, s.device)]
-        cut = len(volume.servers) > MAX_ATTACHMENTS or any(t and display.clean(t).cut for t in texts)
+        cut = len(volume.servers) > MAX_ATTACHMENTS or any(t and untrusted_text.clean(t).cut for t in texts)
         return cls(
-            id=display.field(volume.id) or "",
-            name=display.field(volume.name),
+            id=untrusted_text.field(volume.id) or "",
+            name=untrusted_text.field(volume.name),
             size_gb=volume.size,
-            state=display.field(volume.state) or "",
-            volume_type=display.field(volume.volume_type),
+            state=untrusted_text.field(volume.state) or "",
+            volume_type=untrusted_text.field(volume.volume_type),
             encrypted=volume.encrypted,
             bootable=volume.bootable,
             multiattach=volume.multiattach,
             attachments=[
-                Attachment(server_id=display.field(s.id) or "", device=display.field(s.device))
+                Attachment(server_id=untrusted_text.field(s.id) or "", device=untrusted_text.field(s.device))
                 for s in volume.servers[:MAX_ATTACHMENTS]
             ],
             max_iops=getattr(volume, "max_iops", None),
@@ -102,11 +102,11 @@ class SnapshotInfo(BaseModel):
     @classmethod
     def of(cls, snapshot: Snapshot, age_s: float | None) -> SnapshotInfo:
         return cls(
-            id=display.field(snapshot.id) or "",
-            name=display.field(snapshot.name),
-            status=display.field(snapshot.status) or "",
+            id=untrusted_text.field(snapshot.id) or "",
+            name=untrusted_text.field(snapshot.name),
+            status=untrusted_text.field(snapshot.status) or "",
             size_gb=snapshot.size,
-            created_at=display.field(snapshot.created_at),
+            created_at=untrusted_text.field(snapshot.created_at),
             age_s=round(age_s, 1) if age_s is not None else None,
         )
 

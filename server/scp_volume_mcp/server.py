@@ -15,8 +15,8 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from . import messages
-from .audit import AuditLog, AuditTrail
-from .database import Database, DatabaseAuditTrail
+from .audit import AuditTrail, FileAuditTrail
+from .audit.table_trail import TableAuditTrail
 from .extend_tool import extend_volume, extend_volume_without_snapshot
 from .extension import LiveCheck
 from .models import ExtendCall, ExtensionPlan, SnapshotInfo, SnapshotQuotaInfo, VolumeList, VolumeSummary
@@ -25,6 +25,7 @@ from .runtime import AppState, Runtime, default_client_factory
 from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, classify_state
 from .settings import ServerSettings, SnapshotPolicy
 from .snapshots import WayBack, look_back, plan_line
+from .team.database import Database
 from .tool_support import (
     Ctx,
     VolumeId,
@@ -144,7 +145,7 @@ def build_server(
     settings = settings or ServerSettings()
     url = settings.database_url
     database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
-    audit: AuditTrail = DatabaseAuditTrail(database) if database is not None else AuditLog(settings.audit_log)
+    audit: AuditTrail = TableAuditTrail(database) if database is not None else FileAuditTrail(settings.audit_log)
     state = AppState(settings, Runtime(client_factory, database), audit)
     server = VolumeServer(state, oauth, state_keys)
     descriptions = messages.DESCRIPTIONS

@@ -98,7 +98,7 @@ class ServerSettings:
             )
         database_url = env.get("SCP_DATABASE_URL", "").strip() or None
         if database_url is not None:
-            from .database import is_database_url, mask_url
+            from .team.database import is_database_url, mask_url
 
             if not is_database_url(database_url):
                 raise SettingsError(f"SCP_DATABASE_URL must be a postgresql:// URL, not {mask_url(database_url)!r}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import display, messages
+from . import messages, untrusted_text
 from .extension import ExtensionRefused, PollSchedule, Progress
 from .scp import (
     SNAPSHOT_AVAILABLE,
@@ -132,8 +132,8 @@ def restore_request(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:
         "body": {
             "name": f"{base[:200]}-restored",
             "size": snapshot.size or volume.size,
-            "snapshot_id": display.field(snapshot.id),
-            "volume_type": display.field(volume.volume_type),
+            "snapshot_id": untrusted_text.field(snapshot.id),
+            "volume_type": untrusted_text.field(volume.volume_type),
         },
     }
 

@@ -6,7 +6,6 @@ import time
 from email.utils import parsedate_to_datetime
 from typing import Final
 
-from ..display import clean
 from ..scp import (
     SIZE_STEP_GB,
     ScpBadRequest,
@@ -18,6 +17,7 @@ from ..scp import (
     ScpTransportError,
     ScpUnauthorized,
 )
+from ..untrusted_text import clean
 
 RUN_DOCTOR: Final = "Run `scp-volume-mcp doctor` to check the endpoint, the keys and the network."
 

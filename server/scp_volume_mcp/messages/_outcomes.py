@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..display import quoted, short
 from ..scp import (
     ScpError,
     ScpTimeoutError,
     ScpTransportError,
 )
+from ..untrusted_text import quoted, short
 from ._failures import RUN_DOCTOR, _said
 from ._tools import (
     next_steps,

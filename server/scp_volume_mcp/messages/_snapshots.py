@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Final
 
-from ..display import TEXT_LIMIT, clean, quoted, short
+from ..untrusted_text import TEXT_LIMIT, clean, quoted, short
 from ._failures import _said
 from ._tools import (
     plural,
 )
 
 # --- Snapshots: the way back (snapshot awareness, snapshot-first, SCP_SNAPSHOT_POLICY) ---------------
-# Snapshot names, ids and statuses come from the platform: data, shown through `display` like every platform text.
+# Snapshot names, ids and statuses come from the platform: data, shown through `untrusted_text` like every
+# platform text.
 
 SNAPSHOT_FIRST_DESCRIPTION: Final = (
     "Take a snapshot of the volume first, wait until it is available, and only then resize; if the snapshot "
@@ -21,7 +22,7 @@ WAY_BACK_DESCRIPTION: Final = "Makes a new volume from the snapshot taken first:
 
 
 def bounded(text: object, limit: int = TEXT_LIMIT) -> str:
-    """Platform text in a sentence: `display.clean`ed and capped (64 characters unless told)."""
+    """Platform text in a sentence: `untrusted_text.clean`ed and capped (64 characters unless told)."""
     return clean(str(text), limit).text
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ..display import quoted, short
 from ..scp import (
     EXAMPLE_VOLUME_ID,
     KNOWN_STATES,
     MIN_EXTEND_TARGET_GB,
 )
+from ..untrusted_text import quoted, short
 from ._failures import size_hint
 
 # --- What the model reads about the server and its tools ------------------------------------------

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .audit import DETAIL_LIMIT, UNKNOWN, attempts, normalized
-from .display import clean
-from .settings import ServerSettings, SettingsError
+from ..settings import ServerSettings, SettingsError
+from ..untrusted_text import clean
+from .records import DETAIL_LIMIT, UNKNOWN, attempts, normalized
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -78,7 +78,7 @@ def read_trail(
 ) -> tuple[str, list[dict[str, Any]]]:
     """(where the trail lives, its records marked), from whichever backend is configured."""
     if settings.database_url:
-        from .database import DatabaseError, mask_url, read_rows
+        from ..team.database import DatabaseError, mask_url, read_rows
 
         try:
             rows = read_rows(settings.database_url, volume_id=volume_id, since=since)

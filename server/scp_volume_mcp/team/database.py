@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from .audit import AuditError, AuditRecord
+from ..audit.records import AuditRecord
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -363,47 +363,6 @@ class Database:
                 await conn.close()
             finally:
                 await pool.putconn(conn)
-
-
-class DatabaseAuditTrail:
-    """The audit trail as rows of `scp_volume_audit`: a write returns once PostgreSQL has committed it
-    (durable, as the file's fsync is). Raises `AuditError` when the database cannot take it."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    def __repr__(self) -> str:
-        return f"DatabaseAuditTrail({self.database.display_url!r})"
-
-    def _problem(self, exc: Exception) -> str:
-        return f"cannot write the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
-
-    async def check_writable(self) -> None:
-        try:
-            await self.database.ensure_schema()
-            async with self.database.audit_connection() as conn:
-                cursor = await conn.execute("SELECT has_table_privilege(%s, 'INSERT')", (TABLE,))
-                row = await cursor.fetchone()
-        except DatabaseError as exc:
-            raise AuditError(f"cannot write the audit trail: {exc}") from None
-        except Exception as exc:
-            raise AuditError(self._problem(exc)) from None
-        if not (row and row[0]):
-            raise AuditError(f"cannot write the audit trail: no INSERT privilege on {TABLE}")
-
-    async def write(self, record: AuditRecord) -> None:
-        row = record_row(record, self.database.replica)
-        row["time"] = datetime.fromisoformat(row["time"])
-        columns = ", ".join(AUDIT_COLUMNS)
-        placeholders = ", ".join(f"%({c})s" for c in AUDIT_COLUMNS)
-        try:
-            await self.database.ensure_schema()
-            async with self.database.audit_connection() as conn:
-                await conn.execute(f"INSERT INTO {TABLE} ({columns}) VALUES ({placeholders})".encode(), row)  # noqa: S608
-        except DatabaseError as exc:
-            raise AuditError(f"cannot write the audit trail: {exc}") from None
-        except Exception as exc:
-            raise AuditError(self._problem(exc)) from None
 
 
 def read_rows(url: str, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Team mode (`SCP_DATABASE_URL`): PostgreSQL shared by every replica."""
