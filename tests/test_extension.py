@@ -4,43 +4,58 @@ from __future__ import annotations
 
 import pytest
 
+from scp_volume_mcp.attempt import Attempt, ExtendRefused
+from scp_volume_mcp.audit import FileAuditTrail
 from scp_volume_mcp.emulator import EmulatorServer
-from scp_volume_mcp.extension import Extension, ExtensionRefused, check_live
-from scp_volume_mcp.runtime import Runtime
+from scp_volume_mcp.extend_operation import ExtendOperation
+from scp_volume_mcp.live_check import LiveCheck, check_volume
+from scp_volume_mcp.resize_ledger import ResizeLedger
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpConfigError
+from scp_volume_mcp.scp_access import ScpAccess
+from scp_volume_mcp.waiting import Progress
 
 from .mcp_helpers import client_factory
 
 pytestmark = pytest.mark.anyio
 
 
+def _operation(
+    scp: ScpAccess, ledger: ResizeLedger, check: LiveCheck, progress: Progress | None = None
+) -> ExtendOperation:
+    attempt = Attempt(EXAMPLE_VOLUME_ID, 104, check.volume.size, confirmed_by="flag")
+    return ExtendOperation(scp, ledger, FileAuditTrail(None), check, attempt, timeout_s=10, poll_s=0.1,
+                           progress=progress)  # fmt: skip
+
+
 async def test_a_client_that_cannot_be_configured_refuses_without_sending(emulator: EmulatorServer) -> None:
-    checked = await check_live(Runtime(client_factory(emulator)), EXAMPLE_VOLUME_ID, 104)
+    ledger = ResizeLedger()
+    checked = await check_volume(ScpAccess(client_factory(emulator)), ledger, EXAMPLE_VOLUME_ID, 104)
 
     def unconfigured() -> ScpClient:
         raise ScpConfigError("No SCP access key found.")
 
-    operation = Extension(Runtime(unconfigured), checked, 104)
-    with pytest.raises(ExtensionRefused) as refused:
-        await operation.run("flag", wait=False, timeout_s=1, poll_s=0.1)
-    assert (refused.value.sent, refused.value.status, refused.value.previous_size_gb) == (False, None, 100)
+    operation = _operation(ScpAccess(unconfigured), ledger, checked)
+    with pytest.raises(ExtendRefused) as refused:
+        await operation.run(wait=False)
+    attempt = refused.value.attempt
+    assert (attempt.sent, attempt.status, attempt.previous_size_gb) == (False, None, 100)
     assert "No SCP access key" in refused.value.message
     assert emulator.state.requests("PUT") == []
 
 
 async def test_progress_goes_through_the_callback_and_the_status_is_the_platforms(emulator: EmulatorServer) -> None:
     emulator.state.settings.extend_seconds = 0.5
-    runtime = Runtime(client_factory(emulator))
+    scp, ledger = ScpAccess(client_factory(emulator)), ResizeLedger()
     seen: list[tuple[float, float, str]] = []
 
     async def progress(done: float, total: float, message: str) -> None:
         seen.append((done, total, message))
 
-    checked = await check_live(runtime, EXAMPLE_VOLUME_ID, 104)
-    report = await Extension(runtime, checked, 104, progress=progress).run("flag", wait=True, timeout_s=10, poll_s=0.1)
-    await runtime.aclose()
+    checked = await check_volume(scp, ledger, EXAMPLE_VOLUME_ID, 104)
+    report = await _operation(scp, ledger, checked, progress).run(wait=True)
+    await scp.aclose()
     [put] = emulator.state.requests("PUT")
-    assert (report.outcome, report.sent, report.status, report.request_id) == (
+    assert (report.outcome, report.attempt.sent, report.attempt.status, report.attempt.request_id) == (
         "completed",
         True,
         put.status,

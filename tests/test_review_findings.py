@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -114,7 +115,7 @@ async def test_a_cancellation_during_the_outcome_write_does_not_lose_it(
 ) -> None:
     log = tmp_path / "audit.jsonl"
     server = build_server(FLAG, client_factory(emulator))
-    server.state = type(server.state)(server.state.settings, server.state.runtime, _SlowOutcomes(log))
+    server.app_state = dataclasses.replace(server.app_state, audit=_SlowOutcomes(log))
     async with Client(server) as client, anyio.create_task_group() as tg:
         tg.start_soon(client.call_tool, "extend_volume", _args(104))
         while not emulator.state.requests("PUT"):  # noqa: ASYNC110 - the emulator runs on its own thread

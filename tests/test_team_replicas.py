@@ -157,7 +157,7 @@ async def test_a_sent_resize_is_reported_as_sent_when_recording_it_for_the_other
     emulator.state.settings.extend_seconds = 5.0
     emulator.state.settings.attached_stays_in_use = True
     server = build_server(ServerSettings(confirmation="flag", database_url=team_db), client_factory(emulator))
-    coordinator = server.state.runtime.coordinator
+    coordinator = server.app_state.ledger.coordinator
     assert coordinator is not None
 
     async def broken(volume_id: str, target_gb: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from . import messages, untrusted_text
-from .extension import Outcome
+from .attempt import Outcome
 from .scp import Snapshot, Volume
 from .settings import SnapshotPolicy
 
@@ -65,14 +65,10 @@ class VolumeSummary(BaseModel):
             cut=cut,
         )
 
-    def label(self) -> str:
-        return messages.volume_label(self.name, self.id)
-
-    def where(self) -> str:
-        return messages.where(
-            [(a.server_id, a.device) for a in self.attachments],
-            more=self.cut and len(self.attachments) >= MAX_ATTACHMENTS,
-        )
+    @property
+    def more_attachments(self) -> bool:
+        """True when attachments were left out of `attachments` (more than MAX_ATTACHMENTS)."""
+        return self.cut and len(self.attachments) >= MAX_ATTACHMENTS
 
 
 class VolumeList(BaseModel):

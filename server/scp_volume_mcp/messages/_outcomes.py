@@ -11,7 +11,9 @@ from ..scp import (
 )
 from ..untrusted_text import quoted, short
 from ._failures import RUN_DOCTOR, _said
+from ._snapshots import snapshot_taken_line
 from ._tools import (
+    IRREVERSIBLE,
     next_steps,
     size_change,
 )
@@ -81,8 +83,22 @@ def not_reachable(exc: ScpError) -> str:
 
 
 def result_lines(outcome: str, label: str, *, previous: int, target: int, observed: int, state: str,
-                 note: str | None, steps: list[str] | None = None) -> list[str]:  # fmt: skip
-    """`steps`: the result's `next_steps` (see `next_steps`)."""
+                 note: str | None, steps: list[str] | None = None, snapshot_label: str | None = None,
+                 snapshot_required: bool = False) -> list[str]:  # fmt: skip
+    """`steps`: the result's `next_steps` (see `next_steps`). `snapshot_label`: the snapshot taken first, whose
+    way-back line takes the place of the generic "only way back is a snapshot" line (at most 3 lines)."""
+    lines = _result_lines(outcome, label, previous=previous, target=target, observed=observed, state=state,
+                          note=note, steps=steps)  # fmt: skip
+    if snapshot_label is None:
+        return lines
+    line = snapshot_taken_line(snapshot_label, snapshot_required)
+    if IRREVERSIBLE in lines:
+        return [line if existing == IRREVERSIBLE else existing for existing in lines]
+    return [*lines[:2], line]
+
+
+def _result_lines(outcome: str, label: str, *, previous: int, target: int, observed: int, state: str,
+                  note: str | None, steps: list[str] | None) -> list[str]:  # fmt: skip
     change = size_change(previous, target)
     step, irreversible = steps or next_steps([], completed=outcome == "completed")
     if outcome == "completed":

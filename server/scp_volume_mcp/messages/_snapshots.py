@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ..untrusted_text import TEXT_LIMIT, clean, quoted, short
 from ._failures import _said
 from ._tools import (
     plural,
 )
+
+if TYPE_CHECKING:
+    from ..snapshots import WayBack
 
 # --- Snapshots: the way back (snapshot awareness, snapshot-first, SCP_SNAPSHOT_POLICY) ---------------
 # Snapshot names, ids and statuses come from the platform: data, shown through `untrusted_text` like every
@@ -138,3 +141,30 @@ def snapshot_taken_line(label: str, policy_applied: bool) -> str:
 
 def snapshot_before_failure(label: str) -> str:
     return f" Snapshot {label} was taken before it: restore it into a new volume if needed."
+
+
+def plan_way_back(back: WayBack, policy: str) -> str:
+    """The plan's second line: which way back exists, and what the snapshot policy will do."""
+    if back.problem is not None:
+        line = snapshots_unreadable(back.problem)
+    elif back.latest is not None:
+        label = snapshot_label(back.latest.name, back.latest.id)
+        line = latest_snapshot_line(label, back.latest.status, back.latest_age_s, back.latest.created_at)
+    else:
+        line = NO_SNAPSHOT_LINE_OFF if policy != "optional" else NO_SNAPSHOT_LINE
+    if policy == "required":
+        line += " " + SNAPSHOTS_REQUIRED_LINE
+    if back.quota is not None and back.quota.full and back.quota.limit is not None and policy != "off":
+        line += " Note: " + snapshot_quota_full(back.quota.in_use, back.quota.limit) + "."
+    return line
+
+
+def question_way_back(back: WayBack | None) -> str:
+    """The confirmation question's way back; `back` None means a snapshot will be taken first."""
+    if back is None:
+        return QUESTION_SNAPSHOT_FIRST
+    if back.problem is not None:
+        return QUESTION_SNAPSHOTS_UNKNOWN
+    if back.latest is None:
+        return QUESTION_NO_SNAPSHOT
+    return question_latest_snapshot(back.latest_age_s)

@@ -1,39 +1,24 @@
-"""Per-process state behind the tools: the one SCP client, per-volume locks and a short quota cache."""
+"""What this process knows about resizes in flight: a lock per volume, a generation counter per volume, and the
+resizes SCP accepted that no read shows yet; with a team coordinator, shared with every replica."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Protocol
 
 import anyio
 
-from .audit import AuditTrail
-from .scp import ScpError, load_config
-from .settings import ServerSettings
-
-if TYPE_CHECKING:
-    from .scp import ScpClient
-
 logger = logging.getLogger("scp_volume_mcp")
 
-QUOTA_TTL_S = 60.0
 PENDING_TTL_S = 3600.0
 """How long an accepted resize that no read has shown yet keeps blocking another one of the same volume."""
-QuotaUnstated = Literal["not stated", "unreadable"]
-
-
-def default_client_factory() -> ScpClient:
-    from .scp import ScpClient  # httpx loads with the first SCP call, not at start-up
-
-    return ScpClient(load_config())
 
 
 class VolumeCoordinator(Protocol):
-    """Serializes extensions of one volume across processes (team mode: `database.Database`)."""
+    """Serializes extensions of one volume across processes (team mode: `team.coordinator.TeamCoordinator`)."""
 
     def volume_lock(self, volume_id: str) -> AbstractAsyncContextManager[None]:
         """Hold the volume's lock for the block; raises when it cannot be had (nothing may be sent then)."""
@@ -48,34 +33,14 @@ class VolumeCoordinator(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Runtime:
-    """Owns the SCP client (created on first use, so a server without credentials still lists its tools)."""
+class ResizeLedger:
+    """Per-volume locks, generations and pending resizes of this process (and, with a coordinator, of all)."""
 
-    def __init__(
-        self,
-        client_factory: Callable[[], ScpClient] = default_client_factory,
-        coordinator: VolumeCoordinator | None = None,
-    ) -> None:
-        self._client_factory = client_factory
+    def __init__(self, coordinator: VolumeCoordinator | None = None) -> None:
         self.coordinator = coordinator
-        self._client: ScpClient | None = None
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
         self._generations: dict[str, int] = {}
         self._pending: dict[str, tuple[int, float]] = {}
-        self._quota: tuple[float, int | None] | None = None
-        self.quota_unstated: QuotaUnstated | None = None
-        """Why the last quota read gave no limit: the platform stated none, or it could not be read."""
-
-    def client(self) -> ScpClient:
-        """The process's SCP client; raises `ScpConfigError` (with the fix in words) when unconfigured."""
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
-
-    @property
-    def api_version(self) -> str | None:
-        """The API version the client speaks, once it exists."""
-        return self._client.api.version if self._client is not None else None
 
     async def start(self) -> None:
         """Prepare the coordinator, if any; a failure is logged (lookups work, extensions are refused)."""
@@ -86,13 +51,8 @@ class Runtime:
                 logger.error("%s; extensions are refused until it is reachable", exc)
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        try:
-            if client is not None:
-                await client.aclose()
-        finally:
-            if self.coordinator is not None:
-                await self.coordinator.aclose()
+        if self.coordinator is not None:
+            await self.coordinator.aclose()
 
     @asynccontextmanager
     async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
@@ -167,30 +127,3 @@ class Runtime:
             del self._pending[volume_id]
             return None
         return target
-
-    async def per_volume_quota_gb(self) -> int | None:
-        """The largest size one volume may have, cached briefly; None when the quota is not readable."""
-        now = time.monotonic()
-        if self._quota is not None and now - self._quota[0] < QUOTA_TTL_S:
-            return self._quota[1]
-        try:
-            quota = await self.client().show_volume_quota_set()
-        except ScpError as exc:
-            logger.info("Volume quota not readable (%s); the platform will enforce it", exc)
-            limit, self.quota_unstated = None, "unreadable"
-        else:
-            limit = quota.per_volume_size.stated_limit if quota.per_volume_size else None
-            self.quota_unstated = "not stated" if limit is None else None
-            if limit is None:
-                logger.info("The platform states no per-volume size limit; it decides")
-        self._quota = (now, limit)
-        return limit
-
-
-@dataclass(frozen=True)
-class AppState:
-    """What every tool and resolver reads: the settings, the process's runtime and the audit trail."""
-
-    settings: ServerSettings
-    runtime: Runtime
-    audit: AuditTrail

@@ -1,0 +1,133 @@
+"""Consent before every resize, as `extend_volume`'s resolvers: the live check that refuses (and audits) what
+must not be sent before anyone is asked, then the question to the human (form elicitation) when the policy
+wants it and the client can, else the `confirm` flag, which only the JSON value `true` satisfies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NoReturn
+
+from mcp.server.mcpserver import Elicit, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
+
+from . import messages, tracing
+from .audit.writer import write_outcome
+from .live_check import LiveCheck, check_volume
+from .models import VolumeSummary
+from .oauth import missing_extend_scope
+from .settings import SnapshotPolicy
+from .snapshots import look_back
+from .tool_context import Ctx, app_state, scp_client, scp_errors, start_attempt
+
+
+# The form shows a boolean; the answer is kept as given, so that only the JSON `true` approves (pydantic's
+# lax bool would take "yes" or 1).
+class ExtensionConfirmation(BaseModel):
+    """What the human is asked (form elicitation)."""
+
+    confirm: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "title": messages.CONFIRM_FIELD_TITLE,
+                "description": messages.CONFIRM_FIELD_DESCRIPTION,
+            }
+        ),
+    ] = False
+
+
+class Approval(BaseModel):
+    """No question was needed: nothing to confirm, or the confirm flag stands."""
+
+
+def _exactly_true(value: object) -> object:
+    """An explicit confirmation is the JSON value `true`, not 1, 1.0 or "true"."""
+    if value is not True:
+        raise ValueError(messages.CONFIRM_MUST_BE_TRUE)
+    return value
+
+
+Confirm = Annotated[Literal[True], BeforeValidator(_exactly_true), Field(description=messages.CONFIRM_DESCRIPTION)]
+
+
+def takes_snapshot_first(policy: SnapshotPolicy, asked: bool) -> bool:
+    """Whether an extension snapshots first: the policy's `required` wins over the caller's `snapshot_first`."""
+    return policy == "required" or (policy == "optional" and asked)
+
+
+async def extension_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
+    """The live check, refusing (and auditing) anything that must not be sent, before a human is asked."""
+    if missing_extend_scope():  # before anything is read: this caller may look, not extend
+        raise ToolError(messages.MISSING_EXTEND_SCOPE)
+    state = app_state(ctx)
+    with scp_errors(volume_id):
+        check = await check_volume(state.scp, state.ledger, volume_id, new_size_gb)
+    if check.assessment.verdict == "refused":
+        await refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
+    return check
+
+
+async def refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> NoReturn:
+    """Audit an attempt refused before anything was sent, and raise the tool error."""
+    await write_outcome(app_state(ctx).audit, start_attempt(ctx, check, target).record("outcome", "refused", message))
+    raise ToolError(message)
+
+
+async def confirmation(
+    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx, snapshot_first: bool
+) -> Approval | Elicit[ExtensionConfirmation]:
+    """Ask the human when the policy wants it and the client can; otherwise the confirm flag stands."""
+    return await _confirmation(check, new_size_gb, ctx, snapshot_first)
+
+
+async def confirmation_without_snapshot(
+    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx
+) -> Approval | Elicit[ExtensionConfirmation]:
+    """`confirmation` for the tool without `snapshot_first` (SCP_SNAPSHOT_POLICY=off)."""
+    return await _confirmation(check, new_size_gb, ctx, False)
+
+
+async def _confirmation(
+    check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool
+) -> Approval | Elicit[ExtensionConfirmation]:
+    policy = app_state(ctx).settings.confirmation
+    with tracing.span("scp_volume_mcp.confirmation", **{"scp.policy": policy}) as span:
+        decision = await _decide(check, new_size_gb, ctx, snapshot_first, policy)
+        span.set_attribute("scp.asked_human", isinstance(decision, Elicit))
+        return decision
+
+
+async def _decide(
+    check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool, policy: str
+) -> Approval | Elicit[ExtensionConfirmation]:
+    if check.assessment.verdict == "unchanged" or policy == "flag":
+        return Approval()
+    if _can_elicit(ctx):
+        return Elicit(await _question(check, new_size_gb, ctx, snapshot_first), ExtensionConfirmation)
+    if policy == "human":
+        await refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)
+    return Approval()
+
+
+def _can_elicit(ctx: Ctx) -> bool:
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+
+async def _question(check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool) -> str:
+    """The facts first (id, sizes, irreversibility, the way back), the platform's words after them."""
+    state = app_state(ctx)
+    summary = VolumeSummary.of(check.volume)
+    first = takes_snapshot_first(state.settings.snapshot_policy, snapshot_first)
+    way_back = None if first else await look_back(scp_client(state), check.volume_id)
+    return messages.confirmation_question(
+        check.volume_id,
+        current=check.volume.size,
+        target=new_size_gb,
+        name=summary.name,
+        state=summary.state,
+        where=messages.summary_where(summary),
+        way_back=messages.question_way_back(way_back),
+    )

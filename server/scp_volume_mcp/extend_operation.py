@@ -1,0 +1,194 @@
+"""The extend operation: once the human (or the flag) has confirmed, lock the volume, re-check it, write the
+intent, take the snapshot first when asked, send the resize once, and optionally wait for the platform.
+
+No MCP here. Every fact goes into the call's `Attempt`; its audit intent and outcome are written from it, one
+line each. Progress goes out through a callback; refusals and failures are `ExtendError`s carrying the attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from . import messages, tracing, untrusted_text
+from .attempt import Attempt, ExtendError, ExtendRefused, ExtendReport, Outcome
+from .audit import AuditError, AuditTrail
+from .audit.writer import write_intent, write_outcome
+from .guards import assess_extension
+from .live_check import LiveCheck
+from .resize_ledger import ResizeLedger
+from .resize_request import send_resize
+from .scp import FAILED_STATES, ScpError, Volume
+from .scp_access import ScpAccess
+from .snapshot_step import SnapshotStep
+from .team.database import DatabaseError
+from .waiting import Progress, settled, wait_until_settled
+
+if TYPE_CHECKING:
+    from .scp import ScpClient
+
+INTERRUPTED_READ_BACK_S = 5.0
+"""How long a cancelled call may take to read the volume back for its audit outcome."""
+
+
+class ExtendOperation:
+    """One confirmed extension of `attempt.volume_id` to `attempt.target_gb`, checked by `check` beforehand."""
+
+    def __init__(
+        self,
+        scp: ScpAccess,
+        ledger: ResizeLedger,
+        trail: AuditTrail,
+        check: LiveCheck,
+        attempt: Attempt,
+        *,
+        timeout_s: float,
+        poll_s: float,
+        progress: Progress | None = None,
+    ) -> None:
+        self.scp, self.ledger, self.trail, self.check, self.attempt = scp, ledger, trail, check, attempt
+        self.timeout_s, self.poll_s, self._progress = timeout_s, poll_s, progress
+
+    @property
+    def client(self) -> ScpClient:
+        """The SCP client; when it cannot be made (unconfigured), the refusal says why (nothing was sent)."""
+        try:
+            return self.scp.client()
+        except ScpError as exc:
+            raise self._error(messages.explain(exc, self.attempt.volume_id)) from None
+
+    async def run(self, *, wait: bool) -> ExtendReport:
+        """Extend, and write the attempt's outcome whatever happens (also when the call is cancelled)."""
+        try:
+            report = await self._run(wait)
+        except ExtendError as exc:
+            outcome: Literal["failed", "refused"] = "failed" if exc.sent else "refused"
+            await write_outcome(self.trail, self.attempt.record("outcome", outcome, exc.message))
+            raise
+        except BaseException:  # cancelled by the client, its disconnection or its session's end
+            with anyio.CancelScope(shield=True):
+                detail = await self._interrupted()
+                await write_outcome(self.trail, self.attempt.record("outcome", "interrupted", detail))
+            raise
+        await write_outcome(self.trail, self.attempt.record("outcome", report.outcome, report.note))
+        return report
+
+    async def _run(self, wait: bool) -> ExtendReport:
+        try:
+            volume, note = await self._resize_under_lock()
+        except DatabaseError as exc:  # the lock or the pending record, before the PUT (nothing after it raises)
+            raise ExtendRefused(messages.coordination_unavailable(str(exc)), self.attempt) from None
+        if volume.size >= self.attempt.target_gb and not self.attempt.sent:
+            return self._report("unchanged", volume)
+        waited_s = None
+        if wait and not settled(volume, self.attempt.target_gb):
+            started = time.monotonic()
+            volume, note = await self._wait(volume)
+            waited_s = time.monotonic() - started
+            if volume.state in FAILED_STATES:
+                raise self._error(messages.extension_failed(self.attempt.volume_id, volume.state, volume.size))
+        outcome: Outcome = "completed" if settled(volume, self.attempt.target_gb) else "accepted"
+        return self._report(outcome, volume, note, waited_s)
+
+    async def _resize_under_lock(self) -> tuple[Volume, str | None]:
+        """Under the volume's lock: re-check, intent, snapshot first, then the resize, sent at most once
+        (twice only when a read proves the first was not applied). Returns the volume as last seen."""
+        volume_id = self.attempt.volume_id
+        async with self.ledger.volume_lock(volume_id):
+            volume = await self._judged(await self._fresh_volume())
+            if volume.size >= self.attempt.target_gb:
+                return volume, None
+            await self._write_intent()
+            if self.attempt.snapshot_first:
+                volume = await self._snapshot_first(volume)
+                if volume.size >= self.attempt.target_gb:
+                    return volume, None
+            # A check that overlapped this send (before, during or after it) sees another generation and re-reads.
+            self.ledger.bump_generation(volume_id)
+            try:
+                with tracing.span("scp_volume_mcp.resize", **{"scp.volume_id": volume_id}) as resize:
+                    sent = await send_resize(self.client, self.attempt)
+                    resize.set_attributes({"scp.sent": True, "http.response.status_code": self.attempt.status or 0})
+                return sent
+            finally:
+                await self._note_pending()
+                self.ledger.bump_generation(volume_id)
+
+    async def _fresh_volume(self) -> Volume:
+        """The checked volume, re-read when it may be stale: a human took time to answer, or this process
+        has attempted a resize of it since it was read (a concurrent call)."""
+        unchanged = self.ledger.generation(self.attempt.volume_id) == self.check.generation
+        if self.attempt.confirmed_by == "flag" and unchanged:
+            return self.check.volume
+        return await self._read()
+
+    async def _read(self) -> Volume:
+        client = self.client
+        try:
+            return await client.show_volume(self.attempt.volume_id)
+        except ScpError as exc:
+            raise self._error(messages.explain(exc, self.attempt.volume_id)) from None
+
+    async def _judged(self, volume: Volume) -> Volume:
+        """The guards again, on a fresh read, with any resize known to be on its way; raises the refusal
+        (nothing sent). The read's size becomes the attempt's size before."""
+        self.attempt.previous_size_gb = volume.size
+        failed = volume.state in FAILED_STATES
+        pending = await self.ledger.pending_target(self.attempt.volume_id, volume.size, failed)
+        assessment = assess_extension(volume, self.attempt.target_gb, self.check.per_volume_quota_gb, pending)
+        if assessment.verdict == "refused":
+            label = messages.volume_label(volume.name, self.attempt.volume_id)
+            raise self._error(messages.refusal(label, assessment.reasons))
+        return volume
+
+    async def _write_intent(self) -> None:
+        """Fail closed: no resize (nor the snapshot before it) leaves unless its intent is stored."""
+        try:
+            await write_intent(self.trail, self.attempt.record("intent"))
+        except AuditError as exc:
+            raise ExtendRefused(messages.audit_unwritable(str(exc)), self.attempt) from None
+
+    async def _snapshot_first(self, volume: Volume) -> Volume:
+        """The snapshot step; the volume is read and judged again after it, since a snapshot takes time."""
+        with tracing.span("scp_volume_mcp.snapshot", **{"scp.volume_id": self.attempt.volume_id}):
+            step = SnapshotStep(self.client, self.attempt, timeout_s=self.timeout_s, poll_s=self.poll_s,
+                                progress=self._progress)  # fmt: skip
+            await step.take(volume)
+        return await self._judged(await self._read())
+
+    async def _note_pending(self) -> None:
+        """Accepted, or its fate unknown (a cancelled call, a timeout): until a read shows the new size, no
+        other resize of this volume leaves this process. A platform refusal applied nothing."""
+        refused = self.attempt.status is not None and self.attempt.status >= 400
+        if self.attempt.sent and not refused:
+            with anyio.CancelScope(shield=True):  # also when this call is being cancelled
+                await self.ledger.note_pending(self.attempt.volume_id, self.attempt.target_gb)
+
+    async def _wait(self, volume: Volume) -> tuple[Volume, str | None]:
+        with tracing.span("scp_volume_mcp.wait", **{"scp.volume_id": self.attempt.volume_id}) as waiting:
+            volume, note = await wait_until_settled(
+                self.client, self.attempt.volume_id, self.attempt.target_gb, volume, timeout_s=self.timeout_s,
+                poll_s=self.poll_s, progress=self._progress,
+            )  # fmt: skip
+            state = untrusted_text.short(volume.state)
+            waiting.set_attributes({"scp.settled": settled(volume, self.attempt.target_gb), "scp.state": state})
+        return volume, note
+
+    async def _interrupted(self) -> str:
+        """The call ended under us: whether a resize was sent and, if so, what a quick read shows now."""
+        seen = None
+        if self.attempt.sent:
+            with anyio.move_on_after(INTERRUPTED_READ_BACK_S), contextlib.suppress(ScpError, ExtendError):
+                seen = await self.client.show_volume(self.attempt.volume_id)
+        return messages.interrupted(self.attempt.sent, seen.size if seen else None, seen.state if seen else None)
+
+    def _report(
+        self, outcome: Outcome, volume: Volume, note: str | None = None, waited_s: float | None = None
+    ) -> ExtendReport:
+        return ExtendReport(outcome, volume, self.attempt, waited_s, note)
+
+    def _error(self, message: str) -> ExtendError:
+        return ExtendError.of(message, self.attempt)

@@ -1,0 +1,110 @@
+"""The read-only tools: `list_volumes`, `get_volume` and `plan_volume_extension`. They change nothing and never
+touch the team database; every platform text in their results has passed `untrusted_text`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Resolve
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from . import messages
+from .live_check import LiveCheck, check_volume
+from .models import ExtendCall, ExtensionPlan, SnapshotInfo, SnapshotQuotaInfo, VolumeList, VolumeSummary
+from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, classify_state
+from .settings import SnapshotPolicy
+from .snapshots import WayBack, look_back
+from .tool_context import Ctx, VolumeId, app_state, devices, scp_client, scp_errors, text_result
+
+
+async def list_volumes(
+    ctx: Ctx,
+    name: Annotated[
+        str | None, Field(max_length=255, description="Only volumes with exactly this name (at most 255 characters)")
+    ] = None,
+    state: Annotated[
+        str | None, Field(description=f"Only volumes in this state, e.g. {', '.join(KNOWN_STATES[:4])}")
+    ] = None,
+    limit: Annotated[int, Field(ge=1, le=LIST_PAGE_SIZE_MAX, description="At most this many volumes")] = 50,
+) -> Annotated[CallToolResult, VolumeList]:
+    client = scp_client(app_state(ctx))
+    with scp_errors():
+        volumes = await client.list_volumes(name=name, state=state, max_items=limit + 1)
+    summaries = [VolumeSummary.of(v) for v in volumes[:limit]]
+    result = VolumeList(volumes=summaries, returned=len(summaries), truncated=len(volumes) > limit)
+    shown = [messages.list_entry(v.name, v.id, v.size_gb, v.state) for v in summaries[:10]]
+    unknown = state if state is not None and classify_state(state) == "unknown" else None
+    text = messages.list_text(shown, total=len(summaries), truncated=result.truncated, unknown_state=unknown)
+    return text_result(result, text)
+
+
+async def get_volume(volume_id: VolumeId, ctx: Ctx) -> Annotated[CallToolResult, VolumeSummary]:
+    client = scp_client(app_state(ctx))
+    with scp_errors(volume_id):
+        summary = VolumeSummary.of(await client.show_volume(volume_id))
+    text = messages.volume_text(messages.summary_label(summary), summary.size_gb, summary.state,
+                                messages.summary_where(summary),
+                                volume_type=summary.volume_type, encrypted=summary.encrypted,
+                                max_iops=summary.max_iops, max_throughput=summary.max_throughput)  # fmt: skip
+    return text_result(summary, text)
+
+
+async def plan_check(volume_id: VolumeId, new_size_gb: int, ctx: Ctx) -> LiveCheck:
+    """The plan's live check: the volume and the quota judged against the size."""
+    state = app_state(ctx)
+    with scp_errors(volume_id):
+        return await check_volume(state.scp, state.ledger, volume_id, new_size_gb)
+
+
+async def plan_volume_extension(
+    volume_id: VolumeId,
+    new_size_gb: Annotated[int, Field(ge=1, description="The new total size in GB you consider")],
+    ctx: Ctx,
+    check: Annotated[LiveCheck, Resolve(plan_check)],
+) -> Annotated[CallToolResult, ExtensionPlan]:
+    volume, assessment = check.volume, check.assessment
+    summary = VolumeSummary.of(volume)
+    accepted = assessment.verdict == "extend"
+    policy = app_state(ctx).settings.snapshot_policy
+    back = await look_back(scp_client(app_state(ctx)), volume_id)
+    plan = ExtensionPlan(
+        volume=summary,
+        current_size_gb=volume.size,
+        target_size_gb=new_size_gb,
+        growth_gb=new_size_gb - volume.size,
+        would_be_accepted=accepted,
+        outcome_if_called=assessment.verdict,
+        reasons=assessment.reasons,
+        per_volume_quota_gb=check.per_volume_quota_gb,
+        call=ExtendCall(arguments={"volume_id": volume_id, "new_size_gb": new_size_gb, "confirm": True})
+        if accepted
+        else None,
+        api_version=scp_client(app_state(ctx)).api.version,
+        next_steps=messages.next_steps(devices(summary), completed=True) if accepted else [],
+        **_plan_snapshot_fields(back, policy),
+    )
+    text = messages.plan_text(
+        messages.summary_label(summary),
+        assessment.verdict,
+        current=volume.size,
+        target=new_size_gb,
+        where=messages.summary_where(summary),
+        state=volume.state,
+        volume_id=volume_id,
+        reasons=assessment.reasons,
+    )
+    if check.per_volume_quota_gb is None and assessment.verdict != "unchanged":
+        text += " " + messages.quota_not_applied(app_state(ctx).scp.quota_unstated)
+    return text_result(plan, f"{text}\n{messages.plan_way_back(back, policy)}")
+
+
+def _plan_snapshot_fields(back: WayBack, policy: SnapshotPolicy) -> dict[str, Any]:
+    latest = SnapshotInfo.of(back.latest, back.latest_age_s) if back.latest is not None else None
+    quota = back.quota
+    return {
+        "latest_snapshot": latest,
+        "snapshots_readable": back.problem is None,
+        "snapshot_quota": SnapshotQuotaInfo(limit=quota.limit, in_use=quota.in_use, full=quota.full) if quota else None,
+        "snapshot_policy": policy,
+    }

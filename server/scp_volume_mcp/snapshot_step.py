@@ -1,0 +1,116 @@
+"""The snapshot-first step of an extension, run by the extend operation under the volume's lock right before
+the resize: create the snapshot once (never retried blindly: after an ambiguous failure the volume's snapshots
+are read back and the one with the name sent is looked for), then wait until it is `available`.
+
+The snapshot is recorded in the `Attempt` as soon as it is known. Any failure raises `ExtendRefused`, naming
+the snapshot: nothing was resized. No MCP here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from . import messages
+from .attempt import Attempt, ExtendRefused
+from .scp import (
+    SNAPSHOT_AVAILABLE,
+    SNAPSHOT_FAILED_STATUSES,
+    ScpError,
+    ScpHttpError,
+    ScpResponseError,
+    ScpServerError,
+    ScpTransportError,
+    Snapshot,
+    Volume,
+    is_volume_id,
+)
+from .snapshots import snapshot_name, snapshot_quota
+from .waiting import PollSchedule, Progress
+
+if TYPE_CHECKING:
+    from .scp import ScpClient
+
+logger = logging.getLogger("scp_volume_mcp")
+
+
+class SnapshotStep:
+    """`await SnapshotStep(...).take(volume)` returns the `available` snapshot or raises `ExtendRefused`."""
+
+    def __init__(
+        self, client: ScpClient, attempt: Attempt, *, timeout_s: float, poll_s: float, progress: Progress | None
+    ) -> None:
+        self.client, self.attempt = client, attempt
+        self.timeout_s, self.poll_s, self._progress = timeout_s, poll_s, progress
+        self.name = ""
+        """The snapshot's name, made when it is requested (see `snapshot_name`)."""
+
+    async def take(self, volume: Volume) -> Snapshot:
+        self.name = snapshot_name(self.attempt.volume_id)  # now, under the lock: this attempt's own name
+        quota = await snapshot_quota(self.client)
+        if quota is not None and quota.full and quota.limit is not None:
+            raise ExtendRefused(messages.snapshot_quota_refusal(quota.in_use, quota.limit), self.attempt)
+        if self._progress is not None:
+            await self._progress(0.0, self.timeout_s, messages.snapshot_starting(self.attempt.volume_id))
+        snapshot = await self._create(volume)
+        if not is_volume_id(snapshot.id):  # the way back must be an id a request can name, nothing else
+            raise ExtendRefused(messages.SNAPSHOT_ID_NOT_UUID, self.attempt)
+        self.attempt.snapshot = snapshot
+        return await self._wait(snapshot)
+
+    async def _create(self, volume: Volume) -> Snapshot:
+        """POST once; after an ambiguous failure, find the snapshot by its name instead of sending again."""
+        volume_id, target = self.attempt.volume_id, self.attempt.target_gb
+        description = f"Taken by scp-volume-mcp before extending the volume from {volume.size} to {target} GB"
+        force = volume.state == "in-use" or bool(volume.servers)
+        try:
+            return await self.client.create_snapshot(volume_id, self.name, force=force, description=description)
+        except ScpServerError as exc:  # a gateway may have passed it on: look before concluding
+            return await self._read_back(messages.explain(exc, volume_id))
+        except ScpHttpError as exc:
+            raise self._refused(messages.snapshot_refused(messages.explain(exc, volume_id))) from None
+        except ScpResponseError as exc:
+            return await self._read_back(str(exc))
+        except ScpTransportError as exc:
+            if not exc.sent:
+                raise self._refused(messages.snapshot_refused(messages.not_reachable(exc))) from None
+            return await self._read_back(str(exc))
+        except ScpError as exc:  # refused before a request existed
+            raise self._refused(messages.snapshot_refused(str(exc))) from None
+
+    async def _read_back(self, what: str) -> Snapshot:
+        logger.warning("%s; looking for snapshot %r instead of sending again", what, self.name)
+        try:
+            found = await self.client.list_snapshots(self.attempt.volume_id, name=self.name, limit=10)
+        except ScpError as exc:
+            raise self._refused(messages.snapshot_unknown(what, self.name, exc)) from None
+        if not found:
+            raise self._refused(messages.snapshot_not_found(what, self.name))
+        if len(found) > 1:
+            logger.warning("%d snapshots named %r; using the newest", len(found), self.name)
+        return found[0]
+
+    async def _wait(self, snapshot: Snapshot) -> Snapshot:
+        schedule = PollSchedule(self.timeout_s, self.poll_s)
+        while True:
+            self.attempt.snapshot = snapshot
+            elapsed = schedule.elapsed
+            label = messages.snapshot_label(snapshot.name, snapshot.id)
+            if self._progress is not None:
+                progress = messages.snapshot_progress(messages.bounded(snapshot.id), snapshot.status, elapsed)
+                await self._progress(min(elapsed, self.timeout_s), self.timeout_s, progress)
+            status = snapshot.status.strip().lower()
+            if status == SNAPSHOT_AVAILABLE:
+                return snapshot
+            if status in SNAPSHOT_FAILED_STATUSES or status.startswith("error"):
+                raise self._refused(messages.snapshot_failed(label, snapshot.status))
+            if schedule.remaining <= 0:
+                raise self._refused(messages.snapshot_timed_out(label, snapshot.status, self.timeout_s))
+            await schedule.pause()
+            try:
+                snapshot = await self.client.show_snapshot(snapshot.id)
+            except ScpError as exc:
+                raise self._refused(messages.snapshot_unreadable(label, exc)) from None
+
+    def _refused(self, message: str) -> ExtendRefused:
+        return ExtendRefused(message, self.attempt)

@@ -1,0 +1,93 @@
+"""Waiting on the platform: the poll schedule shared by the snapshot step and the resize, the wait until a
+resize settles, and one progress stream over both waits. No MCP here: progress goes out through a callback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import anyio
+
+from . import messages
+from .scp import FAILED_STATES, SETTLED_STATES, ScpError, Volume
+
+if TYPE_CHECKING:
+    from .scp import ScpClient
+
+Progress = Callable[[float, float, str], Awaitable[None]]
+"""(elapsed seconds, timeout seconds, message)"""
+MIN_POLL_S = 0.2
+
+
+class PollSchedule:
+    """Pauses between reads while waiting on the platform: doubling from MIN_POLL_S up to `poll_s`, never past
+    `timeout_s` from the schedule's start."""
+
+    def __init__(self, timeout_s: float, poll_s: float) -> None:
+        self.timeout_s, self._longest = timeout_s, max(poll_s, MIN_POLL_S)
+        self._started = time.monotonic()
+        self._delay = MIN_POLL_S
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    @property
+    def remaining(self) -> float:
+        return self.timeout_s - self.elapsed
+
+    async def pause(self) -> None:
+        await anyio.sleep(max(0.0, min(self._delay, self.remaining)))
+        self._delay = min(self._delay * 2, self._longest)
+
+
+def settled(volume: Volume, target: int) -> bool:
+    """The extension is over: the size reached and the volume usable again."""
+    return volume.size >= target and volume.state in SETTLED_STATES
+
+
+async def wait_until_settled(
+    scp: ScpClient, volume_id: str, target: int, volume: Volume, *, timeout_s: float, poll_s: float,
+    progress: Progress | None,
+) -> tuple[Volume, str | None]:  # fmt: skip
+    """Poll (backing off up to `poll_s`) until the volume settles at `target`, fails, or time runs out.
+    Returns the last volume seen (the caller judges a failed state) and a note when it is not settled."""
+    schedule = PollSchedule(timeout_s, poll_s)
+    while True:
+        elapsed = schedule.elapsed
+        if progress is not None:
+            await progress(
+                min(elapsed, timeout_s), timeout_s, messages.wait_progress(volume.state, volume.size, target, elapsed)
+            )
+        if volume.state in FAILED_STATES:
+            return volume, None
+        if schedule.remaining <= 0:
+            return volume, messages.still_working(volume.state, volume.size, timeout_s)
+        await schedule.pause()
+        try:
+            volume = await scp.show_volume(volume_id)
+        except ScpError as exc:
+            return volume, messages.wait_read_failed(exc)
+        if settled(volume, target):
+            return volume, None
+
+
+class PhasedProgress:
+    """One progress stream over two waits (the snapshot, then the resize), each counting from zero: MCP wants
+    every notification's progress larger than the one before, so a later phase continues where the last ended."""
+
+    def __init__(self, report: Progress) -> None:
+        self._report = report
+        self._base = self._last_raw = self._last = 0.0
+        self._started = False
+
+    async def __call__(self, done: float, total: float, message: str) -> None:
+        if done < self._last_raw:  # a new phase started from zero
+            self._base = self._last
+        self._last_raw = done
+        value = self._base + done
+        if self._started:
+            value = max(value, self._last + 0.001)
+        self._started, self._last = True, value
+        await self._report(value, max(self._base + total, value), message)
