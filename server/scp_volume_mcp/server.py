@@ -25,6 +25,7 @@ from .runtime import AppState, Runtime, default_client_factory
 from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, classify_state
 from .settings import ServerSettings, SnapshotPolicy
 from .snapshots import WayBack, look_back, plan_line
+from .team.coordinator import TeamCoordinator
 from .team.database import Database
 from .tool_support import (
     Ctx,
@@ -146,7 +147,8 @@ def build_server(
     url = settings.database_url
     database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
     audit: AuditTrail = TableAuditTrail(database) if database is not None else FileAuditTrail(settings.audit_log)
-    state = AppState(settings, Runtime(client_factory, database), audit)
+    coordinator = TeamCoordinator(database) if database is not None else None
+    state = AppState(settings, Runtime(client_factory, coordinator), audit)
     server = VolumeServer(state, oauth, state_keys)
     descriptions = messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
