@@ -37,7 +37,7 @@ def emulator(_emulator_server: EmulatorServer) -> Iterator[EmulatorServer]:
     state.settings = EmulatorSettings()
     state.reset()
     yield _emulator_server
-    assert state.wait_idle(), "the emulator was still serving a request after the test"
+    assert state.journal.wait_idle(), "the emulator was still serving a request after the test"
     state.settings = EmulatorSettings()
     state.reset()
 

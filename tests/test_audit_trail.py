@@ -85,8 +85,11 @@ async def test_a_cancelled_call_still_leaves_its_outcome(emulator: EmulatorServe
             while not emulator.state.requests("PUT"):  # noqa: ASYNC110 - the emulator runs on its own thread
                 await anyio.sleep(0.01)
             await anyio.sleep(0.3)
+        else:  # the intent is written just before the PUT leaves: wait until the emulator is serving it
+            while emulator.state.journal.in_flight == 0:  # noqa: ASYNC110 - the emulator runs on its own thread
+                await anyio.sleep(0.01)
         tg.cancel_scope.cancel()  # the client cancels the request (notifications/cancelled)
-    assert emulator.state.wait_idle()
+    assert emulator.state.journal.wait_idle()
     intent, outcome = _lines(log)
     assert (intent["phase"], outcome["phase"], outcome["attempt_id"]) == ("intent", "outcome", intent["attempt_id"])
     assert outcome["outcome"] == "interrupted"
@@ -104,7 +107,7 @@ async def test_a_client_that_disconnects_still_leaves_the_outcome(
     with anyio.move_on_after(0.6):  # the whole client goes away: session, streams and all
         async with Client(server) as client:
             await client.call_tool("extend_volume", _args(wait=True))
-    assert emulator.state.wait_idle()
+    assert emulator.state.journal.wait_idle()
     phases = [(line["phase"], line["outcome"]) for line in _lines(log)]
     assert phases == [("intent", None), ("outcome", "interrupted")]
 

@@ -197,7 +197,7 @@ async def test_bad_volume_ids_are_refused_before_any_request(
         await scp.show_volume(volume_id)
     with pytest.raises(ScpInputError):
         await scp.extend_volume(volume_id, 104)
-    assert emulator.state.journal == []
+    assert emulator.state.journal.entries() == []
 
 
 @pytest.mark.parametrize("size", [0, 7, 12, 100.0, True, "104"])
@@ -206,7 +206,7 @@ async def test_invalid_sizes_are_refused_before_any_request(
 ) -> None:
     with pytest.raises(ScpInputError):
         await scp.extend_volume(EXAMPLE_VOLUME_ID, size)  # type: ignore[arg-type]
-    assert emulator.state.journal == []
+    assert emulator.state.journal.entries() == []
 
 
 async def test_one_connection_is_kept_alive(scp: ScpClient, emulator: EmulatorServer) -> None:

@@ -245,7 +245,7 @@ def test_control_api_for_rehearsals(emulator: EmulatorServer) -> None:
     journal = httpx.get(f"{emulator.url}/_emulator/journal").json()["requests"]
     assert [r["status"] for r in journal] == [429]
     assert httpx.post(f"{emulator.url}/_emulator/reset", json={}).status_code == 200
-    assert emulator.state.journal == []
+    assert emulator.state.journal.entries() == []
 
 
 def test_volumes_load_from_a_json_file(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ async def test_fault_matrix(emulator: EmulatorServer, route: str, fault: str) ->
     assert "Traceback" not in body
     assert body != "Error executing tool extend_volume"  # an unexpected exception's bare message
     assert EMULATOR_SECRET_KEY not in body + str(result.structured_content)
-    assert emulator.state.wait_idle()  # a slow fault finishes after the tool has answered
+    assert emulator.state.journal.wait_idle()  # a slow fault finishes after the tool has answered
     assert len(emulator.state.requests("PUT")) == puts
     if (route, fault) == ("extend", "slow"):
         # The late request did land: re-sending after the timeout would have been wrong.
@@ -224,7 +224,7 @@ async def test_fault_matrix_for_snapshot_first(emulator: EmulatorServer, route: 
     assert message in body
     assert "Traceback" not in body
     assert EMULATOR_SECRET_KEY not in body + str(result.structured_content)
-    assert emulator.state.wait_idle()
+    assert emulator.state.journal.wait_idle()
     assert len(emulator.state.requests("POST", "snapshot")) == posts
     assert len(emulator.state.requests("PUT")) == puts
     journal = [(e.method, e.route) for e in emulator.state.journal if e.method != "GET"]

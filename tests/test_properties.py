@@ -161,4 +161,4 @@ def test_path_tricks_are_refused_before_any_request(emulator: EmulatorServer, to
     result = _call(emulator, tool, {"volume_id": volume_id, "new_size_gb": 104, "confirm": True})
     assert result.is_error
     _assert_handled(result, tool)
-    assert emulator.state.journal == []
+    assert emulator.state.journal.entries() == []

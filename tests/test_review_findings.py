@@ -187,7 +187,7 @@ async def test_a_call_cancelled_during_its_put_still_blocks_the_next_resize(emul
         second = await client.call_tool("extend_volume", _args(200))
     assert second.is_error
     assert "already in progress" in text(second)
-    assert emulator.state.wait_idle()
+    assert emulator.state.journal.wait_idle()
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]
 
 

@@ -28,7 +28,7 @@ def test_control_routes_refuse_what_a_web_page_could_send(
     answer = httpx.post(f"{emulator.url}/_emulator/faults", content=body, headers=headers)
     assert answer.status_code == 403
     assert httpx.get(f"{emulator.url}/_emulator/journal", headers={"Host": "evil.example"}).status_code == 403
-    assert emulator.state.take_fault("show") is None
+    assert emulator.state.faults.take("show") is None
 
 
 def test_control_routes_still_answer_local_json(emulator: EmulatorServer) -> None:

@@ -116,7 +116,7 @@ async def test_the_client_refuses_a_bad_name_before_sending(emulator: EmulatorSe
     for name in ("a/b", "", "x" * 256, "line\nbreak"):
         with pytest.raises(ScpInputError):
             await scp.create_snapshot(EXAMPLE_VOLUME_ID, name, force=True)
-    assert emulator.state.journal == []
+    assert emulator.state.journal.entries() == []
 
 
 def test_snapshot_names_say_what_they_are_for_and_follow_the_rule() -> None:

@@ -12,6 +12,7 @@ import pytest
 from scp_volume_mcp.audit import AuditError, AuditRecord
 from scp_volume_mcp.audit.table_trail import TableAuditTrail
 from scp_volume_mcp.settings import ServerSettings, SettingsError
+from scp_volume_mcp.team.coordinator import TeamCoordinator
 from scp_volume_mcp.team.database import (
     LOCK_NAMESPACE,
     TABLE,
@@ -19,8 +20,8 @@ from scp_volume_mcp.team.database import (
     DatabaseError,
     LockNotObtained,
     mask_url,
-    read_rows,
 )
+from scp_volume_mcp.team.reader import read_rows
 
 from .pg_cluster import PASSWORD
 
@@ -97,8 +98,9 @@ async def test_audit_table_is_append_only_and_records_read_back(team_db: str) ->
 
 
 async def test_lock_excludes_another_process_and_is_released_after(team_db: str) -> None:
-    """Two `Database` objects have separate pools and sessions, as two replicas do."""
-    first, second = Database(team_db, lock_timeout_s=30), Database(team_db, lock_timeout_s=0.5)
+    """Two coordinators on two `Database` objects have separate pools and sessions, as two replicas do."""
+    first = TeamCoordinator(Database(team_db, lock_timeout_s=30))
+    second = TeamCoordinator(Database(team_db, lock_timeout_s=0.5))
     try:
         async with first.volume_lock("vol-a"):
             with pytest.raises(LockNotObtained, match="vol-a") as refused:
@@ -115,7 +117,7 @@ async def test_lock_excludes_another_process_and_is_released_after(team_db: str)
 
 
 async def test_lock_is_released_when_its_connection_drops(team_db: str) -> None:
-    holder, waiter = Database(team_db), Database(team_db, lock_timeout_s=30)
+    holder, waiter = TeamCoordinator(Database(team_db)), TeamCoordinator(Database(team_db, lock_timeout_s=30))
     try:
         async with holder.volume_lock("vol-c"):
             with psycopg.connect(team_db, autocommit=True) as admin:
@@ -160,7 +162,7 @@ async def test_unreachable_database_fails_closed_without_the_password(database_u
     database = Database(dead, lock_timeout_s=1)
     try:
         with pytest.raises(DatabaseError) as refused:
-            async with database.volume_lock("vol-d"):
+            async with TeamCoordinator(database).volume_lock("vol-d"):
                 pytest.fail("locked without a database")
         with pytest.raises(AuditError) as unwritable:
             await TableAuditTrail(database).check_writable()

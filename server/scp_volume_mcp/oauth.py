@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 if TYPE_CHECKING:
     import httpx
     from mcp.server.auth.provider import AccessToken
@@ -38,7 +36,6 @@ CLIENT_ID_ENV = "SCP_MCP_OAUTH_CLIENT_ID"
 CLIENT_SECRET_ENV = "SCP_MCP_OAUTH_CLIENT_SECRET"  # noqa: S105 - a variable's name
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 """Asymmetric only: a token cannot choose `none` or an HMAC keyed with a public key."""
-REFRESH_MIN_INTERVAL_S = 5.0
 LEEWAY_S = 30
 HTTP_TIMEOUT_S = 10.0
 
@@ -66,7 +63,7 @@ class OAuthSettings:
         introspection = env.get(INTROSPECTION_ENV, "").strip() or None
         for name, url in ((ISSUER_ENV, issuer), (INTROSPECTION_ENV, introspection)):
             if url is not None:
-                _require_secure(name, url)
+                require_secure(name, url)
         # Kept as configured: a token's `iss` must equal it exactly (Auth0-style issuers end in a slash).
         return cls(issuer, audience, introspection, env.get(CLIENT_ID_ENV) or None,
                    env.get(CLIENT_SECRET_ENV) or None)  # fmt: skip
@@ -83,7 +80,8 @@ class OAuthSettings:
         )
 
 
-def _require_secure(name: str, url: str) -> None:
+def require_secure(name: str, url: str) -> None:
+    """Refuse (`OAuthConfigError`) a URL that is not https://, unless plain http on loopback."""
     from urllib.parse import urlsplit
 
     from .scp import is_loopback_host
@@ -95,16 +93,16 @@ def _require_secure(name: str, url: str) -> None:
 
 
 class JwtTokenVerifier:
-    """An `mcp.server.auth.provider.TokenVerifier`: JWTs against the issuer's JWKS, opaque tokens through
-    introspection when configured. Returns None (the SDK answers 401) for anything it cannot verify."""
+    """An `mcp.server.auth.provider.TokenVerifier`: JWTs against the issuer's JWKS (a `jwks.JwksCache`),
+    opaque tokens through introspection when configured. Returns None (the SDK answers 401) for anything
+    it cannot verify."""
 
     def __init__(self, settings: OAuthSettings, http: httpx.AsyncClient | None = None) -> None:
+        from .jwks import JwksCache  # jwks.py imports this module's settings error
+
         self.settings = settings
         self._http = http
-        self._keys: dict[str, Any] = {}
-        self._jwks_uri: str | None = None
-        self._missed_at = float("-inf")
-        self._refresh_lock = anyio.Lock()
+        self.jwks = JwksCache(settings.issuer, self._client)
 
     def __repr__(self) -> str:
         return f"JwtTokenVerifier(issuer={self.settings.issuer!r}, audience={self.settings.audience!r})"
@@ -133,7 +131,7 @@ class JwtTokenVerifier:
         except jwt.PyJWTError:
             return None
         kid = header.get("kid")
-        key = await self._key(kid if isinstance(kid, str) else None)
+        key = await self.jwks.key(kid if isinstance(kid, str) else None)
         if key is None:
             logger.info("Bearer token refused: no signing key %r at the issuer", str(kid)[:40])
             return None
@@ -151,65 +149,6 @@ class JwtTokenVerifier:
             logger.info("Bearer token refused: %s", exc)
             return None
         return self._access_token(token, claims)
-
-    async def _key(self, kid: str | None) -> Any:
-        if kid in self._keys or (kid is None and len(self._keys) == 1):
-            return self._keys[kid] if kid is not None else next(iter(self._keys.values()))
-        async with self._refresh_lock:  # an unknown key id: the issuer may have rotated its keys
-            # After a fetch that did not find the key asked for, wait a little before the next one (tokens
-            # with made-up key ids must not turn into a stream of requests to the issuer).
-            if kid not in self._keys and time.monotonic() - self._missed_at >= REFRESH_MIN_INTERVAL_S:
-                await self._refresh()
-                if kid not in self._keys:
-                    self._missed_at = time.monotonic()
-        if kid is None:
-            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
-        return self._keys.get(kid)
-
-    async def _refresh(self) -> None:
-        import httpx
-        import jwt
-
-        try:
-            if self._jwks_uri is None:
-                self._jwks_uri = await self._discover_jwks_uri()
-            response = await self._client().get(self._jwks_uri)
-            response.raise_for_status()
-            document = response.json()
-        except (httpx.HTTPError, ValueError, OAuthConfigError) as exc:
-            logger.error("Cannot fetch the issuer's signing keys from %s: %s", self.settings.issuer, exc)
-            return
-        keys: dict[str, Any] = {}
-        for entry in document.get("keys", []) if isinstance(document, dict) else []:
-            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
-                continue
-            try:
-                parsed = jwt.PyJWK(entry)
-            except jwt.PyJWTError:
-                continue
-            keys[str(entry.get("kid", ""))] = parsed
-        self._keys = keys
-        logger.info("Loaded %d signing keys from %s", len(keys), self._jwks_uri)
-
-    async def _discover_jwks_uri(self) -> str:
-        import httpx
-
-        issuer = self.settings.issuer.rstrip("/")
-        for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
-            try:
-                response = await self._client().get(issuer + path)
-            except httpx.HTTPError:
-                continue
-            if response.status_code != 200:
-                continue
-            metadata = response.json()
-            if not isinstance(metadata, dict) or metadata.get("issuer", "").rstrip("/") != issuer:
-                raise OAuthConfigError(f"the metadata at {issuer}{path} names another issuer")
-            jwks_uri = metadata.get("jwks_uri")
-            if isinstance(jwks_uri, str):
-                _require_secure("jwks_uri", jwks_uri)
-                return jwks_uri
-        raise OAuthConfigError(f"no authorization server metadata with a jwks_uri at {issuer}")
 
     # --- opaque tokens --------------------------------------------------------------------------------
 

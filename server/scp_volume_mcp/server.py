@@ -28,6 +28,7 @@ from .oauth import JwtTokenVerifier, OAuthSettings
 from .resize_ledger import ResizeLedger
 from .scp_access import ScpAccess, default_client_factory
 from .settings import ServerSettings
+from .team.coordinator import TeamCoordinator
 from .team.database import Database
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient
     url = settings.database_url
     database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
     audit: AuditTrail = TableAuditTrail(database) if database is not None else FileAuditTrail(settings.audit_log)
-    return AppState(settings, ScpAccess(client_factory), ResizeLedger(database), audit)
+    coordinator = TeamCoordinator(database) if database is not None else None
+    return AppState(settings, ScpAccess(client_factory), ResizeLedger(coordinator), audit)
 
 
 def build_server(

@@ -78,7 +78,8 @@ def read_trail(
 ) -> tuple[str, list[dict[str, Any]]]:
     """(where the trail lives, its records marked), from whichever backend is configured."""
     if settings.database_url:
-        from ..team.database import DatabaseError, mask_url, read_rows
+        from ..team.database import DatabaseError, mask_url
+        from ..team.reader import read_rows
 
         try:
             rows = read_rows(settings.database_url, volume_id=volume_id, since=since)

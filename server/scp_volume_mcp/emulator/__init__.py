@@ -8,6 +8,8 @@ The HTTP parts (and with them httpx and uvicorn) load on first use.
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
+from ._faults import Fault
+from ._journal import JournalEntry
 from ._seed import default_snapshots, default_volumes, load_volumes
 from ._state import (
     DEFAULT_MAX_VOLUME_GB,
@@ -16,8 +18,6 @@ from ._state import (
     EMULATOR_SECRET_KEY,
     EmulatorSettings,
     EmulatorState,
-    Fault,
-    JournalEntry,
 )
 
 if TYPE_CHECKING:

@@ -23,8 +23,10 @@ from ..scp import (
     is_loopback_host,
     signature,
 )
+from ._faults import Fault
+from ._journal import JournalEntry
 from ._routes import ADMIN_PREFIX, Answer, Refusal, VolumeRoutes, admin, endpoint_catalog, error_body, route_of
-from ._state import EmulatorSettings, EmulatorState, Fault, JournalEntry
+from ._state import EmulatorSettings, EmulatorState
 
 Scope = dict[str, Any]
 Receive = Any
@@ -56,11 +58,11 @@ class EmulatorApp:
             status, body = (403, {"error": refusal}) if refusal else admin(self.state, scope["method"], path, raw)
             await _respond(send, status, json.dumps(body).encode(), request_id)
             return
-        self.state.request_started()
+        self.state.journal.request_started()
         try:
             await self._serve(scope, raw, request_id, send)
         finally:
-            self.state.request_finished()
+            self.state.journal.request_finished()
 
     async def _serve(self, scope: Scope, raw: bytes, request_id: str, send: Send) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -74,7 +76,7 @@ class EmulatorApp:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        fault = self.state.take_fault(route) if signature_ok is True and route != "unknown" else None
+        fault = self.state.faults.take(route) if signature_ok is True and route != "unknown" else None
         try:
             if signature_ok is not True:
                 raise Refusal(401, "UNAUTHORIZED", signature_ok or "Invalid signature")
@@ -97,7 +99,7 @@ class EmulatorApp:
                 answer = self.routes.handle(route, volume_id, body, query, version)
         except Refusal as refusal:
             answer = Answer(refusal.status, error_body(refusal.status, refusal.code, refusal.detail, request_id))
-        self.state.record(
+        self.state.journal.record(
             JournalEntry(
                 method=method,
                 path=scope["path"],

@@ -18,7 +18,8 @@ from ..scp import (
     VERSIONS_WITH_PERFORMANCE,
     state_key,
 )
-from ._state import SELF_URL, EmulatorSettings, EmulatorState, Fault
+from ._faults import Fault
+from ._state import SELF_URL, EmulatorSettings, EmulatorState
 
 _VOLUME = re.compile(r"^/v1/volumes/([^/]+)$")
 _EXTEND = re.compile(r"^/v1/volumes/([^/]+)/size$")

@@ -1,7 +1,8 @@
-"""The emulator's world: volumes, quota, injected faults and the journal of requests received.
+"""The emulator's world: volumes, resizes under way, snapshots and quota, with its settings; beside it the
+injected faults (`_faults`) and the journal of requests received (`_journal`).
 
-All of it sits behind one lock, because the HTTP server runs on its own thread while tests and
-rehearsal scripts read the journal and add faults from theirs.
+The world sits behind one lock, because the HTTP server runs on its own thread while tests and
+rehearsal scripts read it and change it from theirs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ..scp import API_VERSIONS, EXTENDING_STATE
+from ._faults import Fault, FaultList
+from ._journal import Journal, JournalEntry
 from ._seed import default_snapshots, default_volumes, iso_time
 
 EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
@@ -27,12 +30,6 @@ LIMIT_MISSING: Final = "<missing>"
 """`per_volume_limit` value that leaves `limit` out of the quota answer."""
 SELF_URL: Final = "{self}"
 """In an endpoint catalog entry's url: the emulator's own base URL (as the client reached it)."""
-
-Route = Literal["list", "show", "extend", "quota", "endpoints", "snapshot", "snapshots", "snapshot_show", "*"]
-ROUTES: tuple[Route, ...] = (
-    "list", "show", "extend", "quota", "endpoints", "snapshot", "snapshots", "snapshot_show", "*"
-)  # fmt: skip
-"""`snapshot` is POST /v1/snapshots; `snapshots` the list (GET /v1/snapshots); `snapshot_show` one snapshot."""
 
 
 def default_endpoint_catalog() -> list[dict[str, str]]:
@@ -52,59 +49,6 @@ def default_endpoint_catalog() -> list[dict[str, str]]:
             "url": "https://iam.e.samsungsdscloud.com",
         },
     ]
-
-
-@dataclass
-class Fault:
-    """What to do instead of (or besides) the normal answer, for the next `count` requests of a route
-    (after letting `skip` of them through untouched).
-
-    - `status`: answer with this status and an SCP-style error body (429, 500, 503, 409, 401...).
-    - `latency_s`: wait this long before answering (combine with a client timeout for a timeout).
-    - `drop`: start the answer, then close the connection mid-body.
-    - `malformed`: answer the normal status with a body that is not valid JSON.
-    - `body`: answer the normal status with this exact JSON value (e.g. a 202 that is not a volume).
-    - `detail`: with `status`, the error body's detail text (rehearse hostile or huge platform text).
-    - `apply`: for `extend` and `snapshot`, whether the extension (the snapshot) takes effect behind the
-      fault. By default it does not behind a `status` fault, and it does behind the others (the normal
-      answer is made, then delayed, dropped or mangled).
-    """
-
-    route: Route
-    count: int = 1
-    status: int | None = None
-    latency_s: float = 0.0
-    drop: bool = False
-    malformed: bool = False
-    body: Any = None
-    detail: str | None = None
-    apply: bool | None = None
-    retry_after: float | None = None
-    skip: int = 0
-
-    def __post_init__(self) -> None:
-        if self.route not in ROUTES:
-            raise ValueError(f"unknown route {self.route!r}; use one of {', '.join(ROUTES)}")
-        if self.count < 1:
-            raise ValueError("a fault applies to at least one request")
-
-
-@dataclass(frozen=True)
-class JournalEntry:
-    """One request as the emulator received it."""
-
-    method: str
-    path: str
-    query: str
-    route: str
-    version_header: str | None
-    body: Any
-    signature_valid: bool
-    status: int
-    request_id: str
-    time: float
-    peer: str
-    """The client's address and port: one value across requests means one kept-alive connection."""
 
 
 @dataclass
@@ -150,7 +94,8 @@ class EmulatorSettings:
 
 
 class EmulatorState:
-    """Volumes, quota, faults and journal, safe to use from any thread."""
+    """Volumes, snapshots and quota, safe to use from any thread; `faults` waiting to be injected and the
+    `journal` of requests received."""
 
     def __init__(
         self,
@@ -168,9 +113,8 @@ class EmulatorState:
         self._snapshot_done: dict[str, tuple[float, str]] = {}
         self._volumes: dict[str, dict[str, Any]] = {}
         self._resizing: dict[str, _PendingResize] = {}
-        self._faults: list[Fault] = []
-        self._journal: list[JournalEntry] = []
-        self._in_flight = 0
+        self.faults = FaultList()
+        self.journal = Journal()
         self.reset()
 
     def reset(self) -> None:
@@ -180,60 +124,14 @@ class EmulatorState:
             self._resizing.clear()
             self._snapshots = {s["id"]: copy.deepcopy(s) for s in self._initial_snapshots}
             self._snapshot_done.clear()
-            self._faults.clear()
-            self._journal.clear()
-
-    def request_started(self) -> None:
-        with self._lock:
-            self._in_flight += 1
-
-    def request_finished(self) -> None:
-        with self._lock:
-            self._in_flight -= 1
-
-    def wait_idle(self, timeout_s: float = 10.0) -> bool:
-        """Wait until no request is being served (a slow injected fault may still be running)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with self._lock:
-                if self._in_flight == 0:
-                    return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-
-    # --- faults and journal ---------------------------------------------------------------------
+        self.faults.clear()
+        self.journal.clear()
 
     def add_fault(self, fault: Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
-
-    def take_fault(self, route: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.route in (route, "*"):
-                    if fault.skip > 0:
-                        fault.skip -= 1
-                        return None
-                    fault.count -= 1
-                    if fault.count == 0:
-                        self._faults.remove(fault)
-                    return copy.copy(fault)
-        return None
-
-    def record(self, entry: JournalEntry) -> None:
-        with self._lock:
-            self._journal.append(entry)
-
-    @property
-    def journal(self) -> list[JournalEntry]:
-        with self._lock:
-            return list(self._journal)
+        self.faults.add(fault)
 
     def requests(self, method: str | None = None, route: str | None = None) -> list[JournalEntry]:
-        return [
-            e for e in self.journal if (method is None or e.method == method) and (route is None or e.route == route)
-        ]
+        return self.journal.requests(method, route)
 
     # --- volumes --------------------------------------------------------------------------------
 

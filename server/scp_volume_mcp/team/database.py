@@ -1,12 +1,10 @@
-"""Team mode (`SCP_DATABASE_URL`): PostgreSQL coordinates the replicas and keeps the one audit trail.
+"""The team database (`SCP_DATABASE_URL`): its URL helpers, its two connection pools and the schema step.
 
-- The per-volume lock is a session-level advisory lock, `pg_advisory_lock(namespace, hashtext(volume id))`,
-  taken on a connection held for as long as the lock is: across the re-check, any snapshot and the resize.
-  PostgreSQL releases it when that connection drops, so a crashed replica never leaves a volume locked.
 - The audit trail is the append-only table `scp_volume_audit` (a trigger refuses UPDATE, DELETE and
-  TRUNCATE), created at start by an idempotent schema step that replicas starting together serialize.
-- Fail closed: when the database cannot be reached, or the lock is not obtained within `SCP_LOCK_TIMEOUT`,
-  no extension is sent and the message says why. Lookups never touch the database.
+  TRUNCATE), created at start by an idempotent schema step that replicas starting together serialize; the
+  same step creates the table of pending resizes (`scp_volume_pending`).
+- Fail closed: when the database cannot be reached, no extension is sent and the message says why.
+  Lookups never touch the database.
 
 psycopg 3 (with psycopg_pool), because one driver serves both the async server and the synchronous
 `scp-volume-mcp audit` command, ships binary wheels, and its pool checks connections and reconnects on
@@ -20,9 +18,8 @@ import logging
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -202,6 +199,11 @@ class Database:
             await audit_pool.open(wait=False)
         return self._lock_pool, self._audit_pool
 
+    async def lock_pool(self) -> Pool:
+        """The pool whose connections hold advisory locks (opened on first use)."""
+        lock_pool, _ = await self._pools()
+        return lock_pool
+
     async def start(self, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         """Open the pools and run the schema step. Raises `DatabaseError` (the server logs it and goes on:
         lookups work, and every extension tries again and is refused while the database is unreachable)."""
@@ -249,149 +251,3 @@ class Database:
         finally:
             with anyio.CancelScope(shield=True):
                 await pool.putconn(conn)
-
-    # --- resizes accepted but not visible yet ------------------------------------------------------
-
-    async def note_pending(self, volume_id: str, target_gb: int) -> None:
-        """Record (under the volume's lock) that SCP accepted a resize to `target_gb` not visible yet."""
-        await self.ensure_schema()
-        async with self.audit_connection() as conn:
-            await conn.execute(
-                f"INSERT INTO {PENDING_TABLE} (volume_id, target_gb, since) VALUES (%s, %s, now()) "  # noqa: S608
-                "ON CONFLICT (volume_id) DO UPDATE SET target_gb = EXCLUDED.target_gb, since = now()",
-                (volume_id, target_gb),
-            )
-
-    async def pending_target(self, volume_id: str, size_gb: int, failed: bool, ttl_s: float) -> int | None:
-        """The pending target any replica recorded for the volume; forgotten once a read shows the size (or
-        a failed state), or after `ttl_s`. Raises `DatabaseError` when the database cannot answer."""
-        await self.ensure_schema()
-        try:
-            async with self.audit_connection() as conn:
-                cursor = await conn.execute(
-                    f"SELECT target_gb, extract(epoch FROM now() - since) FROM {PENDING_TABLE} "  # noqa: S608
-                    "WHERE volume_id = %s",
-                    (volume_id,),
-                )
-                row = await cursor.fetchone()
-                if row is None:
-                    return None
-                target, age = int(row[0]), float(row[1])
-                if size_gb >= target or failed or age > ttl_s:
-                    await conn.execute(
-                        f"DELETE FROM {PENDING_TABLE} WHERE volume_id = %s AND target_gb = %s",  # noqa: S608
-                        (volume_id, target),
-                    )
-                    return None
-                return target
-        except DatabaseError:
-            raise
-        except Exception as exc:
-            raise DatabaseError(f"cannot read pending resizes in {self.display_url}: {self.safe(exc)}") from None
-
-    # --- the per-volume lock ---------------------------------------------------------------------
-
-    @asynccontextmanager
-    async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
-        """Hold the volume's advisory lock (across all replicas on this database) for the block."""
-        conn = await self._acquire(volume_id)
-        try:
-            yield
-        finally:
-            await self._release(conn, volume_id)
-
-    async def _acquire(self, volume_id: str) -> AsyncConnection[Any]:
-        import psycopg
-        from psycopg import errors
-        from psycopg_pool import PoolTimeout
-
-        pool, _ = await self._pools()
-        started = anyio.current_time()
-        try:
-            conn = await pool.getconn(timeout=self.lock_timeout_s)
-        except PoolTimeout:
-            raise DatabaseError(
-                f"the coordination database {self.display_url} is not reachable "
-                f"(no connection within {self.lock_timeout_s:g} s)"
-            ) from None
-        try:
-            left_ms = max(1, int((self.lock_timeout_s - (anyio.current_time() - started)) * 1000))
-            await conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{left_ms}ms",))
-            await conn.execute("SELECT pg_advisory_lock(%s, hashtext(%s))", (LOCK_NAMESPACE, volume_id))
-            await conn.execute("SELECT set_config('lock_timeout', '0', false)")
-        except errors.LockNotAvailable:
-            await self._discard(pool, conn)
-            raise LockNotObtained(
-                f"another extension of volume {volume_id} (on this or another replica) held its lock for more "
-                f"than {self.lock_timeout_s:g} s"
-            ) from None
-        except psycopg.Error as exc:
-            await self._discard(pool, conn)
-            raise DatabaseError(f"the coordination database {self.display_url} failed: {self.safe(exc)}") from None
-        except BaseException:  # cancelled while waiting: the lock may or may not be ours; dropping the session frees it
-            await self._discard(pool, conn)
-            raise
-        return conn
-
-    async def _release(self, conn: AsyncConnection[Any], volume_id: str) -> None:
-        import psycopg
-
-        pool, _ = await self._pools()
-        with anyio.CancelScope(shield=True):
-            try:
-                cursor = await conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (LOCK_NAMESPACE, volume_id))
-                row = await cursor.fetchone()
-                held = bool(row and row[0])
-            except psycopg.Error as exc:
-                held = False
-                logger.error("Releasing the lock of volume %s failed: %s", volume_id, self.safe(exc))
-            if not held:
-                logger.error(
-                    "The database lock of volume %s was lost while it was held (the connection dropped); "
-                    "another replica may have acted on the volume meanwhile",
-                    volume_id,
-                )
-                await self._discard(pool, conn)
-            else:
-                await pool.putconn(conn)
-
-    @staticmethod
-    async def _discard(pool: Pool, conn: AsyncConnection[Any]) -> None:
-        """Close the connection (freeing any lock its session holds) and hand it back to be replaced."""
-        with anyio.CancelScope(shield=True):
-            try:
-                await conn.close()
-            finally:
-                await pool.putconn(conn)
-
-
-def read_rows(url: str, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
-    """The trail's records, oldest first (synchronous: for `scp-volume-mcp audit`). Raises `DatabaseError`."""
-    import psycopg
-    from psycopg.rows import dict_row
-
-    conditions: list[str] = []
-    params: dict[str, Any] = {}
-    if volume_id is not None:
-        conditions.append("volume_id = %(volume_id)s")
-        params["volume_id"] = volume_id
-    if since is not None:
-        conditions.append("time >= %(since)s")
-        params["since"] = since
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-    query = f"SELECT {', '.join(AUDIT_COLUMNS)} FROM {TABLE} {where} ORDER BY time, id"  # noqa: S608
-    database = Database(url)
-    try:
-        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, row_factory=dict_row) as conn:
-            exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (TABLE,)).fetchone()
-            if not (exists and exists["present"]):
-                return []
-            rows = conn.execute(query.encode(), params).fetchall()
-    except psycopg.Error as exc:
-        raise DatabaseError(f"cannot read the audit trail from {database.display_url}: {database.safe(exc)}") from None
-    return [_jsonable(row) for row in rows]
-
-
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value.isoformat(timespec="milliseconds") if isinstance(value, datetime) else value
-            for key, value in row.items()}  # fmt: skip
