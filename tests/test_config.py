@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from scp_volume_mcp.scp import ScpConfigError, load_config
+from scp_volume_mcp.settings import ServerSettings, SettingsError
 
 
 def _write(folder: Path, name: str, data: object) -> None:
@@ -137,3 +138,29 @@ def test_bad_timeout_is_refused() -> None:
     env = {"SCP_TIMEOUT": "soon"}
     with pytest.raises(ScpConfigError, match="SCP_TIMEOUT"):
         load_config(access_key="ak", secret_key="sk", endpoint="https://x.test", env=env)
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "0", "nan", "x" * 100])
+def test_the_server_at_start_and_the_client_refuse_a_bad_timeout_in_the_same_words(value: str) -> None:
+    env = {"SCP_TIMEOUT": value}
+    with pytest.raises(ScpConfigError) as client:
+        load_config(access_key="ak", secret_key="sk", endpoint="https://x.test", env=env)
+    with pytest.raises(SettingsError) as server:
+        ServerSettings.from_env(env)
+    assert (str(server.value), server.value.fix) == (str(client.value), client.value.fix)
+
+
+def test_an_explicit_timeout_wins_over_the_environment_and_is_checked_the_same_way() -> None:
+    config = load_config(
+        access_key="ak", secret_key="sk", endpoint="https://x.test", timeout_s=2.5, env={"SCP_TIMEOUT": "soon"}
+    )
+    assert config.timeout_s == 2.5
+    assert "timeout_s" not in config.sources
+    assert (
+        load_config(access_key="ak", secret_key="sk", endpoint="https://x.test", env={"SCP_TIMEOUT": "7"}).sources[
+            "timeout_s"
+        ]
+        == "environment SCP_TIMEOUT"
+    )
+    with pytest.raises(ScpConfigError, match="positive, finite"):
+        load_config(access_key="ak", secret_key="sk", endpoint="https://x.test", timeout_s=0, env={})

@@ -15,16 +15,16 @@ import pytest
 
 from scp_volume_mcp.doctor import run_doctor
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, Fault
-from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpConfigError, ScpDiscoveryError, _client, load_config
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpConfigError, ScpDiscoveryError, _session, load_config
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    _client._DISCOVERED.clear()
+    _session._DISCOVERED.clear()
     yield
-    _client._DISCOVERED.clear()
+    _session._DISCOVERED.clear()
 
 
 def _config(emulator: EmulatorServer, region: str | None = "kr-west1", **env: str) -> Any:

@@ -56,6 +56,8 @@ def _failures(out: str) -> list[tuple[str, str]]:
          "is not valid JSON: Expecting value at line 2, column 12", "correct line 2 of"),
         ({"SCP_TIMEOUT": "abc"}, {}, "SCP_TIMEOUT must be a number of seconds",
          "set SCP_TIMEOUT to a number of seconds such as 30, or unset it"),
+        ({"SCP_TIMEOUT": "-1"}, {}, "SCP_TIMEOUT must be a positive, finite number of seconds",
+         "set SCP_TIMEOUT to a number of seconds such as 30, or unset it"),
         ({"SCP_SECRET_KEY": "wrong"}, {}, "refuses these keys (401",
          "use a valid key pair of this account from the SCP console (access key from environment SCP_ACCESS_KEY, "
          "secret key from environment SCP_SECRET_KEY)"),

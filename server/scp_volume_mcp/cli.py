@@ -34,30 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run the MCP server (stdio by default; --transport http for streamable HTTP)",
         description="Run the MCP server.",
     )
-    serve.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000); the endpoint is /mcp")
-    serve.add_argument(
-        "--no-auth",
-        action="store_true",
-        help="HTTP on loopback without a bearer token (any local user can then use it); otherwise a token is "
-        "required: SCP_MCP_HTTP_TOKEN, or one generated and printed at start",
-    )
-    serve.add_argument("--tls-certfile", metavar="PEM", help="serve HTTPS with this certificate (with --tls-keyfile)")
-    serve.add_argument("--tls-keyfile", metavar="PEM", help="the certificate's private key")
-    serve.add_argument(
-        "--read-only", action="store_true", help="do not offer extend_volume at all (same as SCP_READ_ONLY=1)"
-    )
-    serve.add_argument(
-        "--stateless",
-        action="store_true",
-        help="HTTP without sessions, for replicas behind a load balancer without sticky sessions (see README)",
-    )
-    serve.add_argument(
-        "--confirmation",
-        choices=CONFIRMATION_POLICIES,
-        help="how an extension is confirmed (default: SCP_CONFIRMATION or auto); see README",
-    )
+    _serve_options(serve)
 
     commands.add_parser(
         "demo",
@@ -72,30 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Serve the SCP volume API emulator on loopback until interrupted. Point the server at it with "
         "SCP_ENDPOINT and the printed keys. Faults can be injected with POST /_emulator/faults.",
     )
-    emulator.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    emulator.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"default {EMULATOR_PORT}")
-    emulator.add_argument("--volumes", metavar="FILE", help="JSON file of volumes to serve instead of the seeded ones")
-    emulator.add_argument("--extend-seconds", type=float, default=5.0, help="how long an extension takes (default 5)")
-    emulator.add_argument(
-        "--snapshot-seconds", type=float, default=3.0, help="how long a new snapshot stays creating (default 3)"
-    )
-    emulator.add_argument(
-        "--timestamp-window",
-        type=float,
-        default=900.0,
-        help="seconds of clock skew accepted (default 900; 0 turns the check off)",
-    )
-    emulator.add_argument(
-        "--max-volume-size",
-        type=int,
-        default=DEFAULT_MAX_VOLUME_GB,
-        metavar="GB",
-        help=f"largest volume, also the quota's per-volume limit (default {DEFAULT_MAX_VOLUME_GB}, Virtual Server "
-        "data volumes)",
-    )
-    emulator.add_argument(
-        "--attached-stays-in-use", action="store_true", help="attached volumes stay in-use while extending"
-    )
+    _emulator_options(emulator)
 
     commands.add_parser(
         "doctor",
@@ -109,10 +63,73 @@ def _parser() -> argparse.ArgumentParser:
         description="Read the audit trail from the configured backend (SCP_AUDIT_LOG, or SCP_DATABASE_URL in team "
         "mode), oldest first. An intent that no outcome record answers is shown as 'outcome unknown'.",
     )
-    audit.add_argument("--volume", metavar="ID", help="only this volume's records")
-    audit.add_argument("--since", metavar="TIME", help="ISO 8601 time (UTC unless it says) or a duration: 90m, 12h, 7d")
-    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    _audit_options(audit)
     return parser
+
+
+def _serve_options(parser: argparse.ArgumentParser) -> None:
+    """`serve`: the transport, its address and authentication, and the server's policies."""
+    parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000); the endpoint is /mcp")
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="HTTP on loopback without a bearer token (any local user can then use it); otherwise a token is "
+        "required: SCP_MCP_HTTP_TOKEN, or one generated and printed at start",
+    )
+    parser.add_argument("--tls-certfile", metavar="PEM", help="serve HTTPS with this certificate (with --tls-keyfile)")
+    parser.add_argument("--tls-keyfile", metavar="PEM", help="the certificate's private key")
+    parser.add_argument(
+        "--read-only", action="store_true", help="do not offer extend_volume at all (same as SCP_READ_ONLY=1)"
+    )
+    parser.add_argument(
+        "--stateless",
+        action="store_true",
+        help="HTTP without sessions, for replicas behind a load balancer without sticky sessions (see README)",
+    )
+    parser.add_argument(
+        "--confirmation",
+        choices=CONFIRMATION_POLICIES,
+        help="how an extension is confirmed (default: SCP_CONFIRMATION or auto); see README",
+    )
+
+
+def _emulator_options(parser: argparse.ArgumentParser) -> None:
+    """`emulator`: its address, the volumes it serves and how the platform behaves."""
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"default {EMULATOR_PORT}")
+    parser.add_argument("--volumes", metavar="FILE", help="JSON file of volumes to serve instead of the seeded ones")
+    parser.add_argument("--extend-seconds", type=float, default=5.0, help="how long an extension takes (default 5)")
+    parser.add_argument(
+        "--snapshot-seconds", type=float, default=3.0, help="how long a new snapshot stays creating (default 3)"
+    )
+    parser.add_argument(
+        "--timestamp-window",
+        type=float,
+        default=900.0,
+        help="seconds of clock skew accepted (default 900; 0 turns the check off)",
+    )
+    parser.add_argument(
+        "--max-volume-size",
+        type=int,
+        default=DEFAULT_MAX_VOLUME_GB,
+        metavar="GB",
+        help=f"largest volume, also the quota's per-volume limit (default {DEFAULT_MAX_VOLUME_GB}, Virtual Server "
+        "data volumes)",
+    )
+    parser.add_argument(
+        "--attached-stays-in-use", action="store_true", help="attached volumes stay in-use while extending"
+    )
+
+
+def _audit_options(parser: argparse.ArgumentParser) -> None:
+    """`audit`: which records to show, and how."""
+    parser.add_argument("--volume", metavar="ID", help="only this volume's records")
+    parser.add_argument(
+        "--since", metavar="TIME", help="ISO 8601 time (UTC unless it says) or a duration: 90m, 12h, 7d"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _run_emulator(args: argparse.Namespace) -> int:

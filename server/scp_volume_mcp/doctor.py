@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TextIO
 
 import anyio
@@ -186,9 +187,8 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
         report.ok(f"audit trail and volume locks: PostgreSQL {mask_url(url)} (table writable)")
 
 
-def run_doctor(out: TextIO = sys.stdout) -> int:
-    report = _Report(out)
-    print("scp-volume-mcp doctor", file=out)
+def _configuration(report: _Report) -> ScpConfig | None:
+    """The SCP client's settings and where each came from; None when they cannot be loaded (reported)."""
     try:
         config: ScpConfig | None = load_config()
     except ScpConfigError as exc:
@@ -200,42 +200,60 @@ def run_doctor(out: TextIO = sys.stdout) -> int:
             report.warn(warning)
     if exposure := credentials_exposure():
         report.warn(exposure)
+    return config
 
-    if config is not None:
-        print("API version:", file=out)
-        try:
-            status = check_api_version(config.api_version)
-        except ScpConfigError as exc:
-            fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({_source(config, 'api_version')})"
-            report.fail(str(exc), fix)
-            # The other checks still run, with the current version.
-            report.info(f"the checks below use API version {CURRENT_API_VERSION}")
-            config = replace(config, api_version=CURRENT_API_VERSION)
-        else:
-            date = status.not_before.isoformat() if status.not_before else "no end date"
-            report.ok(f"{status.version}: {status.state.lower()}, {date}")
-            if status.warning:
-                report.warn(status.warning)
-        anyio.run(_probe, report, config)
 
-    print("Server:", file=out)
+def _api_version(report: _Report, config: ScpConfig) -> ScpConfig:
+    """The configured API version's status. The configuration the checks below use: the current version
+    instead of one that is refused."""
+    print("API version:", file=report.out)
+    try:
+        status = check_api_version(config.api_version)
+    except ScpConfigError as exc:
+        fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({_source(config, 'api_version')})"
+        report.fail(str(exc), fix)
+        report.info(f"the checks below use API version {CURRENT_API_VERSION}")
+        return replace(config, api_version=CURRENT_API_VERSION)
+    date = status.not_before.isoformat() if status.not_before else "no end date"
+    report.ok(f"{status.version}: {status.state.lower()}, {date}")
+    if status.warning:
+        report.warn(status.warning)
+    return config
+
+
+def _file_trail(report: _Report, path: Path | None) -> None:
+    """The audit log file (SCP_AUDIT_LOG), checked writable; off when not set."""
+    try:
+        where = FileAuditTrail(path).probe()
+    except AuditError as exc:
+        report.fail(str(exc), "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then")
+    else:
+        report.ok(f"audit log: {where if path else 'off (set SCP_AUDIT_LOG to keep one)'}")
+
+
+def _server(report: _Report) -> None:
+    """The server's own settings and its audit trail."""
+    print("Server:", file=report.out)
     try:
         settings = ServerSettings.from_env()
     except SettingsError as exc:
         report.fail(str(exc), exc.fix or "correct the variable named above")
+        return
+    report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
+    policy = settings.snapshot_policy
+    report.ok(f"snapshot policy {policy} (SCP_SNAPSHOT_POLICY): {_SNAPSHOT_POLICY[policy]}")
+    if settings.database_url:
+        _team_trail(report, settings.database_url, settings.lock_timeout_s)
     else:
-        report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
-        policy = settings.snapshot_policy
-        report.ok(f"snapshot policy {policy} (SCP_SNAPSHOT_POLICY): {_SNAPSHOT_POLICY[policy]}")
-        if settings.database_url:
-            _team_trail(report, settings.database_url, settings.lock_timeout_s)
-        else:
-            try:
-                where = FileAuditTrail(settings.audit_log).probe()
-            except AuditError as exc:
-                fix = "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then"
-                report.fail(str(exc), fix)
-            else:
-                report.ok(f"audit log: {where if settings.audit_log else 'off (set SCP_AUDIT_LOG to keep one)'}")
+        _file_trail(report, settings.audit_log)
+
+
+def run_doctor(out: TextIO = sys.stdout) -> int:
+    report = _Report(out)
+    print("scp-volume-mcp doctor", file=out)
+    config = _configuration(report)
+    if config is not None:
+        anyio.run(_probe, report, _api_version(report, config))
+    _server(report)
     print("All good." if report.problems == 0 else f"{plural(report.problems, 'problem')} found.", file=out)
     return 0 if report.problems == 0 else 1

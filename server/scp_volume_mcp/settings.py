@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from .scp import ScpConfigError
+from .scp._config import parse_timeout
+
 ConfirmationPolicy = Literal["auto", "human", "flag"]
 CONFIRMATION_POLICIES: tuple[ConfirmationPolicy, ...] = ("auto", "human", "flag")
 SnapshotPolicy = Literal["optional", "required", "off"]
@@ -87,7 +90,10 @@ class ServerSettings:
                 f"SCP_CONFIRMATION must be one of {', '.join(CONFIRMATION_POLICIES)}, not {raw_policy!r}",
                 fix=f"set SCP_CONFIRMATION to {' or '.join(CONFIRMATION_POLICIES)}",
             )
-        _seconds(env, "SCP_TIMEOUT", 30.0)  # read by the SCP client on first use; refused here, at start
+        try:
+            parse_timeout(env)  # read by the SCP client on first use; refused here, at start
+        except ScpConfigError as exc:
+            raise SettingsError(exc.message, fix=exc.fix) from None
         audit = env.get("SCP_AUDIT_LOG")
         raw_snapshot = (env.get("SCP_SNAPSHOT_POLICY") or "optional").strip().lower()
         snapshot_policy = next((p for p in SNAPSHOT_POLICIES if p == raw_snapshot), None)

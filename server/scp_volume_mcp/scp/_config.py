@@ -103,28 +103,37 @@ def _read_both(paths: tuple[Path, Path], given: tuple[bool, bool]) -> tuple[list
     return data, warnings
 
 
-def _pick(
-    name: str,
-    explicit: str | None,
-    env: Mapping[str, str],
-    env_name: str,
-    file_data: Mapping[str, Any],
-    file_keys: tuple[str, ...],
-    file_path: Path,
-    sources: dict[str, str],
-) -> str | None:
-    if explicit:
-        sources[name] = "argument"
-        return explicit
-    if env.get(env_name):
-        sources[name] = f"environment {env_name}"
-        return env[env_name]
-    for key in file_keys:
-        value = file_data.get(key)
-        if isinstance(value, str) and value:
-            sources[name] = f"{file_path} ({key})"
-            return value
-    return None
+@dataclass
+class _Lookup:
+    """What one `load_config` call reads below its arguments (the environment, config.json and
+    credentials.json), and where each setting it resolved came from."""
+
+    env: Mapping[str, str]
+    config_path: Path
+    credentials_path: Path
+    config_file: Mapping[str, Any]
+    credentials_file: Mapping[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def pick(self, name: str, explicit: str | None, env_name: str, *file_keys: str) -> str | None:
+        """The first value given: the argument, the environment variable, then the file's keys in order.
+        The keys come from credentials.json, everything else from config.json."""
+        if explicit:
+            self.sources[name] = "argument"
+            return explicit
+        if self.env.get(env_name):
+            self.sources[name] = f"environment {env_name}"
+            return self.env[env_name]
+        is_secret = name in ("access_key", "secret_key")
+        data, path = (
+            (self.credentials_file, self.credentials_path) if is_secret else (self.config_file, self.config_path)
+        )
+        for key in file_keys:
+            value = data.get(key)
+            if isinstance(value, str) and value:
+                self.sources[name] = f"{path} ({key})"
+                return value
+        return None
 
 
 def _environment_from_auth_url(auth_url: str) -> str | None:
@@ -197,6 +206,100 @@ def credentials_exposure(env: Mapping[str, str] | None = None) -> str | None:
     )
 
 
+def parse_timeout(env: Mapping[str, str], explicit: float | None = None) -> float | None:
+    """The SCP client's timeout in seconds: `explicit` when given, else SCP_TIMEOUT, else None (meaning
+    `DEFAULT_TIMEOUT_S`). The one reader of SCP_TIMEOUT: the server refuses a bad value at start in these
+    words. Raises `ScpConfigError` for anything but a positive, finite number."""
+    timeout = explicit
+    raw = env.get("SCP_TIMEOUT")
+    if timeout is None and raw:
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ScpConfigError(
+                f"SCP_TIMEOUT must be a number of seconds, not {raw[:40]!r}.", fix=_TIMEOUT_FIX
+            ) from None
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise ScpConfigError(
+            f"SCP_TIMEOUT must be a positive, finite number of seconds, not {timeout!r}.", fix=_TIMEOUT_FIX
+        )
+    return timeout
+
+
+def _open_files(env: Mapping[str, str], *, have_endpoint: bool, have_keys: bool) -> tuple[_Lookup, list[str]]:
+    """Read config.json and credentials.json (see `_read_both`), logging what was skipped and a credentials
+    file others can read."""
+    folder = config_dir(env)
+    config_path, credentials_path = folder / "config.json", folder / "credentials.json"
+    (config_file, credentials_file), warnings = _read_both((config_path, credentials_path), (have_endpoint, have_keys))
+    for warning in warnings:
+        logging.getLogger("scp_volume_mcp.scp").warning(warning)
+    if credentials_file and (exposure := credentials_exposure(env)):
+        logging.getLogger("scp_volume_mcp.scp").warning(exposure)
+    return _Lookup(env, config_path, credentials_path, config_file, credentials_file), warnings
+
+
+def _keys(lookup: _Lookup, access_key: str | None, secret_key: str | None) -> tuple[str, str]:
+    """The access key and the secret key, or an error saying where they were looked for."""
+    ak = lookup.pick("access_key", access_key, "SCP_ACCESS_KEY", "access-key", "access_key")
+    sk = lookup.pick("secret_key", secret_key, "SCP_SECRET_KEY", "secret-key", "secret_key")
+    if not ak or not sk:
+        missing = " and ".join(n for n, v in (("access key", ak), ("secret key", sk)) if not v)
+        credentials_path = lookup.credentials_path
+        state = "found" if credentials_path.exists() else "not found"
+        raise ScpConfigError(
+            f"No SCP {missing} found. Looked in: arguments; environment SCP_ACCESS_KEY / SCP_SECRET_KEY; "
+            f"{credentials_path} ({state}; keys access-key / secret-key). "
+            "Set SCP_ACCESS_KEY and SCP_SECRET_KEY, or write them to that file "
+            "(or run `scp-volume-mcp demo` to try the embedded emulator without an account).",
+            fix=f'set SCP_ACCESS_KEY and SCP_SECRET_KEY, or write {{"access-key": ..., "secret-key": ...}} to '
+            f"{credentials_path}",
+        )
+    return ak, sk
+
+
+def _environment(lookup: _Lookup, environment: str | None, auth_url: str | None) -> str | None:
+    """The environment as given, else the one the auth URL names."""
+    envir = lookup.pick("environment", environment, "SCP_ENVIRONMENT", "environment")
+    if envir is None and auth_url and (derived := _environment_from_auth_url(auth_url)):
+        envir, lookup.sources["environment"] = derived, f"derived from the auth URL {auth_url}"
+    return envir
+
+
+def _templated_endpoint(lookup: _Lookup, region: str | None, environment: str | None) -> str:
+    """The Virtual Server URL built from region and environment, or why it cannot be."""
+    if not region or not environment:
+        lacking = " and ".join(n for n, v in (("region", region), ("environment", environment)) if not v)
+        raise ScpConfigError(
+            f"No SCP endpoint: the {lacking} is not set. Set SCP_REGION (e.g. kr-west1) and "
+            "SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT to the Virtual Server base URL; "
+            f"{lookup.config_path} may also give default-region and auth-url.",
+            fix="set SCP_REGION (e.g. kr-west1) and SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT",
+        )
+    if environment not in ENVIRONMENTS:
+        raise ScpConfigError(
+            f"SCP environment {environment!r} is unknown; use one of: {', '.join(ENVIRONMENTS)}.",
+            fix=f"set SCP_ENVIRONMENT to one of {', '.join(ENVIRONMENTS)} ({lookup.sources.get('environment')})",
+        )
+    lookup.sources["endpoint"] = "built from region and environment"
+    return SERVICE_URL_TEMPLATE.format(region=region, environment=environment)
+
+
+def _endpoint(
+    lookup: _Lookup, endpoint: str | None, auth_url: str | None, region: str | None, environment: str | None
+) -> tuple[str | None, str | None]:
+    """(endpoint, auth URL) in Samsung's order: the explicit URL; the Terraform provider's `endpoint-override`;
+    discovery from the auth URL (`GET {auth-url}/endpoints`, on first use: no endpoint yet, the auth URL
+    checked); the URL template from region and environment."""
+    base = lookup.pick("endpoint", endpoint, "SCP_ENDPOINT", "endpoint-override", "endpoint")
+    if base is None and auth_url:
+        auth_url = check_endpoint(auth_url, "SCP auth URL")
+        lookup.sources["endpoint"] = f"discovered from {auth_url}/endpoints"
+    elif base is None:
+        base = _templated_endpoint(lookup, region, environment)
+    return base, auth_url
+
+
 def load_config(
     *,
     access_key: str | None = None,
@@ -211,90 +314,28 @@ def load_config(
 ) -> ScpConfig:
     """Resolve every setting, highest source first, and validate the result."""
     env = os.environ if env is None else env
-    folder = config_dir(env)
-    config_path, credentials_path = folder / "config.json", folder / "credentials.json"
     have_endpoint = bool(endpoint or env.get("SCP_ENDPOINT"))
     have_keys = bool(access_key or env.get("SCP_ACCESS_KEY")) and bool(secret_key or env.get("SCP_SECRET_KEY"))
-    (config_file, credentials_file), warnings = _read_both((config_path, credentials_path), (have_endpoint, have_keys))
-    for warning in warnings:
-        logging.getLogger("scp_volume_mcp.scp").warning(warning)
-    if credentials_file and (exposure := credentials_exposure(env)):
-        logging.getLogger("scp_volume_mcp.scp").warning(exposure)
-    sources: dict[str, str] = {}
-
-    def pick(name: str, explicit: str | None, env_name: str, *file_keys: str) -> str | None:
-        is_secret = name in ("access_key", "secret_key")
-        data, path = (credentials_file, credentials_path) if is_secret else (config_file, config_path)
-        return _pick(name, explicit, env, env_name, data, file_keys, path, sources)
-
-    ak = pick("access_key", access_key, "SCP_ACCESS_KEY", "access-key", "access_key")
-    sk = pick("secret_key", secret_key, "SCP_SECRET_KEY", "secret-key", "secret_key")
-    if not ak or not sk:
-        missing = " and ".join(n for n, v in (("access key", ak), ("secret key", sk)) if not v)
-        state = "found" if credentials_path.exists() else "not found"
-        raise ScpConfigError(
-            f"No SCP {missing} found. Looked in: arguments; environment SCP_ACCESS_KEY / SCP_SECRET_KEY; "
-            f"{credentials_path} ({state}; keys access-key / secret-key). "
-            "Set SCP_ACCESS_KEY and SCP_SECRET_KEY, or write them to that file "
-            "(or run `scp-volume-mcp demo` to try the embedded emulator without an account).",
-            fix=f'set SCP_ACCESS_KEY and SCP_SECRET_KEY, or write {{"access-key": ..., "secret-key": ...}} to '
-            f"{credentials_path}",
-        )
-
-    url = pick("auth_url", auth_url, "SCP_AUTH_URL", "auth-url", "auth_url")
-    reg = pick("region", region, "SCP_REGION", "default-region", "region")
-    envir = pick("environment", environment, "SCP_ENVIRONMENT", "environment")
-    if envir is None and url and (derived := _environment_from_auth_url(url)):
-        envir, sources["environment"] = derived, f"derived from the auth URL {url}"
-    version = pick("api_version", api_version, "SCP_API_VERSION", "api-version") or CURRENT_API_VERSION
-    sources.setdefault("api_version", "default")
-
-    # Samsung's order: the explicit URL; the Terraform provider's `endpoint-override`; discovery from the
-    # auth URL (`GET {auth-url}/endpoints`, on first use); the URL template from region and environment.
-    base = pick("endpoint", endpoint, "SCP_ENDPOINT", "endpoint-override", "endpoint")
-    if base is None and url:
-        url = check_endpoint(url, "SCP auth URL")
-        sources["endpoint"] = f"discovered from {url}/endpoints"
-    elif base is None:
-        if not reg or not envir:
-            lacking = " and ".join(n for n, v in (("region", reg), ("environment", envir)) if not v)
-            raise ScpConfigError(
-                f"No SCP endpoint: the {lacking} is not set. Set SCP_REGION (e.g. kr-west1) and "
-                "SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT to the Virtual Server base URL; "
-                f"{config_path} may also give default-region and auth-url.",
-                fix="set SCP_REGION (e.g. kr-west1) and SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT",
-            )
-        if envir not in ENVIRONMENTS:
-            raise ScpConfigError(
-                f"SCP environment {envir!r} is unknown; use one of: {', '.join(ENVIRONMENTS)}.",
-                fix=f"set SCP_ENVIRONMENT to one of {', '.join(ENVIRONMENTS)} ({sources.get('environment')})",
-            )
-        base = SERVICE_URL_TEMPLATE.format(region=reg, environment=envir)
-        sources["endpoint"] = "built from region and environment"
-
-    timeout = timeout_s
-    if timeout is None and env.get("SCP_TIMEOUT"):
-        try:
-            timeout = float(env["SCP_TIMEOUT"])
-        except ValueError:
-            raise ScpConfigError(
-                f"SCP_TIMEOUT must be a number of seconds, not {env['SCP_TIMEOUT'][:40]!r}.", fix=_TIMEOUT_FIX
-            ) from None
-        sources["timeout_s"] = "environment SCP_TIMEOUT"
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise ScpConfigError(
-            f"SCP_TIMEOUT must be a positive, finite number of seconds, not {timeout!r}.", fix=_TIMEOUT_FIX
-        )
-
+    lookup, warnings = _open_files(env, have_endpoint=have_endpoint, have_keys=have_keys)
+    ak, sk = _keys(lookup, access_key, secret_key)
+    url = lookup.pick("auth_url", auth_url, "SCP_AUTH_URL", "auth-url", "auth_url")
+    reg = lookup.pick("region", region, "SCP_REGION", "default-region", "region")
+    envir = _environment(lookup, environment, url)
+    version = lookup.pick("api_version", api_version, "SCP_API_VERSION", "api-version") or CURRENT_API_VERSION
+    lookup.sources.setdefault("api_version", "default")
+    base, url = _endpoint(lookup, endpoint, url, reg, envir)
+    timeout = parse_timeout(env, timeout_s)
+    if timeout_s is None and timeout is not None:
+        lookup.sources["timeout_s"] = "environment SCP_TIMEOUT"
     return ScpConfig(
         access_key=ak,
         secret_key=SecretStr(sk),
-        endpoint=_check_base(base, sources["endpoint"]) if base is not None else None,
+        endpoint=_check_base(base, lookup.sources["endpoint"]) if base is not None else None,
         api_version=version,
         region=reg,
         environment=envir,
         auth_url=url,
         timeout_s=timeout or DEFAULT_TIMEOUT_S,
-        sources=sources,
+        sources=lookup.sources,
         warnings=tuple(warnings),
     )

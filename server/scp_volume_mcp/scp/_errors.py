@@ -1,10 +1,31 @@
 """Typed SCP errors, carrying the platform's own detail text and request id.
 
+The exception hierarchy:
+
+* ScpError: the base of every error the SCP client raises
+  x ScpConfigError: the client cannot be configured; `fix` says how to correct it
+    + ScpDiscoveryError: no endpoint found from the auth URL (defined in `_discovery`)
+  x ScpInputError: an argument refused before any request was built (also a `ValueError`)
+  x ScpTransportError: no answer; `sent` says whether the request may have reached the platform
+    + ScpTimeoutError: no answer in time
+  x ScpResponseError: a success status with a body the API does not document
+  x ScpHttpError: an error status (this class itself for a 4xx that has none of its own)
+    + ScpBadRequest: 400, the request is invalid
+    + ScpUnauthorized: 401, wrong keys, signature or clock
+    + ScpForbidden: 403, valid keys without the permission
+    + ScpNotFound: 404, no such volume
+    + ScpConflict: 409, the volume is busy or in a state that forbids the change
+    + ScpRateLimited: 429, too many requests
+    + ScpServerError: 5xx, the platform failed
+    + ScpVersionRejected: the `Scp-Api-Version` header refused (seen as 406 NoSuchVersion)
+
 Error bodies are read in the shapes seen in the wild and degrade to the raw text:
 - the shape recorded from the platform: `{"errors": [{"code", "title", "detail" (text or a list), "status",
   "request_id", "global_request_id", ...}]}`;
-- the other SCP shape: `{"timestamp", "path", "error", "message"?, "requestId"}`. No error ever carries a credential:
-messages are built from the status, the platform's text and our own words only.
+- the other SCP shape: `{"timestamp", "path", "error", "message"?, "requestId"}`.
+
+No error ever carries a credential: messages are built from the status, the platform's text and our own
+words only.
 """
 
 from __future__ import annotations

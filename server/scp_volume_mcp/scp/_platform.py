@@ -1,7 +1,11 @@
 """The platform's facts: size rules, volume states, ids, API versions, headers and endpoints.
 
-Everything here comes from `shared/reference` (the Extend Volume API page and scp-facts.md). The
-tool schema, the guards and the emulator import these, so they cannot disagree.
+Everything here comes from Samsung Cloud Platform's published documentation: the Extend Volume page of
+the Virtual Server API reference (`PUT /v1/volumes/{volume_id}/size`, versions 1.0 to 1.3 with their states
+and not-before dates) and the OpenAPI document of the Virtual Server API (version 1.0, as Samsung SDS
+publishes it in its Go SDK terraform-sdk-samsungcloudplatformv2, `library/virtualserver/1.0/api/openapi.yaml`).
+Where those are silent, a fact follows Samsung's own tools (or OpenStack Cinder, on which the API is
+modelled) and says so. The tool schema, the guards and the emulator import these, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ KNOWN_STATES: Final = (
     "error_backing-up",
     "error_managing",
 )
-"""Every state seen in Samsung's docs and tools (scp-facts.md), in their spelling."""
+"""Every state seen in Samsung's docs and tools, in their spelling."""
 EXTENDABLE_STATES: Final = StateSet("available", "in-use")
 """Only these states may be extended (by analogy with OpenStack Cinder, on which the API is modelled)."""
 SETTLED_STATES: Final = EXTENDABLE_STATES

@@ -1,7 +1,8 @@
 """SCP v2 request signing, as an `httpx.Auth` flow.
 
 The signature is Base64(HMAC-SHA256(secret, METHOD + URL + TIMESTAMP + ACCESS_KEY + ACCOUNT_ID + "Openapi")),
-URL being the absolute URL exactly as it goes on the wire (see shared/reference/scp-facts.md).
+URL being the absolute URL exactly as it goes on the wire: the algorithm SCP's API guide documents for the
+`Scp-Signature` header (Samsung's Go SDK signs the same way).
 """
 
 from __future__ import annotations
