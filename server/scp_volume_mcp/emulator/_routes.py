@@ -62,7 +62,7 @@ def route_of(method: str, path: str) -> tuple[str, str | None]:
 
 
 def error_body(status: int, code: str, detail: str, request_id: str) -> dict[str, Any]:
-    """An error in the shape recorded from the platform (a real 400, see scp-facts.md)."""
+    """An error in the shape recorded from the platform (a real 400 answer of the Virtual Server API)."""
     return {
         "errors": [
             {
