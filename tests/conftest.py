@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -17,6 +18,10 @@ from scp_volume_mcp.emulator import (
     EmulatorState,
 )
 from scp_volume_mcp.scp import ScpClient, ScpConfig, load_config
+
+# The default audit trail (no SCP_AUDIT_LOG) lives in the user's state folder: for this run, and the servers it
+# starts, a throwaway one.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="scp-volume-mcp-state-")
 
 
 @pytest.fixture
@@ -79,12 +84,17 @@ def with_dbname(url: str, name: str) -> str:
 
 @pytest.fixture
 def team_db(database_url: str) -> Iterator[str]:
-    """A fresh database of the session's cluster for one test (the audit table is append-only)."""
+    """A fresh database of the session's cluster for one test, with the schema migrated (the audit table is
+    append-only)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     import psycopg
 
+    from scp_volume_mcp.team.schema import migrate
+
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}".encode())
-    yield with_dbname(database_url, name)
+    url = with_dbname(database_url, name)
+    migrate(url)  # what `scp-volume-mcp db migrate` does, as the owner
+    yield url
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())

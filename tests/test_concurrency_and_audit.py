@@ -14,6 +14,7 @@ from mcp import Client
 from mcp.types import Implementation
 
 from scp_volume_mcp.audit import attempts
+from scp_volume_mcp.audit.records import replica_name
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, load_config
 from scp_volume_mcp.server import build_server
@@ -123,6 +124,8 @@ async def test_every_attempt_is_audited_before_the_result_returns(emulator: Emul
         "caller": None,
         "detail": None,
         "snapshot_id": None,
+        "replica": replica_name(),
+        "resize_pending": False,
     }
     assert completed["time"].endswith("+00:00")
     assert (refused["outcome"], refused["requested_size_gb"], refused["http_status"]) == ("refused", 96, None)

@@ -28,7 +28,7 @@ def _operation(
 
 
 async def test_a_client_that_cannot_be_configured_refuses_without_sending(emulator: EmulatorServer) -> None:
-    ledger = ResizeLedger()
+    ledger = ResizeLedger(FileAuditTrail(None))
     checked = await check_volume(ScpAccess(client_factory(emulator)), ledger, EXAMPLE_VOLUME_ID, 104)
 
     def unconfigured() -> ScpClient:
@@ -45,7 +45,7 @@ async def test_a_client_that_cannot_be_configured_refuses_without_sending(emulat
 
 async def test_progress_goes_through_the_callback_and_the_status_is_the_platforms(emulator: EmulatorServer) -> None:
     emulator.state.settings.extend_seconds = 0.5
-    scp, ledger = ScpAccess(client_factory(emulator)), ResizeLedger()
+    scp, ledger = ScpAccess(client_factory(emulator)), ResizeLedger(FileAuditTrail(None))
     seen: list[tuple[float, float, str]] = []
 
     async def progress(done: float, total: float, message: str) -> None:

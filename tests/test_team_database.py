@@ -1,4 +1,4 @@
-"""Team mode against a real PostgreSQL: the schema step, the cross-process volume lock, the audit table,
+"""Team mode against a real PostgreSQL: the schema migration, the cross-process volume lock, the audit table,
 and failing closed when the database is away."""
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from scp_volume_mcp.audit.table_trail import TableAuditTrail
 from scp_volume_mcp.settings import ServerSettings, SettingsError
 from scp_volume_mcp.team.coordinator import TeamCoordinator
 from scp_volume_mcp.team.database import (
-    LOCK_NAMESPACE,
-    TABLE,
     Database,
     DatabaseError,
     LockNotObtained,
     mask_url,
 )
 from scp_volume_mcp.team.reader import read_rows
+from scp_volume_mcp.team.schema import LOCK_NAMESPACE, SCHEMA_VERSION, TABLE, migrate
 
 from .pg_cluster import PASSWORD
 
@@ -48,15 +47,22 @@ def test_settings_keep_the_url_out_of_their_repr_and_refuse_other_schemes() -> N
         ServerSettings.from_env({"SCP_DATABASE_URL": "postgresql://db/x", "SCP_AUDIT_LOG": "/tmp/a"})
 
 
-async def test_schema_step_is_idempotent_and_concurrent_replicas_take_turns(team_db: str) -> None:
+async def test_migrate_is_idempotent_concurrent_runs_take_turns_and_replicas_only_check(team_db: str) -> None:
+    """`team_db` is migrated once already; four more runs at once change nothing and replicas then start."""
+    import threading
+
+    results: list[tuple[int | None, int]] = []
+    runs = [threading.Thread(target=lambda: results.append(migrate(team_db))) for _ in range(4)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    assert results == [(SCHEMA_VERSION, SCHEMA_VERSION)] * 4
     replicas = [Database(team_db, replica=f"r{i}") for i in range(4)]
     try:
         async with anyio.create_task_group() as group:
             for replica in replicas:
                 group.start_soon(replica.start)
-        again = Database(team_db)
-        await again.start()
-        await again.aclose()
     finally:
         for replica in replicas:
             await replica.aclose()

@@ -65,7 +65,7 @@ def test_since_takes_durations_and_refuses_nonsense(trail: Path, capsys: pytest.
 
 
 def test_no_trail_configured_says_how(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("SCP_AUDIT_LOG", raising=False)
+    monkeypatch.setenv("SCP_AUDIT_LOG", "off")
     monkeypatch.delenv("SCP_DATABASE_URL", raising=False)
     assert main(["audit"]) == 2
     assert "SCP_DATABASE_URL" in capsys.readouterr().err

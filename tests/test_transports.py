@@ -187,8 +187,9 @@ async def test_without_a_token_one_is_generated_printed_and_required(emulator: E
     process = subprocess.Popen(command, env={**env, **scp_env(emulator)}, stderr=subprocess.PIPE, text=True)  # noqa: ASYNC220
     try:
         assert process.stderr is not None
-        lines = [process.stderr.readline() for _ in range(3)]
-        assert "streamable HTTP on" in lines[0]  # announced once the port is bound
+        lines = [process.stderr.readline() for _ in range(4)]
+        assert "audit trail:" in lines[0]  # said at start
+        assert "streamable HTTP on" in lines[1]  # announced once the port is bound
         token = re.search(r"Authorization: Bearer (\S+)", "".join(lines))
         assert token is not None
         assert len(token.group(1)) >= 32

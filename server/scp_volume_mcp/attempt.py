@@ -13,6 +13,7 @@ from typing import Literal
 
 from . import messages
 from .audit import AuditRecord, Phase, new_attempt_id
+from .audit.records import replica_name
 from .scp import Snapshot, Volume
 
 ConfirmedBy = Literal["human", "flag"]
@@ -44,7 +45,16 @@ class Attempt:
     request_id: str | None = None
     snapshot: Snapshot | None = None
     """The snapshot taken first (as last read), or the one found after an ambiguous create."""
+    replica: str = field(default_factory=replica_name)
     attempt_id: str = field(default_factory=new_attempt_id)
+    started: str | None = None
+    """When its intent was stored (ISO 8601, UTC); None until then."""
+
+    @property
+    def resize_may_be_pending(self) -> bool:
+        """A resize left and the platform did not refuse it: until a read shows it, it may be under way."""
+        refused = self.status is not None and self.status >= 400
+        return self.sent and not refused
 
     def record(self, phase: Phase, outcome: RecordedOutcome | None = None, detail: str | None = None) -> AuditRecord:
         """This attempt as an audit record: the intent (before a resize leaves) or its outcome."""
@@ -63,6 +73,8 @@ class Attempt:
             caller=self.caller,
             detail=detail,
             snapshot_id=self.snapshot.id if self.snapshot is not None else None,
+            replica=self.replica,
+            resize_pending=self.resize_may_be_pending and outcome != "completed" if phase == "outcome" else None,
         )
 
 

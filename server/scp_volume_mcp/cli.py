@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
         "mode), oldest first. An intent that no outcome record answers is shown as 'outcome unknown'.",
     )
     _audit_options(audit)
+    database = commands.add_parser(
+        "db",
+        help="team mode: create or upgrade the PostgreSQL schema (run once, as the tables' owner)",
+        description="Team mode's schema lives in the database of SCP_DATABASE_URL. `db migrate` creates or upgrades "
+        "it; run it as the owner of the tables, so that replicas can run as a role that may only INSERT and SELECT "
+        "(see the README's GRANTs). Replicas never run DDL: they refuse to extend while the schema is missing or old.",
+    )
+    database.add_argument("action", choices=("migrate",), help="migrate: create or upgrade the schema")
     return parser
 
 
@@ -130,6 +138,13 @@ def _audit_options(parser: argparse.ArgumentParser) -> None:
         "--since", metavar="TIME", help="ISO 8601 time (UTC unless it says) or a duration: 90m, 12h, 7d"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--close",
+        metavar="ATTEMPT_ID",
+        help="settle an open attempt (a resize that may still be under way, which blocks other resizes of its "
+        "volume) once you have checked the volume: it no longer blocks; recorded in the trail",
+    )
+    parser.add_argument("--reason", metavar="TEXT", help="with --close: why, recorded in the trail")
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
@@ -196,9 +211,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_doctor()
     if args.command == "audit":
-        from .audit.command import run_audit
+        from .audit.command import run_audit, run_close
 
+        if args.close:
+            return run_close(args.close, reason=args.reason)
         return run_audit(volume_id=args.volume, since=args.since, as_json=args.json)
+    if args.command == "db":
+        from .team.commands import run_migrate
+
+        return run_migrate()
     _parser().print_help()
     return 0
 

@@ -11,7 +11,7 @@ from typing import TextIO
 import anyio
 
 from .audit import AuditError, FileAuditTrail
-from .messages import clock_skew_s, plural
+from .messages import clock_skew_s, plural, trail_notice
 from .scp import (
     CURRENT_API_VERSION,
     ScpClient,
@@ -221,14 +221,19 @@ def _api_version(report: _Report, config: ScpConfig) -> ScpConfig:
     return config
 
 
-def _file_trail(report: _Report, path: Path | None) -> None:
-    """The audit log file (SCP_AUDIT_LOG), checked writable; off when not set."""
+def _file_trail(report: _Report, path: Path | None, *, default: bool) -> None:
+    """The audit trail's file (SCP_AUDIT_LOG, else the default place), checked writable; or a warning when off."""
+    if path is None:
+        report.warn(trail_notice(None, default=False).removeprefix("warning: "))
+        return
+    if default:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         where = FileAuditTrail(path).probe()
     except AuditError as exc:
         report.fail(str(exc), "make the file writable or change SCP_AUDIT_LOG; extensions are refused until then")
     else:
-        report.ok(f"audit log: {where if path else 'off (set SCP_AUDIT_LOG to keep one)'}")
+        report.ok(trail_notice(where, default=default))
 
 
 def _server(report: _Report) -> None:
@@ -245,7 +250,7 @@ def _server(report: _Report) -> None:
     if settings.database_url:
         _team_trail(report, settings.database_url, settings.lock_timeout_s)
     else:
-        _file_trail(report, settings.audit_log)
+        _file_trail(report, settings.audit_log, default=settings.audit_log_default)
 
 
 def run_doctor(out: TextIO = sys.stdout) -> int:

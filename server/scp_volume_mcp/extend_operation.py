@@ -16,7 +16,9 @@ import anyio
 from . import messages, tracing, untrusted_text
 from .attempt import Attempt, ExtendError, ExtendRefused, ExtendReport, Outcome
 from .audit import AuditError, AuditTrail
+from .audit.open_attempts import OpenAttempt
 from .audit.writer import write_intent, write_outcome
+from .coordination import CoordinationError
 from .guards import assess_extension
 from .live_check import LiveCheck
 from .resize_ledger import ResizeLedger
@@ -24,7 +26,6 @@ from .resize_request import send_resize
 from .scp import FAILED_STATES, ScpError, Volume
 from .scp_access import ScpAccess
 from .snapshot_step import SnapshotStep
-from .team.database import DatabaseError
 from .waiting import Progress, settled, wait_until_settled
 
 if TYPE_CHECKING:
@@ -79,8 +80,8 @@ class ExtendOperation:
     async def _run(self, wait: bool) -> ExtendReport:
         try:
             volume, note = await self._resize_under_lock()
-        except DatabaseError as exc:  # the lock or the pending record, before the PUT (nothing after it raises)
-            raise ExtendRefused(messages.coordination_unavailable(str(exc)), self.attempt) from None
+        except CoordinationError as exc:  # the lock, before the PUT (nothing after it raises)
+            raise ExtendError.of(messages.coordination_unavailable(str(exc)), self.attempt) from None
         if volume.size >= self.attempt.target_gb and not self.attempt.sent:
             return self._report("unchanged", volume)
         waited_s = None
@@ -97,8 +98,10 @@ class ExtendOperation:
         """Under the volume's lock: re-check, intent, snapshot first, then the resize, sent at most once
         (twice only when a read proves the first was not applied). Returns the volume as last seen."""
         volume_id = self.attempt.volume_id
-        async with self.ledger.volume_lock(volume_id):
-            volume = await self._judged(await self._fresh_volume())
+        async with self.ledger.volume_lock(volume_id) as held:
+            volume = await self._fresh_volume()
+            self.attempt.previous_size_gb = volume.size
+            await self._judge(volume)
             if volume.size >= self.attempt.target_gb:
                 return volume, None
             await self._write_intent()
@@ -106,6 +109,7 @@ class ExtendOperation:
                 volume = await self._snapshot_first(volume)
                 if volume.size >= self.attempt.target_gb:
                     return volume, None
+            await held.verify()  # a lock lost by now (its database session ended) sends nothing
             # A check that overlapped this send (before, during or after it) sees another generation and re-reads.
             self.ledger.bump_generation(volume_id)
             try:
@@ -114,7 +118,7 @@ class ExtendOperation:
                     resize.set_attributes({"scp.sent": True, "http.response.status_code": self.attempt.status or 0})
                 return sent
             finally:
-                await self._note_pending()
+                self._note_pending()
                 self.ledger.bump_generation(volume_id)
 
     async def _fresh_volume(self) -> Volume:
@@ -132,40 +136,49 @@ class ExtendOperation:
         except ScpError as exc:
             raise self._error(messages.explain(exc, self.attempt.volume_id)) from None
 
-    async def _judged(self, volume: Volume) -> Volume:
+    async def _judge(self, volume: Volume) -> None:
         """The guards again, on a fresh read, with any resize known to be on its way; raises the refusal
-        (nothing sent). The read's size becomes the attempt's size before."""
-        self.attempt.previous_size_gb = volume.size
-        failed = volume.state in FAILED_STATES
-        pending = await self.ledger.pending_target(self.attempt.volume_id, volume.size, failed)
+        (nothing sent)."""
+        try:
+            pending = await self.ledger.blocking_attempt(
+                self.attempt.volume_id, volume, exclude=self.attempt.attempt_id
+            )
+        except AuditError as exc:
+            raise ExtendRefused(messages.audit_unreadable(str(exc)), self.attempt) from None
         assessment = assess_extension(volume, self.attempt.target_gb, self.check.per_volume_quota_gb, pending)
         if assessment.verdict == "refused":
             label = messages.volume_label(volume.name, self.attempt.volume_id)
             raise self._error(messages.refusal(label, assessment.reasons))
-        return volume
 
     async def _write_intent(self) -> None:
         """Fail closed: no resize (nor the snapshot before it) leaves unless its intent is stored."""
+        intent = self.attempt.record("intent")
+        self.attempt.started = intent.time
         try:
-            await write_intent(self.trail, self.attempt.record("intent"))
+            await write_intent(self.trail, intent)
         except AuditError as exc:
             raise ExtendRefused(messages.audit_unwritable(str(exc)), self.attempt) from None
 
     async def _snapshot_first(self, volume: Volume) -> Volume:
-        """The snapshot step; the volume is read and judged again after it, since a snapshot takes time."""
+        """The snapshot step; the volume is read and judged again after it, since a snapshot takes time (its
+        size then becomes the attempt's size before)."""
         with tracing.span("scp_volume_mcp.snapshot", **{"scp.volume_id": self.attempt.volume_id}):
             step = SnapshotStep(self.client, self.attempt, timeout_s=self.timeout_s, poll_s=self.poll_s,
                                 progress=self._progress)  # fmt: skip
             await step.take(volume)
-        return await self._judged(await self._read())
+        volume = await self._read()
+        await self._judge(volume)
+        self.attempt.previous_size_gb = volume.size
+        return volume
 
-    async def _note_pending(self) -> None:
+    def _note_pending(self) -> None:
         """Accepted, or its fate unknown (a cancelled call, a timeout): until a read shows the new size, no
         other resize of this volume leaves this process. A platform refusal applied nothing."""
-        refused = self.attempt.status is not None and self.attempt.status >= 400
-        if self.attempt.sent and not refused:
-            with anyio.CancelScope(shield=True):  # also when this call is being cancelled
-                await self.ledger.note_pending(self.attempt.volume_id, self.attempt.target_gb)
+        if self.attempt.resize_may_be_pending:
+            attempt = self.attempt
+            started = attempt.started or ""
+            self.ledger.note_accepted(OpenAttempt(attempt.attempt_id, attempt.volume_id, attempt.target_gb, started,
+                                                  attempt.replica, "accepted"))  # fmt: skip
 
     async def _wait(self, volume: Volume) -> tuple[Volume, str | None]:
         with tracing.span("scp_volume_mcp.wait", **{"scp.volume_id": self.attempt.volume_id}) as waiting:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from . import messages
 from .scp import EXTENDABLE_STATES, EXTENDING_STATES, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, Volume
+
+if TYPE_CHECKING:
+    from .audit.open_attempts import OpenAttempt
 
 Verdict = Literal["extend", "unchanged", "refused"]
 
@@ -18,10 +21,10 @@ class Assessment:
 
 
 def assess_extension(
-    volume: Volume, new_size_gb: int, per_volume_quota_gb: int | None, pending_gb: int | None = None
+    volume: Volume, new_size_gb: int, per_volume_quota_gb: int | None, pending: OpenAttempt | None = None
 ) -> Assessment:
-    """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it. `pending_gb`:
-    the target of a resize SCP accepted that the volume does not show yet."""
+    """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it. `pending`:
+    an earlier attempt whose resize may still be under way (see `ResizeLedger.blocking_attempt`)."""
     current = volume.size
     if new_size_gb < current:
         return Assessment("refused", [messages.REASON_SHRINK.format(current=current, requested=new_size_gb)])
@@ -30,8 +33,8 @@ def assess_extension(
     reasons: list[str] = []
     if new_size_gb < MIN_VOLUME_SIZE_GB or new_size_gb % SIZE_STEP_GB:
         reasons.append(messages.size_hint(new_size_gb, current))
-    if pending_gb is not None:
-        reasons.append(messages.reason_pending(pending_gb))
+    if pending is not None:
+        reasons.append(messages.reason_pending(pending))
     elif volume.state in EXTENDING_STATES:
         reasons.append(messages.REASON_IN_PROGRESS)
     elif volume.state not in EXTENDABLE_STATES:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import messages
+from .logs import START_LOGGER
 from .settings import ServerSettings, SettingsError
 
 if TYPE_CHECKING:
@@ -101,7 +104,8 @@ def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = N
 def oauth_settings(env: Mapping[str, str] | None = None, *, no_auth: bool = False) -> OAuthSettings | None:
     """OAuth from the environment (None when not configured); refuses it beside a static token or `--no-auth`,
     which it would otherwise silently override."""
-    from .oauth import ISSUER_ENV, OAuthConfigError, OAuthSettings
+    from .jwks import OAuthConfigError
+    from .oauth import ISSUER_ENV, OAuthSettings
 
     env = os.environ if env is None else env
     try:
@@ -173,6 +177,16 @@ def _announce(url: str, host: str, token: str | None, generated: bool, tls: bool
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
+def _say_where_the_trail_is(settings: ServerSettings) -> None:
+    """Once at start, on stderr through logging (so `--log-format json` stays JSON): where the audit trail, and
+    with it the memory of resizes that may still be under way, is kept; a warning when it is off."""
+    if settings.database_url:
+        return
+    trail = str(settings.audit_log) if settings.audit_log else None
+    notice = messages.trail_notice(trail, default=settings.audit_log_default)
+    logging.getLogger(START_LOGGER).log(logging.INFO if trail else logging.WARNING, notice.removeprefix("warning: "))
+
+
 def serve(
     *,
     transport: Literal["stdio", "http"] = "stdio",
@@ -193,6 +207,7 @@ def serve(
         print(f"scp-volume-mcp: warning: {exposure}", file=sys.stderr, flush=True)
     try:
         settings = ServerSettings.from_env(read_only=read_only, confirmation=confirmation)
+        _say_where_the_trail_is(settings)
         if transport == "stdio":
             from .server import build_server
 

@@ -1,5 +1,6 @@
 """The issuer's signing keys for JWT checks: its JWKS, found through its metadata (RFC 8414, else OpenID),
-cached, and fetched again when a token names an unknown key id (at most every few seconds)."""
+cached, and fetched again when a token names an unknown key id (at most every few seconds). Also the rule every
+OAuth URL meets (https, or plain http on loopback) and its error, shared with `oauth`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .oauth import OAuthConfigError, require_secure
-
 if TYPE_CHECKING:
     import httpx
     from jwt import PyJWK
@@ -20,6 +19,22 @@ logger = logging.getLogger("scp_volume_mcp")
 
 REFRESH_MIN_INTERVAL_S = 5.0
 """After a fetch that did not find the key asked for, the least wait before the next fetch."""
+
+
+class OAuthConfigError(ValueError):
+    """The OAuth settings are incomplete or unsafe."""
+
+
+def require_secure(name: str, url: str) -> None:
+    """Refuse (`OAuthConfigError`) a URL that is not https://, unless plain http on loopback."""
+    from urllib.parse import urlsplit
+
+    from .scp import is_loopback_host
+
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or "")):
+        return
+    raise OAuthConfigError(f"{name} must be an https:// URL (plain http only on loopback), not {url!r}")
 
 
 class JwksCache:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from . import messages, tracing
 from .guards import Assessment, assess_extension
 from .resize_ledger import ResizeLedger
-from .scp import FAILED_STATES, Volume
+from .scp import Volume
 from .scp_access import ScpAccess
 
 
@@ -36,7 +36,7 @@ async def check_volume(scp: ScpAccess, ledger: ResizeLedger, volume_id: str, new
         generation = ledger.generation(volume_id)
         volume = await scp.client().show_volume(volume_id)
         quota = await scp.per_volume_quota_gb()
-        pending = await ledger.pending_target(volume_id, volume.size, volume.state in FAILED_STATES, strict=False)
+        pending = await ledger.blocking_attempt(volume_id, volume, strict=False)
         assessment = assess_extension(volume, new_size_gb, quota, pending)
         span.set_attribute("scp.verdict", assessment.verdict)
         return LiveCheck(volume_id, volume, quota, assessment, generation)

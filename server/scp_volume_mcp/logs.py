@@ -24,6 +24,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+START_LOGGER = "scp_volume_mcp.start"
+
+
 def configure_logging(level: str = "WARNING", fmt: LogFormat = "text") -> None:
     """Send every log record, ours and the libraries', to stderr in one format."""
     handler = logging.StreamHandler(sys.stderr)
@@ -35,3 +38,5 @@ def configure_logging(level: str = "WARNING", fmt: LogFormat = "text") -> None:
     root.setLevel(level.upper())
     # httpx logs every request line at INFO, including full URLs; keep that for DEBUG only.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # What a server says once at start (where its audit trail is) shows at the default level too.
+    logging.getLogger(START_LOGGER).setLevel(min(logging.INFO, root.level))

@@ -66,8 +66,9 @@ class VolumeSummary(BaseModel):
         )
 
     @property
-    def more_attachments(self) -> bool:
-        """True when attachments were left out of `attachments` (more than MAX_ATTACHMENTS)."""
+    def maybe_more_attachments(self) -> bool:
+        """True when attachments may have been left out: the summary was shortened and lists the most it shows
+        (MAX_ATTACHMENTS), so "where" says "and more"."""
         return self.cut and len(self.attachments) >= MAX_ATTACHMENTS
 
 

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .jwks import JwksCache, OAuthConfigError, require_secure
+
 if TYPE_CHECKING:
     import httpx
     from mcp.server.auth.provider import AccessToken
@@ -38,10 +40,6 @@ ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 """Asymmetric only: a token cannot choose `none` or an HMAC keyed with a public key."""
 LEEWAY_S = 30
 HTTP_TIMEOUT_S = 10.0
-
-
-class OAuthConfigError(ValueError):
-    """The OAuth settings are incomplete or unsafe."""
 
 
 @dataclass(frozen=True)
@@ -80,25 +78,12 @@ class OAuthSettings:
         )
 
 
-def require_secure(name: str, url: str) -> None:
-    """Refuse (`OAuthConfigError`) a URL that is not https://, unless plain http on loopback."""
-    from urllib.parse import urlsplit
-
-    from .scp import is_loopback_host
-
-    parts = urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or "")):
-        return
-    raise OAuthConfigError(f"{name} must be an https:// URL (plain http only on loopback), not {url!r}")
-
-
 class JwtTokenVerifier:
     """An `mcp.server.auth.provider.TokenVerifier`: JWTs against the issuer's JWKS (a `jwks.JwksCache`),
     opaque tokens through introspection when configured. Returns None (the SDK answers 401) for anything
     it cannot verify."""
 
     def __init__(self, settings: OAuthSettings, http: httpx.AsyncClient | None = None) -> None:
-        from .jwks import JwksCache  # jwks.py imports this module's settings error
 
         self.settings = settings
         self._http = http

@@ -1,46 +1,42 @@
-"""What this process knows about resizes in flight: a lock per volume, a generation counter per volume, and the
-resizes SCP accepted that no read shows yet; with a team coordinator, shared with every replica."""
+"""What this process knows about resizes in flight: a lock per volume, a generation counter per volume, and
+the attempts that may still have a resize under way.
+
+The durable part is the audit trail: an attempt whose intent has no settled outcome is open (see
+`audit/open_attempts.py`) and blocks every other resize of its volume, in this process, after a restart and
+in every replica sharing the trail, until a read shows its target size or a failed state (the ledger then
+appends a `close` record), a person closes it, or `PENDING_TTL_S` passes. This process also remembers its own
+accepted resizes in memory, which is all there is when the trail is off (`SCP_AUDIT_LOG=off`).
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Protocol
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import anyio
 
+from . import messages
+from .audit import AuditRecord, AuditTrail
+from .audit.open_attempts import PENDING_TTL_S, OpenAttempt
+from .audit.records import replica_name
+from .audit.writer import write_outcome
+from .coordination import HeldInProcess, HeldLock, VolumeCoordinator
+from .scp import FAILED_STATES, Volume
+
 logger = logging.getLogger("scp_volume_mcp")
-
-PENDING_TTL_S = 3600.0
-"""How long an accepted resize that no read has shown yet keeps blocking another one of the same volume."""
-
-
-class VolumeCoordinator(Protocol):
-    """Serializes extensions of one volume across processes (team mode: `team.coordinator.TeamCoordinator`)."""
-
-    def volume_lock(self, volume_id: str) -> AbstractAsyncContextManager[None]:
-        """Hold the volume's lock for the block; raises when it cannot be had (nothing may be sent then)."""
-        ...
-
-    async def note_pending(self, volume_id: str, target_gb: int) -> None: ...
-
-    async def pending_target(self, volume_id: str, size_gb: int, failed: bool, ttl_s: float) -> int | None: ...
-
-    async def start(self) -> None: ...
-
-    async def aclose(self) -> None: ...
 
 
 class ResizeLedger:
-    """Per-volume locks, generations and pending resizes of this process (and, with a coordinator, of all)."""
+    """Per-volume locks, generations and open attempts of this process (and, through the trail and the
+    coordinator, of every process sharing them)."""
 
-    def __init__(self, coordinator: VolumeCoordinator | None = None) -> None:
-        self.coordinator = coordinator
+    def __init__(self, trail: AuditTrail, coordinator: VolumeCoordinator | None = None) -> None:
+        self.trail, self.coordinator = trail, coordinator
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
         self._generations: dict[str, int] = {}
-        self._pending: dict[str, tuple[int, float]] = {}
+        self._accepted: dict[str, OpenAttempt] = {}
 
     async def start(self) -> None:
         """Prepare the coordinator, if any; a failure is logged (lookups work, extensions are refused)."""
@@ -55,22 +51,22 @@ class ResizeLedger:
             await self.coordinator.aclose()
 
     @asynccontextmanager
-    async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
+    async def volume_lock(self, volume_id: str) -> AsyncIterator[HeldLock]:
         """Serialize the check-then-send of extensions of one volume within this process and, with a
-        coordinator, across every process sharing it (raising its error when the lock cannot be had)."""
+        coordinator, across every process sharing it (raising `CoordinationError` when it cannot be had)."""
         # fast_acquire: an uncontended lock (the usual case) costs no trip through the event loop.
         lock, users = self._locks.get(volume_id) or (anyio.Lock(fast_acquire=True), 0)
         self._locks[volume_id] = (lock, users + 1)
         try:
             async with lock:
                 if self.coordinator is None:
-                    yield
+                    yield HeldInProcess()
                     return
-                async with self.coordinator.volume_lock(volume_id):
+                async with self.coordinator.volume_lock(volume_id) as held:
                     # Another process may have resized the volume since any read made before the lock:
                     # count it as an attempt, so that the extension re-reads the volume under the lock.
                     self.bump_generation(volume_id)
-                    yield
+                    yield held
         finally:
             lock, users = self._locks[volume_id]
             if users == 1:
@@ -86,44 +82,52 @@ class ResizeLedger:
     def bump_generation(self, volume_id: str) -> None:
         self._generations[volume_id] = self.generation(volume_id) + 1
 
-    async def note_pending(self, volume_id: str, target_gb: int) -> None:
-        """SCP accepted a resize of the volume to `target_gb` that a read does not show yet (in team mode,
-        recorded for every replica)."""
-        self._pending[volume_id] = (target_gb, time.monotonic())
-        if self.coordinator is not None:
-            try:
-                await self.coordinator.note_pending(volume_id, target_gb)
-            except Exception as exc:  # the resize was sent: report it as it is, and say this loudly
-                logger.error(
-                    "The resize of %s to %s GB was sent, but recording it for the other replicas failed (%s); "
-                    "this replica still refuses another resize of it until a read shows it",
-                    volume_id, target_gb, exc,
-                )  # fmt: skip
+    def note_accepted(self, attempt: OpenAttempt) -> None:
+        """SCP accepted a resize (or its fate is unknown) that a read does not show yet: this process's own
+        memory of it, beside the trail's record."""
+        self._accepted[attempt.volume_id] = attempt
 
-    async def pending_target(self, volume_id: str, size_gb: int, failed: bool, *, strict: bool = True) -> int | None:
-        """The target of an accepted resize the volume does not show yet. An attached volume may stay
-        `in-use` while it grows, so its state alone cannot say so. Forgotten once a read shows the size (or
-        a failed state), or after `PENDING_TTL_S`. `strict=False` (the check before the lock, plans) answers
-        None when the team database cannot say; the check under the lock is strict."""
-        local = self._local_pending(volume_id, size_gb, failed)
-        if self.coordinator is None:
-            return local
+    async def blocking_attempt(
+        self, volume_id: str, volume: Volume, *, strict: bool = True, exclude: str | None = None
+    ) -> OpenAttempt | None:
+        """The most recent attempt (other than `exclude`) whose resize may still be under way and that `volume`,
+        as just read, does not settle. An attached volume may stay `in-use` while it grows, so its state
+        alone cannot say so. `strict` (under the lock): settled attempts are closed in the trail, and a trail
+        that cannot be read raises `AuditError`; otherwise (checks before the lock, plans) it answers from
+        what it can read."""
+        remembered = self._accepted.get(volume_id)
+        candidates = {remembered.attempt_id: remembered} if remembered is not None else {}
         try:
-            shared = await self.coordinator.pending_target(volume_id, size_gb, failed, PENDING_TTL_S)
-        except Exception as exc:  # `strict=False`: a lookup must work without the database
+            candidates.update((a.attempt_id, a) for a in await self.trail.open_attempts(volume_id))
+        except Exception as exc:
             if strict:
                 raise
-            logger.warning("Pending resizes not readable (%s); the check under the lock decides", exc)
-            shared = None
-        return shared if shared is not None else local
+            logger.warning("Open attempts not readable (%s); the check under the lock decides", exc)
+        for attempt in sorted(candidates.values(), key=lambda a: a.started, reverse=True):
+            if attempt.attempt_id == exclude or attempt.age_s() > PENDING_TTL_S:
+                continue
+            if volume.size < attempt.target_gb and volume.state not in FAILED_STATES:
+                return attempt
+            if remembered is not None and remembered.attempt_id == attempt.attempt_id:
+                del self._accepted[volume_id]
+            if strict:
+                await self._close(attempt, volume)
+        return None
 
-    def _local_pending(self, volume_id: str, size_gb: int, failed: bool) -> int | None:
-        """This process's own record (kept in team mode too, in case writing the shared one failed)."""
-        entry = self._pending.get(volume_id)
-        if entry is None:
-            return None
-        target, since = entry
-        if size_gb >= target or failed or time.monotonic() - since > PENDING_TTL_S:
-            del self._pending[volume_id]
-            return None
-        return target
+    async def _close(self, attempt: OpenAttempt, volume: Volume) -> None:
+        """A read settled an open attempt: say so in the trail, so that no process asks again."""
+        failed = volume.state in FAILED_STATES
+        record = AuditRecord(
+            phase="close",
+            attempt_id=attempt.attempt_id,
+            tool="extend_volume",
+            volume_id=attempt.volume_id,
+            previous_size_gb=None,
+            requested_size_gb=attempt.target_gb,
+            outcome="failed" if failed else "completed",
+            api_version=None,
+            detail=messages.closed_by_read(volume.size, volume.state),
+            replica=replica_name(),
+            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+        await write_outcome(self.trail, record)

@@ -8,8 +8,10 @@ read-only tools are in `lookup_tools`. No URL or header is built here.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -22,7 +24,9 @@ from . import __version__, messages
 from .app_state import AppState
 from .audit import AuditTrail, FileAuditTrail
 from .audit.table_trail import TableAuditTrail
+from .coordination import VolumeCoordinator
 from .extend_tool import extend_volume, extend_volume_without_snapshot
+from .file_locks import FileVolumeLocks
 from .lookup_tools import get_volume, list_volumes, plan_volume_extension
 from .oauth import JwtTokenVerifier, OAuthSettings
 from .resize_ledger import ResizeLedger
@@ -33,6 +37,8 @@ from .team.database import Database
 
 if TYPE_CHECKING:
     from .scp import ScpClient
+
+logger = logging.getLogger("scp_volume_mcp")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 EXTEND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
@@ -86,13 +92,31 @@ async def _lifespan(server: MCPServer[AppState]) -> AsyncIterator[AppState]:
 
 
 def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient] = default_client_factory) -> AppState:
-    """Settings, SCP access, the resize ledger (with the team database when SCP_DATABASE_URL is set) and the
-    audit trail (the database's table, else the file)."""
+    """Settings, SCP access, the audit trail (the team database's table when SCP_DATABASE_URL is set, else the
+    file) and the resize ledger over it, with the volume locks shared by every process using that trail."""
     url = settings.database_url
-    database = Database(url, lock_timeout_s=settings.lock_timeout_s) if url else None
-    audit: AuditTrail = TableAuditTrail(database) if database is not None else FileAuditTrail(settings.audit_log)
-    coordinator = TeamCoordinator(database) if database is not None else None
-    return AppState(settings, ScpAccess(client_factory), ResizeLedger(coordinator), audit)
+    audit: AuditTrail
+    coordinator: VolumeCoordinator | None
+    if url:
+        database = Database(url, lock_timeout_s=settings.lock_timeout_s)
+        audit, coordinator = TableAuditTrail(database), TeamCoordinator(database)
+    else:
+        if settings.audit_log is not None and settings.audit_log_default:
+            _make_folder(settings.audit_log.parent)
+        trail = FileAuditTrail(settings.audit_log)
+        folder = trail.locks_folder()
+        audit = trail
+        coordinator = FileVolumeLocks(folder, lock_timeout_s=settings.lock_timeout_s) if folder else None
+    return AppState(settings, ScpAccess(client_factory), ResizeLedger(audit, coordinator), audit)
+
+
+def _make_folder(folder: Path) -> None:
+    """The default trail's folder, private to the user; when it cannot be made, every extension is refused
+    (its intent cannot be written) and lookups still work."""
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        logger.error("Cannot make the audit trail's folder %s: %s; extensions are refused", folder, exc.strerror)
 
 
 def build_server(

@@ -64,7 +64,10 @@ class ServerSettings:
     poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
     """SCP_POLL_INTERVAL: the longest pause between two reads while waiting for an extension."""
     audit_log: Path | None = None
-    """SCP_AUDIT_LOG: a JSON-lines file receiving one line per extension attempt."""
+    """SCP_AUDIT_LOG: the JSON-lines audit trail, which also holds the resizes that may still be under way.
+    From the environment: unset means `default_audit_log()` (the user's state folder); `off` means None."""
+    audit_log_default: bool = False
+    """True when `audit_log` is the default place (its folder is made at start)."""
     snapshot_policy: SnapshotPolicy = "optional"
     """SCP_SNAPSHOT_POLICY: optional (the caller's snapshot_first decides), required (every extension
     snapshots first) or off (snapshot_first is not offered)."""
@@ -94,7 +97,7 @@ class ServerSettings:
             parse_timeout(env)  # read by the SCP client on first use; refused here, at start
         except ScpConfigError as exc:
             raise SettingsError(exc.message, fix=exc.fix) from None
-        audit = env.get("SCP_AUDIT_LOG")
+        audit = (env.get("SCP_AUDIT_LOG") or "").strip()
         raw_snapshot = (env.get("SCP_SNAPSHOT_POLICY") or "optional").strip().lower()
         snapshot_policy = next((p for p in SNAPSHOT_POLICIES if p == raw_snapshot), None)
         if snapshot_policy is None:
@@ -117,8 +120,26 @@ class ServerSettings:
             read_only=_flag(env, "SCP_READ_ONLY") if read_only is None else read_only,
             confirmation=policy,
             poll_interval_s=_seconds(env, "SCP_POLL_INTERVAL", DEFAULT_POLL_INTERVAL_S),
-            audit_log=Path(audit).expanduser() if audit else None,
+            audit_log=_audit_log(audit),
+            audit_log_default=not audit,
             snapshot_policy=snapshot_policy,
             database_url=database_url,
             lock_timeout_s=_seconds(env, "SCP_LOCK_TIMEOUT", 30.0),
         )
+
+
+AUDIT_OFF = "off"
+
+
+def default_audit_log() -> Path:
+    """The audit trail when SCP_AUDIT_LOG is not set: the user's state folder (platformdirs), e.g.
+    ~/.local/state/scp-volume-mcp/audit.jsonl on Linux."""
+    import platformdirs
+
+    return platformdirs.user_state_path("scp-volume-mcp", appauthor=False) / "audit.jsonl"
+
+
+def _audit_log(value: str) -> Path | None:
+    if value.lower() == AUDIT_OFF:
+        return None
+    return Path(value).expanduser() if value else default_audit_log()

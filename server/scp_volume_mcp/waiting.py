@@ -48,7 +48,7 @@ def settled(volume: Volume, target: int) -> bool:
 
 
 async def wait_until_settled(
-    scp: ScpClient, volume_id: str, target: int, volume: Volume, *, timeout_s: float, poll_s: float,
+    client: ScpClient, volume_id: str, target: int, volume: Volume, *, timeout_s: float, poll_s: float,
     progress: Progress | None,
 ) -> tuple[Volume, str | None]:  # fmt: skip
     """Poll (backing off up to `poll_s`) until the volume settles at `target`, fails, or time runs out.
@@ -66,7 +66,7 @@ async def wait_until_settled(
             return volume, messages.still_working(volume.state, volume.size, timeout_s)
         await schedule.pause()
         try:
-            volume = await scp.show_volume(volume_id)
+            volume = await client.show_volume(volume_id)
         except ScpError as exc:
             return volume, messages.wait_read_failed(exc)
         if settled(volume, target):

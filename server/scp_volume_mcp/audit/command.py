@@ -13,9 +13,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+import anyio
+
 from ..settings import ServerSettings, SettingsError
 from ..untrusted_text import clean
-from .records import DETAIL_LIMIT, UNKNOWN, attempts, normalized
+from .file_trail import FileAuditTrail
+from .open_attempts import OpenAttemptIndex
+from .records import DETAIL_LIMIT, UNKNOWN, AuditError, AuditRecord, attempts, normalized, replica_name
 
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -49,7 +53,16 @@ def _when(entry: Mapping[str, Any]) -> datetime:
 
 
 def read_file(path: Path, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
-    """Records of a JSON-lines trail (a line that is not a record is reported, not skipped silently)."""
+    """Records of a JSON-lines trail and of its rotated files, oldest file first; the open attempts' lines a
+    rotation carried into the next file are read once (a line that is not a record is reported)."""
+    entries: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for part in [*FileAuditTrail(path).rotated_files(), path]:
+        entries += _read_part(part, seen, volume_id=volume_id, since=since)
+    return entries
+
+
+def _read_part(path: Path, seen: set[str], *, volume_id: str | None, since: datetime | None) -> list[dict[str, Any]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -58,8 +71,9 @@ def read_file(path: Path, *, volume_id: str | None = None, since: datetime | Non
         raise TrailError(f"cannot read the audit log {path}: {exc.strerror or exc}") from None
     entries = []
     for number, line in enumerate(lines, 1):
-        if not line.strip():
+        if not line.strip() or line in seen:
             continue
+        seen.add(line)
         try:
             entry = normalized(json.loads(line))
             when = _when(entry)
@@ -77,6 +91,14 @@ def read_trail(
     settings: ServerSettings, *, volume_id: str | None = None, since: datetime | None = None
 ) -> tuple[str, list[dict[str, Any]]]:
     """(where the trail lives, its records marked), from whichever backend is configured."""
+    where, records = read_records(settings, volume_id=volume_id, since=since)
+    return where, mark_unknown(records)
+
+
+def read_records(
+    settings: ServerSettings, *, volume_id: str | None = None, since: datetime | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """(where the trail lives, its records as stored), from whichever backend is configured."""
     if settings.database_url:
         from ..team.database import DatabaseError, mask_url
         from ..team.reader import read_rows
@@ -85,10 +107,10 @@ def read_trail(
             rows = read_rows(settings.database_url, volume_id=volume_id, since=since)
         except DatabaseError as exc:
             raise TrailError(str(exc)) from None
-        return mask_url(settings.database_url), mark_unknown(normalized(r) for r in rows)
+        return mask_url(settings.database_url), [normalized(r) for r in rows]
     if settings.audit_log is None:
         raise TrailError("no audit trail is configured: set SCP_AUDIT_LOG (a file) or SCP_DATABASE_URL (team mode)")
-    return str(settings.audit_log), mark_unknown(read_file(settings.audit_log, volume_id=volume_id, since=since))
+    return str(settings.audit_log), read_file(settings.audit_log, volume_id=volume_id, since=since)
 
 
 def mark_unknown(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -108,7 +130,10 @@ def render(entry: Mapping[str, Any]) -> str:
         return clean(str(value), limit).text if value is not None else "?"
 
     phase = entry["phase"]
-    what = shown("outcome") if phase == "outcome" or entry.get("outcome") == UNKNOWN else "intent"
+    if phase == "close":
+        what = f"closed ({shown('outcome')})"
+    else:
+        what = shown("outcome") if phase == "outcome" or entry.get("outcome") == UNKNOWN else "intent"
     parts = [shown("time"), shown("volume_id"), f"{shown('previous_size_gb')} -> {shown('requested_size_gb')} GB", what]
     for label, key in (("http", "http_status"), ("request", "request_id"), ("caller", "caller"),
                        ("client", "client_claimed"), ("replica", "replica"), ("attempt", "attempt_id"),
@@ -139,3 +164,43 @@ def run_audit(
     for entry in entries:
         print(render(entry), file=out)
     return 0
+
+
+def run_close(attempt_id: str, *, reason: str | None, err: TextIO | None = None) -> int:
+    """`audit --close ATTEMPT_ID`: an operator settles an open attempt (one whose resize may still be under
+    way) after checking the volume, so that it no longer blocks another resize; recorded as a `close`."""
+    err = err or sys.stderr
+    try:
+        settings = ServerSettings.from_env()
+        _, records = read_records(settings)
+        index = OpenAttemptIndex()
+        for entry in records:
+            index.add(entry)
+        found = index.find(attempt_id)
+        if found is None:
+            raise TrailError(f"no open attempt {attempt_id!r} in the audit trail (see `scp-volume-mcp audit`)")
+        record = AuditRecord(
+            phase="close", attempt_id=attempt_id, tool="extend_volume", volume_id=found.volume_id,
+            previous_size_gb=None, requested_size_gb=found.target_gb, outcome="closed by hand", api_version=None,
+            detail=reason or "closed by an operator", replica=replica_name(),
+        )  # fmt: skip
+        anyio.run(_write, settings, record)
+    except (SettingsError, TrailError, AuditError) as exc:
+        print(f"scp-volume-mcp: {exc}", file=err)
+        return 2
+    print(f"closed attempt {attempt_id}: it no longer blocks a resize of volume {record.volume_id}", file=err)
+    return 0
+
+
+async def _write(settings: ServerSettings, record: AuditRecord) -> None:
+    if settings.database_url:
+        from ..team.database import Database
+        from .table_trail import TableAuditTrail
+
+        database = Database(settings.database_url)
+        try:
+            await TableAuditTrail(database).write(record)
+        finally:
+            await database.aclose()
+    else:
+        await FileAuditTrail(settings.audit_log).write(record)

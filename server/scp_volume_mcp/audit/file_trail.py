@@ -1,40 +1,154 @@
-"""The audit trail as a JSON-lines file (`SCP_AUDIT_LOG`): one fsynced line per record."""
+"""The audit trail as a JSON-lines file: one fsynced line per record, shared safely by every process that
+names the same file (stdio servers a host restarts, a demo beside a server).
+
+- Appends take a lock file beside the trail (`<name>.lock`, through `filelock`: `flock` on POSIX,
+  `LockFileEx` on Windows), so lines from several processes never interleave and rotation is atomic.
+- The file is bounded: past `MAX_BYTES` it is renamed with a UTC time suffix and a new file starts with the
+  lines of the attempts still open (see `open_attempts`), so those are always found in the current file
+  without reading years of history. Rotated files are kept; `scp-volume-mcp audit` reads them too.
+- Open attempts are read incrementally: each process keeps its offset and an index of open attempts, and
+  reads only what was appended since (all of it again after a rotation).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import threading
+import time
 import uuid
 from pathlib import Path
+from stat import S_ISREG
 
 import anyio.to_thread
+from filelock import FileLock, Timeout
 
+from .open_attempts import OpenAttempt, OpenAttemptIndex
 from .records import AuditError, AuditRecord
+
+MAX_BYTES = 8 * 2**20
+"""The current file's size past which it is rotated (about 20,000 attempts)."""
+LOCK_TIMEOUT_S = 30.0
+"""How long an append waits for another process's append (or rotation) to finish."""
 
 
 class FileAuditTrail:
-    """Appends records to a JSON-lines file; does nothing when no path is configured."""
+    """Appends records to a JSON-lines file and finds the open attempts in it; does nothing when no path is
+    configured (`SCP_AUDIT_LOG=off`)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, max_bytes: int = MAX_BYTES) -> None:
         self.path = path
-        self._lock = threading.Lock()
+        self.max_bytes = max_bytes
+        self._append_lock = threading.Lock()
+        self._index_lock = threading.Lock()
+        self._index = OpenAttemptIndex()
+        self._offset = 0
+        self._file_id: tuple[int, int] | None = None
+        self._file_lock = FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S, thread_local=False) if path else None
+
+    def __repr__(self) -> str:
+        return f"FileAuditTrail({str(self.path)!r})"
 
     async def write(self, record: AuditRecord) -> None:
         # The fsync waits for the disk: in a worker thread, so other calls keep being served meanwhile.
         await anyio.to_thread.run_sync(self.append, record)
 
     def append(self, record: AuditRecord) -> None:
-        """Append and fsync one line. Raises `AuditError` when any step fails (full disk included)."""
-        if self.path is None:
+        """Append and fsync one line, under the lock shared with other processes. Raises `AuditError` when any
+        step fails (full disk included)."""
+        if self.path is None or self._file_lock is None:
             return
+        line = record.line()
         try:
-            with self._lock, self.path.open("a", encoding="utf-8") as stream:
-                stream.write(record.line())
-                stream.flush()
-                os.fsync(stream.fileno())
+            with self._append_lock:
+                if not self._shareable():  # a missing folder, a directory, a device: fails (or not) on its own
+                    _append(self.path, line)
+                    return
+                with self._file_lock:
+                    if self.path.exists() and self.path.stat().st_size >= self.max_bytes:
+                        self._rotate()
+                    _append(self.path, line)
+        except Timeout:
+            raise AuditError(f"cannot write the audit log {self.path}: its lock is held by another process") from None
         except OSError as exc:
             raise AuditError(f"cannot write the audit log {self.path}: {exc.strerror or exc}") from None
+
+    def _shareable(self) -> bool:
+        """A regular file (or one to create) in an existing folder: locked and rotated. Anything else is written
+        as it is, so that a wrong path fails as itself and no lock file is made beside a device."""
+        assert self.path is not None
+        return self.path.parent.is_dir() and (self.path.is_file() or not self.path.exists())
+
+    def locks_folder(self) -> Path | None:
+        """Where the per-volume locks of the processes sharing this trail live (`file_locks`): beside it, when
+        it is a file that can be shared."""
+        if self.path is None or not self._shareable():
+            return None
+        return self.path.with_name(f"{self.path.name}.locks")
+
+    async def open_attempts(self, volume_id: str) -> list[OpenAttempt]:
+        if self.path is None:
+            return []
+        return await anyio.to_thread.run_sync(self._open_attempts, volume_id)
+
+    def _open_attempts(self, volume_id: str) -> list[OpenAttempt]:
+        try:
+            with self._index_lock:
+                self._catch_up()
+                return self._index.of_volume(volume_id)
+        except OSError as exc:
+            raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror or exc}") from None
+
+    def _catch_up(self) -> None:
+        """Feed the index what was appended since the last read (everything, when the file was replaced)."""
+        assert self.path is not None
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            stat = None
+        if stat is None or not S_ISREG(stat.st_mode):  # nothing written yet, or a device such as /dev/full
+            self._index, self._offset, self._file_id = OpenAttemptIndex(), 0, None
+            return
+        if (stat.st_dev, stat.st_ino) != self._file_id or stat.st_size < self._offset:
+            self._index, self._offset, self._file_id = OpenAttemptIndex(), 0, (stat.st_dev, stat.st_ino)
+        with self.path.open("rb") as stream:
+            stream.seek(self._offset)
+            data = stream.read()
+        complete = data[: data.rfind(b"\n") + 1]  # a line being appended right now is read next time
+        self._offset += len(complete)
+        for raw in complete.splitlines(keepends=True):
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                line = raw.decode("utf-8")
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    self._index.add(record, line)
+
+    def _rotate(self) -> None:
+        """Under the shared lock: keep the current file under a time suffix and start a new one holding the
+        open attempts' lines."""
+        assert self.path is not None
+        with self._index_lock:
+            self._catch_up()
+            self._index.prune()
+            carried = self._index.carried_lines()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        kept = self.path.with_name(f"{self.path.name}.{stamp}-{uuid.uuid4().hex[:6]}")
+        fresh = self.path.with_name(f".{self.path.name}.rotating")
+        with fresh.open("w", encoding="utf-8") as stream:
+            stream.writelines(carried)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(self.path, kept)
+        os.replace(fresh, self.path)
+        _fsync_folder(self.path.parent)
+
+    def rotated_files(self) -> list[Path]:
+        """The rotated files beside the trail, oldest first."""
+        if self.path is None:
+            return []
+        return sorted(p for p in self.path.parent.glob(f"{self.path.name}.2*") if p.is_file())
 
     def probe(self) -> str:
         """Really write (a scratch file beside the log) and report free space; raises `AuditError`."""
@@ -56,3 +170,20 @@ class FileAuditTrail:
             scratch.unlink(missing_ok=True)
         free = shutil.disk_usage(self.path.parent).free
         return f"{self.path} (writable; {free / 2**30:.1f} GiB free)"
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a", encoding="utf-8") as stream:
+        stream.write(line)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the renames durable (POSIX; a no-op where folders cannot be opened)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)

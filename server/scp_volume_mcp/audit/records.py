@@ -1,28 +1,34 @@
-"""The audit trail (`SCP_AUDIT_LOG`): JSON lines, fsynced, one intent before a resize leaves and one
-outcome whatever happens to the call.
+"""The audit record and the trail's protocol.
 
-An attempt that reaches the point of sending writes an `intent` record first; if that cannot be
-written, nothing is sent (fail closed). Every attempt then ends with an `outcome` record sharing its
-`attempt_id`, also when the client cancels or disconnects (the server shields that write). An intent
-without an outcome (the process was killed in between) reads as "outcome unknown".
+An attempt that reaches the point of sending writes an `intent` record first; if that cannot be written,
+nothing is sent (fail closed). Every attempt then ends with an `outcome` record sharing its `attempt_id`,
+also when the client cancels or disconnects (the server shields that write). An intent without an outcome
+(the process was killed in between) reads as "outcome unknown", and, like an outcome whose resize is still
+pending, keeps the volume blocked until a `close` record settles it (see `open_attempts`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ..untrusted_text import clean
+
+if TYPE_CHECKING:
+    from .open_attempts import OpenAttempt
 
 DETAIL_LIMIT = 500
 """Characters of detail per record: a long-named volume refused 80 times stays a few tens of KB."""
 UNKNOWN = "outcome unknown"
 
-Phase = Literal["intent", "outcome"]
+Phase = Literal["intent", "outcome", "close"]
+"""`close`: a later read (or a person) settled an attempt whose resize was pending; see `open_attempts`."""
 
 
 class AuditError(OSError):
@@ -57,6 +63,11 @@ class AuditRecord:
     detail: str | None = None
     snapshot_id: str | None = None
     """The snapshot taken first (the way back), when the extension snapshotted first."""
+    replica: str | None = None
+    """Which process wrote it (`SCP_REPLICA_NAME`, else host name and process id)."""
+    resize_pending: bool | None = None
+    """On an outcome: True when a resize may still be under way (accepted but not seen, or its fate unknown),
+    so the attempt stays open and blocks another resize of the volume until a read settles it."""
     time: str = field(default_factory=_now)
 
     def line(self) -> str:
@@ -73,6 +84,15 @@ class AuditTrail(Protocol):
     async def write(self, record: AuditRecord) -> None:
         """Store one record durably; raise `AuditError` when that fails."""
 
+    async def open_attempts(self, volume_id: str) -> list[OpenAttempt]:
+        """The volume's attempts that may still have a resize under way (see `open_attempts`), recent first;
+        raises `AuditError` when the trail cannot be read."""
+
+
+def replica_name() -> str:
+    """Which process writes: `SCP_REPLICA_NAME`, else host name and process id."""
+    return os.environ.get("SCP_REPLICA_NAME") or f"{socket.gethostname()}:{os.getpid()}"
+
 
 def normalized(record: Mapping[str, Any]) -> dict[str, Any]:
     """A stored record in today's shape: older lines said `client` for `client_claimed` and had no phase."""
@@ -84,11 +104,14 @@ def normalized(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def attempts(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per attempt: its outcome record, or its intent marked "outcome unknown" when none followed."""
+    """One entry per attempt: its outcome record, or its intent marked "outcome unknown" when none followed;
+    a `close` record is an entry of its own."""
     by_attempt: dict[str, dict[str, Any]] = {}
     for record in records:
         key = record.get("attempt_id") or f"line-{len(by_attempt)}"
-        if record.get("phase") == "intent":
+        if record.get("phase") == "close":
+            by_attempt[f"{key}:close:{len(by_attempt)}"] = record
+        elif record.get("phase") == "intent":
             by_attempt.setdefault(key, {**record, "outcome": UNKNOWN})
         else:
             by_attempt[key] = record

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
-from ..team.database import AUDIT_COLUMNS, TABLE, Database, DatabaseError, record_row
-from .records import AuditError, AuditRecord
+from ..team.database import Database, DatabaseError
+from ..team.schema import AUDIT_COLUMNS, TABLE
+from .open_attempts import PENDING_TTL_S, OpenAttempt, open_attempts
+from .records import AuditError, AuditRecord, replica_name
+
+OPEN_ATTEMPT_COLUMNS = ("attempt_id", "phase", "outcome", "resize_pending", "requested_size_gb", "volume_id",
+                        "replica", "time")  # fmt: skip
 
 
 class TableAuditTrail:
@@ -35,7 +42,7 @@ class TableAuditTrail:
             raise AuditError(f"cannot write the audit trail: no INSERT privilege on {TABLE}")
 
     async def write(self, record: AuditRecord) -> None:
-        row = record_row(record, self.database.replica)
+        row = record_row(record, self.database.replica or replica_name())
         row["time"] = datetime.fromisoformat(row["time"])
         columns = ", ".join(AUDIT_COLUMNS)
         placeholders = ", ".join(f"%({c})s" for c in AUDIT_COLUMNS)
@@ -47,3 +54,35 @@ class TableAuditTrail:
             raise AuditError(f"cannot write the audit trail: {exc}") from None
         except Exception as exc:
             raise AuditError(self._problem(exc)) from None
+
+    async def open_attempts(self, volume_id: str) -> list[OpenAttempt]:
+        """From the volume's records of the last `PENDING_TTL_S` (the index on volume and time serves it)."""
+        query = (
+            f"SELECT {', '.join(OPEN_ATTEMPT_COLUMNS)} FROM {TABLE} "  # noqa: S608
+            "WHERE volume_id = %s AND time >= now() - make_interval(secs => %s) ORDER BY time, id"
+        )
+        try:
+            await self.database.ensure_schema()
+            async with self.database.audit_connection() as conn:
+                cursor = await conn.execute(query.encode(), (volume_id, PENDING_TTL_S))
+                rows = await cursor.fetchall()
+        except DatabaseError as exc:
+            raise AuditError(f"cannot read the audit trail: {exc}") from None
+        except Exception as exc:
+            problem = f"cannot read the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
+            raise AuditError(problem) from None
+        return open_attempts([_record(row) for row in rows], volume_id)
+
+
+def _record(row: tuple[Any, ...]) -> dict[str, Any]:
+    record = dict(zip(OPEN_ATTEMPT_COLUMNS, row, strict=True))
+    record["time"] = record["time"].isoformat()
+    return record
+
+
+def record_row(record: AuditRecord, replica: str) -> dict[str, Any]:
+    """An audit record as a row of the table, through the trail's own serialization: the same cleaning and
+    limits as the file's lines; `replica` when the record names none."""
+    fields = json.loads(record.line())
+    fields["replica"] = fields.get("replica") or replica
+    return {column: fields.get(column) for column in AUDIT_COLUMNS}

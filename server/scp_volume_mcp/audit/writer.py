@@ -11,17 +11,17 @@ from .records import AuditError, AuditRecord, AuditTrail
 
 logger = logging.getLogger("scp_volume_mcp")
 
-OUTCOME_WRITE_S = 30.0
+AUDIT_WRITE_S = 30.0
 """The longest an audit write may take (a database trail may wait for a pooled connection)."""
 
 
 async def write_intent(trail: AuditTrail, record: AuditRecord) -> None:
     """Store the intent before a resize leaves; raises `AuditError` when it cannot be stored."""
     try:
-        with anyio.fail_after(OUTCOME_WRITE_S):
+        with anyio.fail_after(AUDIT_WRITE_S):
             await trail.write(record)
     except TimeoutError:
-        raise AuditError(f"writing the audit intent took longer than {OUTCOME_WRITE_S:g} s") from None
+        raise AuditError(f"writing the audit intent took longer than {AUDIT_WRITE_S:g} s") from None
     except UnicodeError as exc:
         raise AuditError(str(exc)) from None
 
@@ -30,9 +30,9 @@ async def write_outcome(trail: AuditTrail, record: AuditRecord) -> None:
     """Store an outcome. A cancellation (the client's, or its disconnection) does not interrupt it, though a
     stuck trail does not hold the call forever; a failure is logged, never raised (the request may be sent)."""
     try:
-        with anyio.move_on_after(OUTCOME_WRITE_S, shield=True) as scope:
+        with anyio.move_on_after(AUDIT_WRITE_S, shield=True) as scope:
             await trail.write(record)
         if scope.cancelled_caught:
-            raise AuditError(f"writing the audit outcome took longer than {OUTCOME_WRITE_S:g} s")
+            raise AuditError(f"writing the audit outcome took longer than {AUDIT_WRITE_S:g} s")
     except (AuditError, UnicodeError) as exc:
         logger.error("%s; this extension attempt's outcome is not in the audit trail", exc)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Final
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
 
 from ..scp import (
     ScpError,
@@ -10,6 +11,10 @@ from ..scp import (
     ScpTransportError,
 )
 from ..untrusted_text import quoted, short
+
+if TYPE_CHECKING:
+    from ..audit.open_attempts import OpenAttempt
+from ..audit.open_attempts import PENDING_TTL_S
 from ._failures import RUN_DOCTOR, _said
 from ._snapshots import snapshot_taken_line
 from ._tools import (
@@ -26,10 +31,41 @@ REASON_IN_PROGRESS: Final = (
 )
 
 
-def reason_pending(target_gb: int) -> str:
+def reason_pending(attempt: OpenAttempt) -> str:
+    """An earlier attempt whose resize may still be under way: when, where, to what size, and how it clears."""
+    what = "its outcome is unknown" if attempt.outcome is None else f"its outcome was {attempt.outcome}"
+    started = _utc(attempt.started)
+    expires = _utc((_moment(attempt.started) + timedelta(seconds=PENDING_TTL_S)).isoformat())
+    by = f" by {short(attempt.replica)}" if attempt.replica else ""
     return (
-        f"an extension of this volume to {target_gb} GB is already in progress (SCP accepted it; an attached "
-        "volume can stay in-use while it grows); wait until get_volume shows the new size"
+        f"an extension of this volume to {attempt.target_gb} GB is already in progress or its fate is unknown "
+        f"(attempt {short(attempt.attempt_id)}, started {started}{by}; {what}). Nothing else is sent to this "
+        f"volume until get_volume shows {attempt.target_gb} GB or a failed state, or until {expires}; an "
+        f"operator who knows it did not apply can close it with `scp-volume-mcp audit --close "
+        f"{short(attempt.attempt_id)}`"
+    )
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _utc(text: str) -> str:
+    try:
+        return _moment(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except ValueError:
+        return short(text)
+
+
+def closed_by_read(size: int, state: str) -> str:
+    return f"a read showed {size} GB, {short(state)}: the resize is no longer pending"
+
+
+def audit_unreadable(problem: str) -> str:
+    return (
+        f"Refusing to extend: {problem} (fail closed: the audit trail records resizes that may still be under "
+        "way). Nothing was sent."
     )
 
 

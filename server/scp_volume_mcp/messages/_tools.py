@@ -104,7 +104,7 @@ def summary_label(summary: VolumeSummary) -> str:
 def summary_where(summary: VolumeSummary) -> str:
     """Where the volume is attached, from its summary (which may have left attachments out)."""
     attachments = [(a.server_id, a.device) for a in summary.attachments]
-    return where(attachments, more=summary.more_attachments)
+    return where(attachments, more=summary.maybe_more_attachments)
 
 
 def where(attachments: list[tuple[str, str | None]], *, more: bool = False, shown: int = 3) -> str:
@@ -217,3 +217,18 @@ def _argument_help(field: str, kind: str, value: object, words: str) -> str:
     if field == "confirm":
         return CONFIRM_MUST_BE_TRUE
     return f"{field}: {words}"
+
+
+# --- The audit trail's place, said at start and in doctor ----------------------------------------
+
+
+def trail_notice(path: str | None, *, default: bool) -> str:
+    """Where the audit trail (and with it the memory of resizes that may still be under way) is kept."""
+    if path is None:
+        return (
+            "warning: the audit trail is off (SCP_AUDIT_LOG=off): nothing records extension attempts, and a "
+            "resize under way when this process stops is forgotten, so another one of that volume may be sent "
+            "after a restart"
+        )
+    where = "the default place; SCP_AUDIT_LOG names another, or off" if default else "SCP_AUDIT_LOG"
+    return f"audit trail: {path} ({where})"

@@ -108,11 +108,11 @@ class _Lookup:
     """What one `load_config` call reads below its arguments (the environment, config.json and
     credentials.json), and where each setting it resolved came from."""
 
-    env: Mapping[str, str]
+    env: Mapping[str, str] = field(repr=False)  # holds SCP_SECRET_KEY
     config_path: Path
     credentials_path: Path
     config_file: Mapping[str, Any]
-    credentials_file: Mapping[str, Any]
+    credentials_file: Mapping[str, Any] = field(repr=False)  # holds the secret key
     sources: dict[str, str] = field(default_factory=dict)
 
     def pick(self, name: str, explicit: str | None, env_name: str, *file_keys: str) -> str | None:

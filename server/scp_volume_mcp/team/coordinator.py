@@ -1,9 +1,11 @@
-"""The team's per-volume coordination across replicas, on the team database: the volume lock and the
-registry of resizes SCP accepted that no read has shown yet.
+"""The team's per-volume lock across replicas, on the team database. (Resizes that may still be under way
+are not kept here: they are the open attempts of the audit table, see `audit/open_attempts.py`.)
 
 - The per-volume lock is a session-level advisory lock, `pg_advisory_lock(namespace, hashtext(volume id))`,
   taken on a connection held for as long as the lock is: across the re-check, any snapshot and the resize.
   PostgreSQL releases it when that connection drops, so a crashed replica never leaves a volume locked.
+- Right before the resize is sent, `HeldAdvisoryLock.verify` checks that the session holding the lock is
+  still alive; if it is not, nothing is sent.
 - Fail closed: when the database cannot be reached, or the lock is not obtained within `SCP_LOCK_TIMEOUT`,
   no extension is sent and the message says why.
 """
@@ -17,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .database import LOCK_NAMESPACE, PENDING_TABLE, Database, DatabaseError, LockNotObtained
+from .database import Database, DatabaseError, LockNotObtained
+from .schema import LOCK_NAMESPACE
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -38,56 +41,20 @@ class TeamCoordinator:
         return f"TeamCoordinator({self.database!r})"
 
     async def start(self) -> None:
-        """Open the database's pools and run its schema step (raises `DatabaseError`)."""
+        """Open the database's pools and check its schema (raises `DatabaseError`)."""
         await self.database.start()
 
     async def aclose(self) -> None:
         await self.database.aclose()
 
-    async def note_pending(self, volume_id: str, target_gb: int) -> None:
-        """Record (under the volume's lock) that SCP accepted a resize to `target_gb` not visible yet."""
-        await self.database.ensure_schema()
-        async with self.database.audit_connection() as conn:
-            await conn.execute(
-                f"INSERT INTO {PENDING_TABLE} (volume_id, target_gb, since) VALUES (%s, %s, now()) "  # noqa: S608
-                "ON CONFLICT (volume_id) DO UPDATE SET target_gb = EXCLUDED.target_gb, since = now()",
-                (volume_id, target_gb),
-            )
-
-    async def pending_target(self, volume_id: str, size_gb: int, failed: bool, ttl_s: float) -> int | None:
-        """The pending target any replica recorded for the volume; forgotten once a read shows the size (or
-        a failed state), or after `ttl_s`. Raises `DatabaseError` when the database cannot answer."""
-        await self.database.ensure_schema()
-        try:
-            async with self.database.audit_connection() as conn:
-                cursor = await conn.execute(
-                    f"SELECT target_gb, extract(epoch FROM now() - since) FROM {PENDING_TABLE} "  # noqa: S608
-                    "WHERE volume_id = %s",
-                    (volume_id,),
-                )
-                row = await cursor.fetchone()
-                if row is None:
-                    return None
-                target, age = int(row[0]), float(row[1])
-                if size_gb >= target or failed or age > ttl_s:
-                    await conn.execute(
-                        f"DELETE FROM {PENDING_TABLE} WHERE volume_id = %s AND target_gb = %s",  # noqa: S608
-                        (volume_id, target),
-                    )
-                    return None
-                return target
-        except DatabaseError:
-            raise
-        except Exception as exc:
-            problem = f"cannot read pending resizes in {self.database.display_url}: {self.database.safe(exc)}"
-            raise DatabaseError(problem) from None
-
     @asynccontextmanager
-    async def volume_lock(self, volume_id: str) -> AsyncIterator[None]:
-        """Hold the volume's advisory lock (across all replicas on this database) for the block."""
+    async def volume_lock(self, volume_id: str) -> AsyncIterator[HeldAdvisoryLock]:
+        """Hold the volume's advisory lock (across all replicas on this database) for the block; a schema that
+        is missing or old refuses first, naming the command that fixes it."""
+        await self.database.ensure_schema()
         conn = await self._acquire(volume_id)
         try:
-            yield
+            yield HeldAdvisoryLock(self.database, conn, volume_id)
         finally:
             await self._release(conn, volume_id)
 
@@ -156,3 +123,25 @@ class TeamCoordinator:
                 await conn.close()
             finally:
                 await pool.putconn(conn)
+
+
+class HeldAdvisoryLock:
+    """The advisory lock as held by one connection's session: it lasts exactly as long as that session."""
+
+    def __init__(self, database: Database, conn: AsyncConnection[Any], volume_id: str) -> None:
+        self.database, self._conn, self.volume_id = database, conn, volume_id
+
+    async def verify(self) -> None:
+        """Raise `DatabaseError` unless the session holding the lock is still alive (its backend may have been
+        terminated, or its connection dropped, since the lock was taken). A session-level advisory lock
+        lives as long as its session and this server never releases it early, so a live session holds it."""
+        import psycopg
+
+        try:
+            with anyio.fail_after(self.database.lock_timeout_s):
+                await self._conn.execute("SELECT 1")
+        except (psycopg.Error, TimeoutError) as exc:
+            raise DatabaseError(
+                f"the database lock of volume {self.volume_id} was lost before the resize was sent "
+                f"({self.database.safe(exc)})"
+            ) from None

@@ -1,8 +1,8 @@
-"""The team database (`SCP_DATABASE_URL`): its URL helpers, its two connection pools and the schema step.
+"""The team database (`SCP_DATABASE_URL`): its URL helpers, its two connection pools and the schema check.
 
 - The audit trail is the append-only table `scp_volume_audit` (a trigger refuses UPDATE, DELETE and
-  TRUNCATE), created at start by an idempotent schema step that replicas starting together serialize; the
-  same step creates the table of pending resizes (`scp_volume_pending`).
+  TRUNCATE). `scp-volume-mcp db migrate` creates it (`team/schema.py`); a replica only checks the schema's
+  version and runs no DDL, so it can run as a role that may only INSERT and SELECT.
 - Fail closed: when the database cannot be reached, no extension is sent and the message says why.
   Lookups never touch the database.
 
@@ -13,11 +13,8 @@ its own. The URL's password never appears in a log, an error or a repr: see `mas
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -25,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
-from ..audit.records import AuditRecord
+from ..coordination import CoordinationError
+from .schema import SCHEMA_VERSION, TABLE, read_version_async, version_problem
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -35,64 +33,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("scp_volume_mcp")
 
-TABLE = "scp_volume_audit"
-PENDING_TABLE = "scp_volume_pending"
-"""Resizes SCP accepted that no read has shown yet, shared by every replica (an attached volume can stay
-in-use at its old size while it grows, so the lock alone cannot keep a second resize out)."""
-LOCK_NAMESPACE = 0x5C9
-"""The first key of every advisory lock this server takes (the second is the volume id's hash), so that its
-locks do not collide with another application's single-key locks on the same database."""
-SCHEMA_LOCK_KEY = 0
-AUDIT_COLUMNS = (
-    "time", "phase", "attempt_id", "tool", "volume_id", "previous_size_gb", "requested_size_gb", "outcome",
-    "api_version", "http_status", "request_id", "client_claimed", "caller", "detail", "snapshot_id", "replica",
-)  # fmt: skip
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    time timestamptz NOT NULL,
-    phase text NOT NULL CHECK (phase IN ('intent', 'outcome')),
-    attempt_id text,
-    tool text NOT NULL,
-    volume_id text NOT NULL,
-    previous_size_gb integer,
-    requested_size_gb integer NOT NULL,
-    outcome text,
-    api_version text,
-    http_status integer,
-    request_id text,
-    client_claimed text,
-    caller text,
-    detail text,
-    snapshot_id text,
-    replica text NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {TABLE}_volume_time ON {TABLE} (volume_id, time);
-CREATE INDEX IF NOT EXISTS {TABLE}_time ON {TABLE} (time);
-CREATE INDEX IF NOT EXISTS {TABLE}_attempt ON {TABLE} (attempt_id);
-CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION '{TABLE} is append-only: % refused', TG_OP;
-END
-$$;
-DROP TRIGGER IF EXISTS {TABLE}_no_change ON {TABLE};
-CREATE TRIGGER {TABLE}_no_change BEFORE UPDATE OR DELETE ON {TABLE}
-    FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only();
-CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (
-    volume_id text PRIMARY KEY,
-    target_gb integer NOT NULL,
-    since timestamptz NOT NULL DEFAULT now()
-);
-DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE};
-CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only();
-"""
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 DEFAULT_POOL_SIZE = 20
 CONNECT_TIMEOUT_S = 5
 
 
-class DatabaseError(Exception):
+class DatabaseError(CoordinationError):
     """The team database cannot do what was asked (unreachable, refused, or the lock not obtained in time).
     The message is safe to show: it never holds the password."""
 
@@ -132,19 +78,6 @@ def _password(url: str) -> str | None:
     return parts.password or (found.group(1) if found else None)
 
 
-def replica_name() -> str:
-    """Which replica wrote a record: `SCP_REPLICA_NAME`, else host name and process id."""
-    return os.environ.get("SCP_REPLICA_NAME") or f"{socket.gethostname()}:{os.getpid()}"
-
-
-def record_row(record: AuditRecord, replica: str) -> dict[str, Any]:
-    """An audit record as a row of the table, through the trail's own serialization: the same cleaning and
-    limits as the file's lines."""
-    fields = json.loads(record.line())
-    fields["replica"] = replica
-    return {column: fields.get(column) for column in AUDIT_COLUMNS}
-
-
 class Database:
     """The team database: two small pools (one for held locks, one for audit writes, so that a replica
     holding many locks can still write its audit records), opened on first use, and the schema step."""
@@ -161,7 +94,8 @@ class Database:
         self.display_url = mask_url(url)
         self.lock_timeout_s = lock_timeout_s
         self.pool_size = pool_size
-        self.replica = replica or replica_name()
+        self.replica = replica
+        """The name this replica's records carry, when set here (else the record's own)."""
         self._lock_pool: Pool | None = None
         self._audit_pool: Pool | None = None
         self._schema_ready = False
@@ -218,8 +152,8 @@ class Database:
                     await pool.close()
 
     async def ensure_schema(self, timeout_s: float | None = None) -> None:
-        """Create the audit table, its indexes and its append-only triggers unless they exist (idempotent;
-        concurrent replicas take turns through a transaction-level advisory lock)."""
+        """Check that the schema is the version this server needs (no DDL: `scp-volume-mcp db migrate` makes
+        it). Raises `DatabaseError` naming the command to run."""
         if self._schema_ready:
             return
         async with self._schema_lock:
@@ -227,14 +161,14 @@ class Database:
                 return
             async with self.audit_connection(timeout_s) as conn:
                 try:
-                    async with conn.transaction():
-                        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, SCHEMA_LOCK_KEY))
-                        await conn.execute(SCHEMA.encode())
+                    version = await read_version_async(conn)
                 except Exception as exc:
-                    problem = f"cannot create the audit table in {self.display_url}: {self.safe(exc)}"
-                    raise DatabaseError(problem) from None
+                    raise DatabaseError(f"cannot read the schema of {self.display_url}: {self.safe(exc)}") from None
+            problem = version_problem(version, self.display_url)
+            if problem is not None:
+                raise DatabaseError(problem)
             self._schema_ready = True
-            logger.info("Team database ready: %s (audit table %s)", self.display_url, TABLE)
+            logger.info("Team database ready: %s (audit table %s, schema %d)", self.display_url, TABLE, SCHEMA_VERSION)
 
     @asynccontextmanager
     async def audit_connection(self, timeout_s: float | None = None) -> AsyncIterator[AsyncConnection[Any]]:

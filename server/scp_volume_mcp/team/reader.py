@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .database import AUDIT_COLUMNS, CONNECT_TIMEOUT_S, TABLE, Database, DatabaseError
+from .database import CONNECT_TIMEOUT_S, Database, DatabaseError
+from .schema import AUDIT_COLUMNS, TABLE
 
 
 def read_rows(url: str, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,130 @@
+"""The team database's schema, created and upgraded only by `scp-volume-mcp db migrate`, run as the tables'
+owner. Replicas run no DDL: they check the version at start and refuse to extend while it is missing or old,
+so they can run as a role that may only INSERT and SELECT (see the README's GRANTs).
+
+Version 1 (before `db migrate`) had no version table and a table of pending resizes; version 2 keeps the
+pending state in the audit table itself (intents without a settled outcome, `resize_pending`, `close`
+records), so that the trail is the only thing a replica writes, and it is append-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SCHEMA_VERSION = 2
+TABLE = "scp_volume_audit"
+VERSION_TABLE = "scp_volume_schema"
+OLD_PENDING_TABLE = "scp_volume_pending"
+LOCK_NAMESPACE = 0x5C9
+"""The first key of every advisory lock this server takes (the second is the volume id's hash), so that its
+locks do not collide with another application's single-key locks on the same database."""
+SCHEMA_LOCK_KEY = 0
+AUDIT_COLUMNS = (
+    "time", "phase", "attempt_id", "tool", "volume_id", "previous_size_gb", "requested_size_gb", "outcome",
+    "api_version", "http_status", "request_id", "client_claimed", "caller", "detail", "snapshot_id", "replica",
+    "resize_pending",
+)  # fmt: skip
+
+MIGRATION = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    time timestamptz NOT NULL,
+    phase text NOT NULL,
+    attempt_id text,
+    tool text NOT NULL,
+    volume_id text NOT NULL,
+    previous_size_gb integer,
+    requested_size_gb integer NOT NULL,
+    outcome text,
+    api_version text,
+    http_status integer,
+    request_id text,
+    client_claimed text,
+    caller text,
+    detail text,
+    snapshot_id text,
+    replica text NOT NULL
+);
+ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS resize_pending boolean;
+ALTER TABLE {TABLE} DROP CONSTRAINT IF EXISTS {TABLE}_phase_check;
+ALTER TABLE {TABLE} ADD CONSTRAINT {TABLE}_phase_check CHECK (phase IN ('intent', 'outcome', 'close'));
+CREATE INDEX IF NOT EXISTS {TABLE}_volume_time ON {TABLE} (volume_id, time);
+CREATE INDEX IF NOT EXISTS {TABLE}_time ON {TABLE} (time);
+CREATE INDEX IF NOT EXISTS {TABLE}_attempt ON {TABLE} (attempt_id);
+CREATE OR REPLACE FUNCTION {TABLE}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '{TABLE} is append-only: % refused', TG_OP;
+END
+$$;
+DROP TRIGGER IF EXISTS {TABLE}_no_change ON {TABLE};
+CREATE TRIGGER {TABLE}_no_change BEFORE UPDATE OR DELETE ON {TABLE}
+    FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only();
+DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE};
+CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
+    FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only();
+DROP TABLE IF EXISTS {OLD_PENDING_TABLE};
+CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+    single boolean PRIMARY KEY DEFAULT true CHECK (single),
+    version integer NOT NULL,
+    migrated_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+SET_VERSION = (
+    f"INSERT INTO {VERSION_TABLE} (single, version) VALUES (true, %s) "  # noqa: S608
+    "ON CONFLICT (single) DO UPDATE SET version = EXCLUDED.version, migrated_at = now()"
+)
+TABLES_PRESENT = "SELECT to_regclass(%s) IS NOT NULL, to_regclass(%s) IS NOT NULL"
+VERSION_QUERY = f"SELECT version FROM {VERSION_TABLE}"  # noqa: S608
+
+
+def version_problem(version: int | None, where: str) -> str | None:
+    """What is wrong with the schema at `where` (None: it is current)."""
+    if version is None:
+        return (
+            f"the team database {where} has no scp-volume-mcp schema: run `scp-volume-mcp db migrate` once, "
+            "as the owner of its tables"
+        )
+    if version < SCHEMA_VERSION:
+        return (
+            f"the team database {where} has schema version {version}, this server needs {SCHEMA_VERSION}: run "
+            "`scp-volume-mcp db migrate` as the owner of its tables"
+        )
+    if version > SCHEMA_VERSION:
+        return (
+            f"the team database {where} has schema version {version}, newer than this server's "
+            f"{SCHEMA_VERSION}: upgrade scp-volume-mcp"
+        )
+    return None
+
+
+def migrate(url: str) -> tuple[int | None, int]:
+    """Create or upgrade the schema (idempotent; concurrent runs take turns). Returns (version before, after).
+    Raises `psycopg.Error` as the database answers it."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5, autocommit=False) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, SCHEMA_LOCK_KEY))
+        before = read_version(conn)
+        conn.execute(MIGRATION.encode())
+        conn.execute(SET_VERSION.encode(), (SCHEMA_VERSION,))
+    return before, SCHEMA_VERSION
+
+
+def read_version(conn: Any) -> int | None:
+    """The schema version through a synchronous connection (None: no schema; the audit table from before
+    `db migrate`, with no version table, is version 1)."""
+    versioned, audited = conn.execute(TABLES_PRESENT, (VERSION_TABLE, TABLE)).fetchone()
+    if not versioned:
+        return 1 if audited else None
+    row = conn.execute(VERSION_QUERY.encode()).fetchone()
+    return int(row[0]) if row else None
+
+
+async def read_version_async(conn: Any) -> int | None:
+    """`read_version` through an asynchronous connection."""
+    cursor = await conn.execute(TABLES_PRESENT, (VERSION_TABLE, TABLE))
+    versioned, audited = await cursor.fetchone()
+    if not versioned:
+        return 1 if audited else None
+    row = await (await conn.execute(VERSION_QUERY.encode())).fetchone()
+    return int(row[0]) if row else None
