@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +114,15 @@ async def test_a_client_that_disconnects_still_leaves_the_outcome(
 
 
 def test_an_intent_without_an_outcome_reads_as_outcome_unknown(tmp_path: Path) -> None:
-    log = FileAuditTrail(tmp_path / "audit.jsonl")
-    common = {"tool": "extend_volume", "volume_id": EXAMPLE_VOLUME_ID, "previous_size_gb": 100,
-              "requested_size_gb": 104, "api_version": "1.3"}  # fmt: skip
-    log.append(AuditRecord(phase="intent", attempt_id="a1", outcome=None, **common))  # killed after this
-    log.append(AuditRecord(phase="intent", attempt_id="a2", outcome=None, **common))
-    log.append(AuditRecord(phase="outcome", attempt_id="a2", outcome="completed", **common))
-    assert [a["outcome"] for a in attempts(read_file(log.path))] == [UNKNOWN, "completed"]
+    path = tmp_path / "audit.jsonl"
+    log = FileAuditTrail(path)
+    intent = AuditRecord(phase="intent", attempt_id="a1", outcome=None, tool="extend_volume",
+                         volume_id=EXAMPLE_VOLUME_ID, previous_size_gb=100, requested_size_gb=104,
+                         api_version="1.3")  # fmt: skip
+    log.append(intent)  # killed after this
+    log.append(replace(intent, attempt_id="a2"))
+    log.append(replace(intent, phase="outcome", attempt_id="a2", outcome="completed"))
+    assert [a["outcome"] for a in attempts(read_file(path))] == [UNKNOWN, "completed"]
 
 
 def test_audit_lines_escape_line_separators_and_cap_details(tmp_path: Path) -> None:

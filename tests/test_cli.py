@@ -112,7 +112,7 @@ def test_doctor_reports_clock_skew(scp_env: EmulatorServer) -> None:
 
 
 def test_logs_go_to_stderr_as_json_and_stdout_stays_protocol(emulator: EmulatorServer) -> None:
-    messages = [
+    messages: list[dict[str, object]] = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},

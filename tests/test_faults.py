@@ -165,7 +165,7 @@ LIST_EXPECTED = {"429": False, "500": True, "503": False, "409": True, "401": Tr
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 async def test_fault_matrix_for_listing(emulator: EmulatorServer, fault: str) -> None:
-    emulator.state.add_fault(Fault("list", **FAULTS[fault]))  # type: ignore[arg-type]
+    emulator.state.add_fault(Fault("list", **FAULTS[fault]))
     async with Client(_server(emulator)) as client:
         result = await client.call_tool("list_volumes", {})
     body = text(result)

@@ -69,7 +69,7 @@ async def test_a_name_cannot_forge_another_list_entry(emulator: EmulatorServer) 
     outside_quotes = re.sub(r'"(?:[^"\\]|\\.)*"', "", shown)
     assert FORGED_ID not in outside_quotes
     assert FORGED_ID in shown
-    ids = [v["id"] for v in listed.structured_content["volumes"]]  # type: ignore[index]
+    ids = [v["id"] for v in listed.structured_content["volumes"]]
     assert FORGED_ID not in ids
 
 

@@ -354,8 +354,8 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
 async def _client_output_validation_ms(client: Any, volume_id: str, size: int) -> float:
     """What the SDK's client spends checking extend_volume's structuredContent against its outputSchema
     (it does so on every call, with jsonschema), timed by repeating that same check."""
-    from jsonschema import exceptions  # type: ignore[import-untyped]
-    from jsonschema.validators import validator_for  # type: ignore[import-untyped]
+    from jsonschema import exceptions
+    from jsonschema.validators import validator_for
 
     tools = {t.name: t for t in (await client.list_tools()).tools}
     result = await client.call_tool("extend_volume", {"volume_id": volume_id, "new_size_gb": size, "confirm": True})
