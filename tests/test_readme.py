@@ -24,6 +24,13 @@ PLACEHOLDERS = {"your-access-key": EMULATOR_ACCESS_KEY, "your-secret-key": EMULA
                 "${input:scp-secret-key}": EMULATOR_SECRET_KEY}  # fmt: skip
 
 
+def test_ci_runs_the_readmes_test_command() -> None:
+    command = README.split("Run the tests", 1)[1].split("\n\n", 2)[1].strip()
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == command
+    assert "uv sync --locked" in command  # CI installs the versions in uv.lock
+
+
 def _blocks(language: str) -> list[str]:
     return [body for lang, body in BLOCKS if lang == language]
 
