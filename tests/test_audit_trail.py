@@ -158,6 +158,7 @@ class _SlowOutcomes(FileAuditTrail):
         await super().write(record)
 
 
+@pytest.mark.slow
 async def test_a_cancellation_during_the_outcome_write_does_not_lose_it(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:

@@ -188,6 +188,7 @@ def test_doctor_reports_the_audit_logs_free_space(
     assert (tmp_path / "audit.jsonl").read_text() == ""
 
 
+@pytest.mark.slow
 def test_doctor_in_team_mode_checks_the_database_not_a_file(
     scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, team_db: str
 ) -> None:

@@ -250,6 +250,7 @@ async def test_a_refusal_by_the_human_policy_is_audited(emulator: EmulatorServer
     assert emulator.state.requests("PUT") == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [104, 112])
 async def test_a_check_that_overlapped_a_slow_resize_is_redone(emulator: EmulatorServer, target: int) -> None:
     """With the PUT taking 2 s, a second call that checked while it was in flight must not trust that check."""

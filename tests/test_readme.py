@@ -88,6 +88,7 @@ async def test_claude_code_command_starts_the_server(emulator: EmulatorServer) -
     await _lists_tools(command[0], command[1:], _env(env, emulator))
 
 
+@pytest.mark.slow
 def test_runbook_snippet_plans_and_extends_over_http(emulator: EmulatorServer, tmp_path: Path) -> None:
     [snippet] = _blocks("python")
     # The extension takes as long as with `scp-volume-mcp emulator` (--extend-seconds 5): longer than httpx's
