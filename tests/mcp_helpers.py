@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
-from mcp import Client
+from mcp import Client as Client  # re-exported: tests import it from here
 from mcp.client.context import ClientRequestContext
+from mcp.client.session import ElicitationFnT
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, Tool
 
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
@@ -17,7 +18,7 @@ from scp_volume_mcp.scp import ScpClient, load_config
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 
-Elicitor = Callable[[ClientRequestContext, ElicitRequestParams], Awaitable[ElicitResult]]
+Elicitor = ElicitationFnT
 
 
 def answer(action: str, confirm: object = True, asked: list[str] | None = None) -> Elicitor:
@@ -39,8 +40,8 @@ class Session:
     progress: list[tuple[float, float | None, str | None]] = field(default_factory=list)
 
     async def call(self, name: str, arguments: dict[str, Any], **kwargs: Any) -> CallToolResult:
-        async def on_progress(done: float, total: float | None, message: str | None) -> None:
-            self.progress.append((done, total, message))
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            self.progress.append((progress, total, message))
 
         result = await self.client.call_tool(name, arguments, progress_callback=on_progress, **kwargs)
         tool = self.tools.get(name)

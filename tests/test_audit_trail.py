@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -113,13 +114,15 @@ async def test_a_client_that_disconnects_still_leaves_the_outcome(
 
 
 def test_an_intent_without_an_outcome_reads_as_outcome_unknown(tmp_path: Path) -> None:
-    log = FileAuditTrail(tmp_path / "audit.jsonl")
-    common = {"tool": "extend_volume", "volume_id": EXAMPLE_VOLUME_ID, "previous_size_gb": 100,
-              "requested_size_gb": 104, "api_version": "1.3"}  # fmt: skip
-    log.append(AuditRecord(phase="intent", attempt_id="a1", outcome=None, **common))  # killed after this
-    log.append(AuditRecord(phase="intent", attempt_id="a2", outcome=None, **common))
-    log.append(AuditRecord(phase="outcome", attempt_id="a2", outcome="completed", **common))
-    assert [a["outcome"] for a in attempts(read_file(log.path))] == [UNKNOWN, "completed"]
+    path = tmp_path / "audit.jsonl"
+    log = FileAuditTrail(path)
+    intent = AuditRecord(phase="intent", attempt_id="a1", outcome=None, tool="extend_volume",
+                         volume_id=EXAMPLE_VOLUME_ID, previous_size_gb=100, requested_size_gb=104,
+                         api_version="1.3")  # fmt: skip
+    log.append(intent)  # killed after this
+    log.append(replace(intent, attempt_id="a2"))
+    log.append(replace(intent, phase="outcome", attempt_id="a2", outcome="completed"))
+    assert [a["outcome"] for a in attempts(read_file(path))] == [UNKNOWN, "completed"]
 
 
 def test_audit_lines_escape_line_separators_and_cap_details(tmp_path: Path) -> None:
@@ -144,3 +147,30 @@ async def test_eighty_refusals_of_a_long_named_volume_stay_small(emulator: Emula
             assert result.is_error
     assert len(_lines(log)) == 80
     assert log.stat().st_size < 80 * 1_000
+
+
+class _SlowOutcomes(FileAuditTrail):
+    """A trail that takes a second to store outcomes, as a busy database might."""
+
+    async def write(self, record: AuditRecord) -> None:
+        if record.phase == "outcome":
+            await anyio.sleep(1.0)
+        await super().write(record)
+
+
+@pytest.mark.slow
+async def test_a_cancellation_during_the_outcome_write_does_not_lose_it(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "audit.jsonl"
+    server = build_server(ServerSettings(confirmation="flag", poll_interval_s=0.05), client_factory(emulator))
+    server.app_state = replace(server.app_state, audit=_SlowOutcomes(log))
+    async with Client(server) as client, anyio.create_task_group() as tg:
+        tg.start_soon(client.call_tool, "extend_volume", _args(104))
+        while not emulator.state.requests("PUT"):  # noqa: ASYNC110 - the emulator runs on its own thread
+            await anyio.sleep(0.01)
+        await anyio.sleep(0.2)  # the outcome write has started
+        tg.cancel_scope.cancel()
+    await anyio.sleep(1.5)  # the shielded write finishes on its own
+    phases = [(r["phase"], r["outcome"]) for r in map(json.loads, log.read_text().splitlines())]
+    assert phases == [("intent", None), ("outcome", "completed")]

@@ -112,7 +112,7 @@ def test_doctor_reports_clock_skew(scp_env: EmulatorServer) -> None:
 
 
 def test_logs_go_to_stderr_as_json_and_stdout_stays_protocol(emulator: EmulatorServer) -> None:
-    messages = [
+    messages: list[dict[str, object]] = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}},
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
@@ -188,6 +188,7 @@ def test_doctor_reports_the_audit_logs_free_space(
     assert (tmp_path / "audit.jsonl").read_text() == ""
 
 
+@pytest.mark.slow
 def test_doctor_in_team_mode_checks_the_database_not_a_file(
     scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, team_db: str
 ) -> None:

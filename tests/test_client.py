@@ -29,6 +29,8 @@ from scp_volume_mcp.scp import (
     VolumeShowResponseV1Dot2,
 )
 
+from .mcp_helpers import connect, text
+
 pytestmark = pytest.mark.anyio
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 
@@ -57,6 +59,15 @@ async def test_list_volumes_filters_and_caps(scp: ScpClient) -> None:
     assert [v.name for v in await scp.list_volumes(name="volume01")] == ["volume01"]
     assert {v.state for v in await scp.list_volumes(state="available")} == {"available"}
     assert len(await scp.list_volumes(page_size=2, max_items=3)) == 3
+
+
+async def test_a_huge_name_filter_is_a_clear_error(emulator: EmulatorServer, scp: ScpClient) -> None:
+    async with connect(emulator) as session:
+        result = await session.client.call_tool("list_volumes", {"name": "n" * 200_000})
+    assert result.is_error
+    assert len(text(result)) < 2_000
+    with pytest.raises(ScpInputError, match="too long or invalid"):
+        await scp.list_volumes(name="n" * 200_000)
 
 
 async def test_extend_volume(scp: ScpClient, emulator: EmulatorServer) -> None:

@@ -76,6 +76,26 @@ async def test_fifty_concurrent_extends_of_different_volumes_all_succeed(emulato
 # --- audit ----------------------------------------------------------------------------------------
 
 
+async def test_a_snapshot_read_back_never_takes_another_calls_snapshot(emulator: EmulatorServer) -> None:
+    emulator.state.add_fault(Fault("snapshot", status=500, skip=1))  # the second POST fails, nothing created
+    async with Client(build_server(FLAG, client_factory(emulator))) as client, anyio.create_task_group() as tg:
+        results: list[Any] = []
+
+        async def call(size: int) -> None:
+            arguments = {**_args(EXAMPLE_VOLUME_ID, size), "snapshot_first": True}
+            results.append(await client.call_tool("extend_volume", arguments))
+
+        tg.start_soon(call, 104)
+        tg.start_soon(call, 200)
+    first, second = results
+    assert not first.is_error, text(first)
+    assert second.is_error
+    assert "Nothing was resized" in text(second)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]
+    names = [e.body["name"] for e in emulator.state.requests("POST")]
+    assert len(names) == len(set(names)) == 2
+
+
 def _lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -233,6 +253,7 @@ async def test_a_refusal_by_the_human_policy_is_audited(emulator: EmulatorServer
     assert emulator.state.requests("PUT") == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [104, 112])
 async def test_a_check_that_overlapped_a_slow_resize_is_redone(emulator: EmulatorServer, target: int) -> None:
     """With the PUT taking 2 s, a second call that checked while it was in flight must not trust that check."""

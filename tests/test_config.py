@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,15 @@ def test_an_explicit_timeout_wins_over_the_environment_and_is_checked_the_same_w
     )
     with pytest.raises(ScpConfigError, match="positive, finite"):
         load_config(access_key="ak", secret_key="sk", endpoint="https://x.test", timeout_s=0, env={})
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-3", "abc"])
+def test_impossible_timeouts_are_refused_at_start(value: str) -> None:
+    with pytest.raises(SettingsError, match="SCP_TIMEOUT"):
+        ServerSettings.from_env({"SCP_TIMEOUT": value})
+    with pytest.raises(SettingsError, match="SCP_POLL_INTERVAL"):
+        ServerSettings.from_env({"SCP_POLL_INTERVAL": value})
+    if value != "abc":
+        assert not (math.isfinite(float(value)) and float(value) > 0)
+    with pytest.raises(ScpConfigError, match="SCP_TIMEOUT"):
+        load_config(access_key="a", secret_key="b", endpoint="http://127.0.0.1:1", env={"SCP_TIMEOUT": value})

@@ -93,6 +93,7 @@ async def test_a_name_that_does_not_resolve_says_so() -> None:
     assert "the name nonexistent.invalid could not be resolved" in str(error)
 
 
+@pytest.mark.slow
 async def test_an_untrusted_certificate_is_a_failed_tls_handshake(tmp_path: Path) -> None:
     with _untrusted_tls_server(tmp_path) as port:
         error = await _failure(_config(f"https://127.0.0.1:{port}"))

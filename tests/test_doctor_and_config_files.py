@@ -85,6 +85,7 @@ def test_every_failure_names_its_cause_and_one_concrete_fix(
     assert given not in what  # the fix is not the message again
 
 
+@pytest.mark.slow
 def test_doctor_names_the_connection_failure_and_its_fix(doctor_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     doctor_env.setenv("SCP_ENDPOINT", "https://nonexistent.invalid")
     [(what, fix)] = _failures(_doctor())

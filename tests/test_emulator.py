@@ -20,7 +20,7 @@ from scp_volume_mcp.emulator import (
     default_volumes,
     load_volumes,
 )
-from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpAuth
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpAuth, ScpClient, ScpConflict
 
 VOLUMES = {v["name"]: v["id"] for v in default_volumes()}
 
@@ -168,6 +168,15 @@ def test_attached_volume_can_stay_in_use_while_extending(emulator: EmulatorServe
         assert client.get(f"/v1/volumes/{EXAMPLE_VOLUME_ID}").json()["size"] == 104
 
 
+@pytest.mark.anyio
+async def test_the_emulator_refuses_a_resize_while_one_is_under_way(emulator: EmulatorServer, scp: ScpClient) -> None:
+    emulator.state.settings.extend_seconds = 2.0
+    emulator.state.settings.attached_stays_in_use = True
+    await scp.extend_volume(EXAMPLE_VOLUME_ID, 200)
+    with pytest.raises(ScpConflict):
+        await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+
+
 def test_zero_duration_answers_with_the_new_size(emulator: EmulatorServer) -> None:
     with _client(emulator) as client:
         body = client.put(f"/v1/volumes/{EXAMPLE_VOLUME_ID}/size", json={"size": 104}).json()
@@ -246,6 +255,28 @@ def test_control_api_for_rehearsals(emulator: EmulatorServer) -> None:
     assert [r["status"] for r in journal] == [429]
     assert httpx.post(f"{emulator.url}/_emulator/reset", json={}).status_code == 200
     assert emulator.state.journal.entries() == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Host": "evil.example:8765"}, '{"route": "show", "status": 500}'),
+        ({"Origin": "http://evil.example"}, '{"route": "show", "status": 500}'),
+        ({"Content-Type": "text/plain"}, '{"route": "show", "status": 500}'),
+    ],
+)
+def test_control_routes_refuse_what_a_web_page_could_send(
+    emulator: EmulatorServer, headers: dict[str, str], body: str
+) -> None:
+    answer = httpx.post(f"{emulator.url}/_emulator/faults", content=body, headers=headers)
+    assert answer.status_code == 403
+    assert httpx.get(f"{emulator.url}/_emulator/journal", headers={"Host": "evil.example"}).status_code == 403
+    assert emulator.state.faults.take("show") is None
+
+
+def test_control_routes_still_answer_local_json(emulator: EmulatorServer) -> None:
+    answer = httpx.post(f"{emulator.url}/_emulator/faults", json={"route": "show", "status": 500})
+    assert answer.status_code == 200
 
 
 def test_volumes_load_from_a_json_file(tmp_path: Path) -> None:

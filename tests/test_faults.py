@@ -26,6 +26,8 @@ FAULTS: dict[str, dict[str, Any]] = {
     "malformed": {"malformed": True},
     "not-a-volume": {"body": {"unexpected": "shape"}},
 }
+# The `slow` fault waits out the client's timeout (and its retries): a slow test on every route.
+FAULT_PARAMS = [pytest.param(name, marks=pytest.mark.slow) if name == "slow" else name for name in FAULTS]
 # route -> fault -> (expected PUTs, is the call an error, text the result must contain)
 EXPECTED: dict[str, dict[str, tuple[int, bool, str]]] = {
     # Reads of the volume: throttling, gateway errors and transport failures are retried.
@@ -70,7 +72,7 @@ async def _extend(emulator: EmulatorServer, size: int = 104) -> Any:
         )
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", FAULT_PARAMS)
 @pytest.mark.parametrize("route", list(EXPECTED))
 async def test_fault_matrix(emulator: EmulatorServer, route: str, fault: str) -> None:
     puts, is_error, message = EXPECTED[route][fault]
@@ -163,9 +165,9 @@ LIST_EXPECTED = {"429": False, "500": True, "503": False, "409": True, "401": Tr
                  "malformed": True, "not-a-volume": True}  # fmt: skip
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", FAULT_PARAMS)
 async def test_fault_matrix_for_listing(emulator: EmulatorServer, fault: str) -> None:
-    emulator.state.add_fault(Fault("list", **FAULTS[fault]))  # type: ignore[arg-type]
+    emulator.state.add_fault(Fault("list", **FAULTS[fault]))
     async with Client(_server(emulator)) as client:
         result = await client.call_tool("list_volumes", {})
     body = text(result)
@@ -209,7 +211,7 @@ SNAPSHOT_EXPECTED: dict[str, dict[str, tuple[int, int, bool, str]]] = {
 }
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", FAULT_PARAMS)
 @pytest.mark.parametrize("route", list(SNAPSHOT_EXPECTED))
 async def test_fault_matrix_for_snapshot_first(emulator: EmulatorServer, route: str, fault: str) -> None:
     posts, puts, is_error, message = SNAPSHOT_EXPECTED[route][fault]

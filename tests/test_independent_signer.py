@@ -8,13 +8,14 @@ import hmac
 import http.client
 import json
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 
-def _independent_request(url: str, *, tamper: bool = False) -> tuple[int, dict[str, object]]:
+def _independent_request(url: str, *, tamper: bool = False) -> tuple[int, dict[str, Any]]:
     timestamp = str(round(time.time() * 1000))
     message = "GET" + url + timestamp + EMULATOR_ACCESS_KEY + "" + "Openapi"
     mac = hmac.new(EMULATOR_SECRET_KEY.encode("utf-8"), message.encode("utf-8"), hashlib.sha256)
@@ -48,10 +49,10 @@ def test_independent_signer_is_accepted_and_a_one_character_change_is_not(emulat
     assert body["name"] == "volume01"
     status, body = _independent_request(url, tamper=True)
     assert status == 401
-    assert body["errors"][0]["detail"] == "Signature does not match"  # type: ignore[index]
+    assert body["errors"][0]["detail"] == "Signature does not match"
 
 
 def test_independent_signer_with_a_query_string(emulator: EmulatorServer) -> None:
     status, body = _independent_request(f"{emulator.url}/v1/volumes?limit=20&name=volume01")
     assert status == 200
-    assert [v["name"] for v in body["volumes"]] == ["volume01"]  # type: ignore[index,union-attr]
+    assert [v["name"] for v in body["volumes"]] == ["volume01"]

@@ -7,10 +7,10 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qs
 
 import httpx
@@ -100,9 +100,17 @@ def issuer() -> Iterator[Issuer]:
     server.close()
 
 
-def oauth_env(issuer: Issuer) -> dict[str, str]:
-    return {"SCP_MCP_OAUTH_ISSUER": issuer.url, "SCP_MCP_OAUTH_AUDIENCE": AUDIENCE,
-            "SCP_MCP_OAUTH_INTROSPECTION_URL": f"{issuer.url}/introspect"}  # fmt: skip
+class OAuthEnv(TypedDict):
+    """The OAuth variables; typed by name so that `http_server(emulator, **oauth_env(issuer))` type-checks."""
+
+    SCP_MCP_OAUTH_ISSUER: str
+    SCP_MCP_OAUTH_AUDIENCE: str
+    SCP_MCP_OAUTH_INTROSPECTION_URL: str
+
+
+def oauth_env(issuer: Issuer) -> OAuthEnv:
+    return OAuthEnv(SCP_MCP_OAUTH_ISSUER=issuer.url, SCP_MCP_OAUTH_AUDIENCE=AUDIENCE,
+                    SCP_MCP_OAUTH_INTROSPECTION_URL=f"{issuer.url}/introspect")  # fmt: skip
 
 
 async def call(url: str, token: str, name: str, arguments: dict[str, Any]) -> Any:
@@ -185,10 +193,10 @@ async def test_opaque_tokens_through_introspection(emulator: EmulatorServer, iss
 # --- second review: issuers with a trailing slash, odd claims, introspected callers ----------------
 
 
-def _verifier(env: dict[str, str]) -> Any:
+def _verifier(env: Mapping[str, object]) -> Any:
     from scp_volume_mcp.oauth import JwtTokenVerifier, OAuthSettings
 
-    settings = OAuthSettings.from_env(env)
+    settings = OAuthSettings.from_env({name: str(value) for name, value in env.items()})
     assert settings is not None
     return JwtTokenVerifier(settings)
 

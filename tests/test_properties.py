@@ -110,6 +110,7 @@ def nearly_valid_calls(draw: st.DrawFn) -> dict[str, Any]:
     return arguments
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(arguments=ARBITRARY_CALLS | nearly_valid_calls())
 def test_extend_volume_sends_only_when_every_guard_passes(emulator: EmulatorServer, arguments: dict[str, Any]) -> None:
@@ -123,6 +124,7 @@ def test_extend_volume_sends_only_when_every_guard_passes(emulator: EmulatorServ
     assert result.is_error is not expected or result.structured_content["outcome"] == "unchanged"
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     tool=st.sampled_from(["list_volumes", "get_volume", "plan_volume_extension"]),

@@ -24,6 +24,13 @@ PLACEHOLDERS = {"your-access-key": EMULATOR_ACCESS_KEY, "your-secret-key": EMULA
                 "${input:scp-secret-key}": EMULATOR_SECRET_KEY}  # fmt: skip
 
 
+def test_ci_runs_the_readmes_test_command() -> None:
+    command = README.split("Run the tests", 1)[1].split("\n\n", 2)[1].strip()
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == command
+    assert "uv sync --locked" in command  # CI installs the versions in uv.lock
+
+
 def _blocks(language: str) -> list[str]:
     return [body for lang, body in BLOCKS if lang == language]
 
@@ -81,6 +88,7 @@ async def test_claude_code_command_starts_the_server(emulator: EmulatorServer) -
     await _lists_tools(command[0], command[1:], _env(env, emulator))
 
 
+@pytest.mark.slow
 def test_runbook_snippet_plans_and_extends_over_http(emulator: EmulatorServer, tmp_path: Path) -> None:
     [snippet] = _blocks("python")
     # The extension takes as long as with `scp-volume-mcp emulator` (--extend-seconds 5): longer than httpx's

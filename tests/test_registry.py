@@ -47,8 +47,9 @@ def _variables_read_by_the_code() -> set[str]:
     names: set[str] = set()
     for source in (ROOT / "server" / "scp_volume_mcp").rglob("*.py"):
         for node in ast.walk(ast.parse(source.read_text(), filename=str(source))):
-            is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
-            if is_text and re.fullmatch(r"SCP_[A-Z0-9_]+", node.value):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            if re.fullmatch(r"SCP_[A-Z0-9_]+", node.value):
                 names.add(node.value)
     return names
 

@@ -132,6 +132,7 @@ def test_doctor_never_prints_the_secret(keyed_emulator: EmulatorServer) -> None:
     assert "******** (28 characters)" in good.stdout
 
 
+@pytest.mark.slow
 def test_demo_never_prints_the_emulator_secret() -> None:
     done = _run(["demo"], {})
     assert done.returncode == 0, done.stdout + done.stderr

@@ -24,7 +24,7 @@ from scp_volume_mcp.team.schema import LOCK_NAMESPACE, SCHEMA_VERSION, TABLE, mi
 
 from .pg_cluster import PASSWORD
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # a real PostgreSQL cluster (tests/pg_cluster.py)
 
 
 def test_mask_url_hides_the_password_only() -> None:

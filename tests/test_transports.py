@@ -161,8 +161,8 @@ async def test_http_with_token(emulator: EmulatorServer) -> None:
             assert token not in wrong.text
         headers = {"Authorization": f"Bearer {token}"}
         async with (
-            httpx2.AsyncClient(headers=headers) as http,
-            Client(streamable_http_client(url, http_client=http)) as client,
+            httpx2.AsyncClient(headers=headers) as http2,
+            Client(streamable_http_client(url, http_client=http2)) as client,
         ):
             assert len((await client.list_tools()).tools) == 4
 
@@ -197,8 +197,8 @@ async def test_without_a_token_one_is_generated_printed_and_required(emulator: E
         async with httpx.AsyncClient() as http:
             assert (await http.post(f"http://127.0.0.1:{port}/mcp", json={})).status_code == 401
         async with (
-            httpx2.AsyncClient(headers=headers) as http,
-            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as client,
+            httpx2.AsyncClient(headers=headers) as http2,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http2)) as client,
         ):
             assert len((await client.list_tools()).tools) == 4
     finally:

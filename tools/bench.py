@@ -354,8 +354,8 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
 async def _client_output_validation_ms(client: Any, volume_id: str, size: int) -> float:
     """What the SDK's client spends checking extend_volume's structuredContent against its outputSchema
     (it does so on every call, with jsonschema), timed by repeating that same check."""
-    from jsonschema import exceptions  # type: ignore[import-untyped]
-    from jsonschema.validators import validator_for  # type: ignore[import-untyped]
+    from jsonschema import exceptions
+    from jsonschema.validators import validator_for
 
     tools = {t.name: t for t in (await client.list_tools()).tools}
     result = await client.call_tool("extend_volume", {"volume_id": volume_id, "new_size_gb": size, "confirm": True})
@@ -489,106 +489,141 @@ def classify(result: Any, colliding: bool) -> str:
     return f"error: unexpected result {content.get('outcome')!r}, request_sent={content.get('request_sent')!r}"
 
 
+class _Meeting:
+    """A point every client passes once (also a client whose session failed, so as not to leave the others
+    waiting); `arrive` waits for all of them unless told not to. `at` is when the last one arrived."""
+
+    def __init__(self, parties: int) -> None:
+        self.parties = parties
+        self.arrived: set[int] = set()
+        self.everyone = anyio.Event()
+        self.at: float | None = None
+
+    async def arrive(self, client: int, wait: bool = True) -> None:
+        self.arrived.add(client)
+        if len(self.arrived) == self.parties and self.at is None:
+            self.at = time.perf_counter()
+            self.everyone.set()
+        if wait:
+            await self.everyone.wait()
+
+
+def _leaves(exc: BaseException) -> tuple[BaseException, ...]:
+    """The exceptions inside nested single-member exception groups (what a failed client session raises)."""
+    leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
+    while len(leaves) == 1 and isinstance(leaves[0], BaseExceptionGroup):
+        leaves = leaves[0].exceptions
+    return leaves
+
+
+def _percentile_ms(ordered: list[float], fraction: float) -> float | None:
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000, 1) if ordered else None
+
+
+Plan = tuple[list[str], list[str], list[str]]
+"""One client's calls: its first distinct volumes, its share of the colliding calls, its other distinct volumes."""
+
+
+class _PoolLoad:
+    """The clients of `_pool_load` and what they measured."""
+
+    def __init__(self, urls: list[str], clients: int) -> None:
+        self.urls = urls
+        self.connected = _Meeting(clients)
+        self.middle = _Meeting(clients)
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.outcomes: dict[str, dict[str, int]] = {}  # colliding volume -> kind -> count
+        self.made: dict[int, int] = {}  # client -> calls made
+        self.end = 0.0
+
+    async def call(self, client: int, sessions: list[Any], volume_id: str, is_colliding: bool) -> None:
+        session = sessions[self.made[client] % len(sessions)]
+        self.made[client] += 1
+        started = time.perf_counter()
+        try:
+            result = await session.call_tool(
+                "extend_volume", {"volume_id": volume_id, "new_size_gb": TARGET_GB, "confirm": True}
+            )
+        except Exception as exc:  # a benchmark counts failures instead of stopping at the first
+            self.errors.append(f"{volume_id}: {exc!r}")
+            return
+        self.latencies.append(time.perf_counter() - started)
+        kind = classify(result, is_colliding)
+        if kind.startswith("error"):
+            self.errors.append(f"{volume_id}: {kind}")
+        if is_colliding:
+            counts = self.outcomes.setdefault(volume_id, {})
+            counts[kind] = counts.get(kind, 0) + 1
+
+    async def worker(self, client: int, plan: Plan) -> None:
+        from mcp import Client
+
+        first, collide, rest = plan
+        self.made[client] = 0
+        try:
+            async with AsyncExitStack() as stack:
+                turn = client % len(self.urls)
+                urls = self.urls[turn:] + self.urls[:turn]
+                sessions = [await stack.enter_async_context(Client(url)) for url in urls]
+                await self.connected.arrive(client)
+                for volume_id in first:
+                    await self.call(client, sessions, volume_id, False)
+                await self.middle.arrive(client)
+                for volume_id in collide:
+                    await self.call(client, sessions, volume_id, True)
+                for volume_id in rest:
+                    await self.call(client, sessions, volume_id, False)
+                self.end = max(self.end, time.perf_counter())
+        except Exception as exc:  # the session itself failed (its transport raised out of the client)
+            made = self.made[client]
+            left = len(first) + len(collide) + len(rest) - made
+            self.errors.append(f"client {client}: its session failed after {made} calls ({left} not made): "
+                               f"{_leaves(exc)!r}")  # fmt: skip
+            for meeting in (self.connected, self.middle):  # do not leave the others waiting for this client
+                if client not in meeting.arrived:
+                    await meeting.arrive(client, wait=False)
+
+    def colliding_totals(self) -> dict[str, int]:
+        """Outcomes of the colliding calls, summed over volumes; a volume not resized exactly once is an error."""
+        totals: dict[str, int] = {}
+        for volume_id, counts in self.outcomes.items():
+            if counts.get("sent", 0) != 1:
+                self.errors.append(f"{volume_id}: {counts.get('sent', 0)} of its colliding calls sent a resize, not 1")
+            for kind, count in counts.items():
+                totals[kind] = totals.get(kind, 0) + count
+        return dict(sorted(totals.items()))
+
+
 async def _pool_load(urls: list[str], distinct: list[str], colliding: list[str], per_volume: int,
                      clients: int) -> dict[str, Any]:  # fmt: skip
     """`clients` clients, each with a session on every replica, sending call i to replica (client + i) mod n.
     Each client first does half of its distinct volumes; then all wait for each other and fire the colliding
     calls together (call j of the colliding ones by client j mod clients), then the rest."""
-    from mcp import Client
-
-    plans: list[tuple[list[str], list[str], list[str]]] = []
+    plans: list[Plan] = []
     collide_calls = [volume for volume in colliding for _ in range(per_volume)]
     for c in range(clients):
         mine = distinct[c::clients]
         plans.append((mine[: len(mine) // 2], collide_calls[c::clients], mine[len(mine) // 2 :]))
-    latencies: list[float] = []
-    errors: list[str] = []
-    outcomes: dict[str, dict[str, int]] = {}  # colliding volume -> kind -> count
-    arrived = {"connected": 0, "middle": 0}
-    events = {"connected": anyio.Event(), "middle": anyio.Event()}
-    times: dict[str, float] = {}
-
-    async def meet(point: str, wait: bool = True) -> None:
-        arrived[point] += 1
-        if arrived[point] == clients:
-            times.setdefault(point, time.perf_counter())
-            events[point].set()
-        if wait:
-            await events[point].wait()
-
-    async def worker(index: int, plan: tuple[list[str], list[str], list[str]]) -> None:
-        first, collide, rest = plan
-        passed: list[str] = []
-        calls = 0
-        try:
-            async with AsyncExitStack() as stack:
-                turn = index % len(urls)
-                sessions = [await stack.enter_async_context(Client(url)) for url in urls[turn:] + urls[:turn]]
-                passed.append("connected")
-                await meet("connected")
-
-                async def call(volume_id: str, is_colliding: bool) -> None:
-                    nonlocal calls
-                    session = sessions[calls % len(sessions)]
-                    calls += 1
-                    started = time.perf_counter()
-                    try:
-                        result = await session.call_tool(
-                            "extend_volume", {"volume_id": volume_id, "new_size_gb": TARGET_GB, "confirm": True}
-                        )
-                    except Exception as exc:  # a benchmark counts failures instead of stopping at the first
-                        errors.append(f"{volume_id}: {exc!r}")
-                        return
-                    latencies.append(time.perf_counter() - started)
-                    kind = classify(result, is_colliding)
-                    if kind.startswith("error"):
-                        errors.append(f"{volume_id}: {kind}")
-                    if is_colliding:
-                        counts = outcomes.setdefault(volume_id, {})
-                        counts[kind] = counts.get(kind, 0) + 1
-
-                for volume_id in first:
-                    await call(volume_id, False)
-                passed.append("middle")
-                await meet("middle")
-                for volume_id in collide:
-                    await call(volume_id, True)
-                for volume_id in rest:
-                    await call(volume_id, False)
-                times["end"] = max(times.get("end", 0.0), time.perf_counter())
-        except Exception as exc:  # the session itself failed (its transport raised out of the client)
-            leaves = exc.exceptions if isinstance(exc, BaseExceptionGroup) else (exc,)
-            while len(leaves) == 1 and isinstance(leaves[0], BaseExceptionGroup):
-                leaves = leaves[0].exceptions
-            left = len(first) + len(collide) + len(rest) - calls
-            errors.append(f"client {index}: its session failed after {calls} calls ({left} not made): {leaves!r}")
-            for point in ("connected", "middle"):  # do not leave the others waiting for this client
-                if point not in passed:
-                    await meet(point, wait=False)
-
+    load = _PoolLoad(urls, clients)
     async with anyio.create_task_group() as group:
-        for index, plan in enumerate(plans):
-            group.start_soon(worker, index, plan)
-    elapsed = times.get("end", time.perf_counter()) - times["connected"]
-    for volume_id, counts in outcomes.items():
-        if counts.get("sent", 0) != 1:
-            errors.append(f"{volume_id}: {counts.get('sent', 0)} of its colliding calls sent a resize, not 1")
-    ordered = sorted(latencies)
-    totals: dict[str, int] = {}
-    for counts in outcomes.values():
-        for kind, count in counts.items():
-            totals[kind] = totals.get(kind, 0) + count
+        for client, plan in enumerate(plans):
+            group.start_soon(load.worker, client, plan)
+    assert load.connected.at is not None  # every client arrives, failed or not
+    elapsed = (load.end or time.perf_counter()) - load.connected.at
+    totals = load.colliding_totals()
+    ordered = sorted(load.latencies)
     return {
         "replicas": len(urls),
         "clients": clients,
         "calls": len(distinct) + len(collide_calls),
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        "colliding_outcomes": dict(sorted(totals.items())),
+        "errors": len(load.errors),
+        "first_errors": load.errors[:3],
+        "colliding_outcomes": totals,
         "seconds": round(elapsed, 2),
-        "throughput_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(ordered[len(ordered) // 2] * 1000, 1) if ordered else None,
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1) if ordered else None,
+        "throughput_per_s": round(len(load.latencies) / elapsed, 1),
+        "p50_ms": _percentile_ms(ordered, 0.5),
+        "p99_ms": _percentile_ms(ordered, 0.99),
     }
 
 
@@ -758,19 +793,11 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     return rows
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small counts: checks that it works, not timings")
-    parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write the results")
-    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
-    args = parser.parse_args()
-    sections = set(args.only or SECTIONS)
-    # Before any MCPServer exists: its constructor would otherwise set the root logger to INFO.
-    logging.basicConfig(level=logging.WARNING)
-    runs, calls, memory_calls, http_calls, clients = (2, 50, 120, 40, 10) if args.quick else (11, 1000, 1000, 1000, 100)
+def run_sections(sections: set[str], quick: bool) -> dict[str, Any]:
+    runs, calls, memory_calls, http_calls, clients = (2, 50, 120, 40, 10) if quick else (11, 1000, 1000, 1000, 100)
     # distinct volumes, colliding volumes, calls per colliding volume, clients, replicas
-    replicas = (30, 2, 5, 10, 3) if args.quick else (1000, 10, 10, 100, 3)
-    results: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    replicas = (30, 2, 5, 10, 3) if quick else (1000, 10, 10, 100, 3)
+    results: dict[str, Any] = {"machine": machine(), "quick": quick}
     if sections & {"startup", "per_call", "memory"}:
         with tempfile.TemporaryDirectory() as folder:
             minimal_path = Path(folder) / "minimal_server.py"
@@ -791,9 +818,10 @@ def main() -> int:
     if "replicas" in sections:
         print("replicas ...", file=sys.stderr, flush=True)
         results["replicas"] = bench_replicas(*replicas)
-    rows = verdicts(results)
-    results["verdicts"] = [{"measure": m, "value": v, "target": t, "met": ok} for m, v, t, ok in rows]
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def print_report(results: dict[str, Any], rows: list[tuple[str, str, str, bool]]) -> None:
     print(f"\n{'measure':52} {'value':>22}  {'target':>8}")
     for measure, value, target, ok in rows:
         mark = "" if not target else ("  ok" if ok else "  MISSED")
@@ -811,6 +839,21 @@ def main() -> int:
                 print(f"    {error}")
         if "postgres_skipped" in results["replicas"]:
             print(f"  replicas on PostgreSQL SKIPPED: {results['replicas']['postgres_skipped']}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small counts: checks that it works, not timings")
+    parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where to write the results")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    args = parser.parse_args()
+    # Before any MCPServer exists: its constructor would otherwise set the root logger to INFO.
+    logging.basicConfig(level=logging.WARNING)
+    results = run_sections(set(args.only or SECTIONS), args.quick)
+    rows = verdicts(results)
+    results["verdicts"] = [{"measure": m, "value": v, "target": t, "met": ok} for m, v, t, ok in rows]
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print_report(results, rows)
     print(f"results written to {args.json}")
     return 0
 
