@@ -143,27 +143,33 @@ async def test_a_resize_one_replica_sent_blocks_the_others_until_it_shows(
 
 
 @pytest.mark.anyio
-async def test_a_sent_resize_is_reported_as_sent_when_recording_it_for_the_others_fails(
+async def test_a_sent_resize_is_reported_as_sent_when_recording_its_outcome_fails(
     emulator: EmulatorServer, team_db: str
 ) -> None:
+    """The outcome row cannot be written after the PUT (the database went away): the result still says the
+    resize was sent, and its intent row, committed before the PUT, keeps the volume blocked."""
     from mcp import Client
 
+    from scp_volume_mcp.audit import AuditError, AuditRecord
+    from scp_volume_mcp.audit.table_trail import TableAuditTrail
     from scp_volume_mcp.server import build_server
     from scp_volume_mcp.settings import ServerSettings
-    from scp_volume_mcp.team.database import DatabaseError
 
     from .mcp_helpers import client_factory, text
 
     emulator.state.settings.extend_seconds = 5.0
     emulator.state.settings.attached_stays_in_use = True
     server = build_server(ServerSettings(confirmation="flag", database_url=team_db), client_factory(emulator))
-    coordinator = server.app_state.ledger.coordinator
-    assert coordinator is not None
+    trail = server.app_state.audit
+    assert isinstance(trail, TableAuditTrail)
+    write = trail.write
 
-    async def broken(volume_id: str, target_gb: int) -> None:
-        raise DatabaseError("the database went away")
+    async def outcomes_fail(record: AuditRecord) -> None:
+        if record.phase == "outcome":
+            raise AuditError("cannot write the audit trail: the database went away")
+        await write(record)
 
-    coordinator.note_pending = broken  # type: ignore[method-assign]
+    trail.write = outcomes_fail  # type: ignore[method-assign]
     args = {"volume_id": EXAMPLE_VOLUME_ID, "confirm": True}
     async with Client(server) as client:
         first = await client.call_tool("extend_volume", {**args, "new_size_gb": 104})
@@ -171,6 +177,7 @@ async def test_a_sent_resize_is_reported_as_sent_when_recording_it_for_the_other
     assert not first.is_error, text(first)
     assert first.structured_content is not None
     assert first.structured_content["request_sent"] is True
-    assert second.is_error  # this replica still remembers its own resize
+    assert second.is_error  # the committed intent (and this replica's memory) block it
     assert "already in progress" in text(second)
+    assert "its outcome is unknown" in text(second)
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]

@@ -277,7 +277,10 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
 
     config = load_config(access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=endpoint, env={})
     server = build_server(ServerSettings(confirmation="flag"), lambda: ScpClient(config))
+    trail = Path(tempfile.mkdtemp(prefix="bench-trail-")) / "audit.jsonl"
+    durable = build_server(ServerSettings(confirmation="flag", audit_log=trail), lambda: ScpClient(config))
     bare_id, floor_id = default_volumes()[1]["id"], default_volumes()[6]["id"]  # grown by the baselines
+    durable_id = default_volumes()[2]["id"]
 
     def bare_client() -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -302,13 +305,15 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
 
     samples: dict[str, list[float]] = {
         "extend_volume via MCP": [],
+        "extend_volume via MCP, file trail": [],
         "bare GET+PUT": [],
         "same GET+PUT in a bare MCP tool": [],
         "trivial tool via MCP": [],
     }
-    ours_size, bare_size, floor_size = 104, 72, 1008
-    async with Client(server) as client, Client(floor) as floor_client:
+    ours_size, bare_size, floor_size, durable_size = 104, 72, 1008, 208
+    async with Client(server) as client, Client(floor) as floor_client, Client(durable) as durable_client:
         await client.call_tool("list_volumes", {"limit": 1})  # warm: client, connection, quota cache
+        await durable_client.call_tool("list_volumes", {"limit": 1})
         validation_ms = await _client_output_validation_ms(client, EXAMPLE_VOLUME_ID, ours_size)
         ours_size += 8
         for batch in range(calls // 25):
@@ -320,6 +325,13 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
                 samples["extend_volume via MCP"].append(time.perf_counter() - started)
                 assert not result.is_error, result.content
                 ours_size += 8
+            for _ in range(25):  # the durable intent and outcome: two fsynced lines, and the open attempts read
+                started = time.perf_counter()
+                arguments = {"volume_id": durable_id, "new_size_gb": durable_size, "confirm": True}
+                result = await durable_client.call_tool("extend_volume", arguments)
+                samples["extend_volume via MCP, file trail"].append(time.perf_counter() - started)
+                assert not result.is_error, result.content
+                durable_size += 8
             for _ in range(25):
                 started = time.perf_counter()
                 (await bare.get(f"/v1/volumes/{bare_id}")).raise_for_status()
@@ -347,6 +359,7 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
         "sdk_floor_ms": round(sdk_floor, 3),
         "sdk_client_output_validation_ms": round(validation_ms, 3),
         "overhead_beyond_sdk_ms": round(overhead - sdk_floor - validation_ms, 3),
+        "durable_trail_ms": round(medians["extend_volume via MCP, file trail"] - medians["extend_volume via MCP"], 3),
         "target_ms": TARGETS["overhead_ms"],
     }
 
@@ -651,8 +664,8 @@ def puts_per_volume(endpoint: str, volume_ids: list[str]) -> dict[str, Any]:
 
 def audit_counts_file(path: Path) -> dict[str, int]:
     lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-    intents = sum(1 for line in lines if line.get("phase") == "intent")
-    return {"intents": intents, "outcomes": len(lines) - intents}
+    phases = [line.get("phase") for line in lines]  # `close` records (a read settled an attempt) are not counted
+    return {"intents": phases.count("intent"), "outcomes": phases.count("outcome")}
 
 
 def audit_counts_database(url: str, replicas: list[str]) -> dict[str, int]:
@@ -666,12 +679,20 @@ def audit_counts_database(url: str, replicas: list[str]) -> dict[str, int]:
     return {"intents": found.get("intent", 0), "outcomes": found.get("outcome", 0)}
 
 
-def forget_pending(url: str) -> None:
-    """Clear the replicas' shared record of resizes not yet visible (scp_volume_pending), if it exists."""
+def fresh_database(url: str, name: str) -> str:
+    """A new database of the cluster, migrated (what `scp-volume-mcp db migrate` does): each setup starts a fresh
+    emulator with the same volume ids at their old sizes, so it must not see the last setup's open attempts."""
+    from urllib.parse import urlsplit, urlunsplit
+
     import psycopg
 
+    from scp_volume_mcp.team.schema import migrate
+
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DROP TABLE IF EXISTS scp_volume_pending")
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    fresh = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    migrate(fresh)
+    return fresh
 
 
 def postgres_cluster() -> Any:
@@ -707,7 +728,7 @@ def bench_replicas(distinct_count: int, colliding_count: int, per_volume: int, c
         report["runs"].append({"name": name, **load, "journal": journal, "audit": trail, "correct": correct})
 
     with tempfile.TemporaryDirectory() as folder:
-        run("1 process, no audit", [{}], None)
+        run("1 process, no audit", [{"SCP_AUDIT_LOG": "off"}], None)
         log = Path(folder) / "audit.jsonl"
         run("1 process, file audit", [{"SCP_AUDIT_LOG": str(log)}], lambda: audit_counts_file(log))
         try:
@@ -719,11 +740,11 @@ def bench_replicas(distinct_count: int, colliding_count: int, per_volume: int, c
             return report
         try:
             for count in (1, replicas):
-                forget_pending(url)  # each setup starts a fresh emulator: the same volume ids at their old sizes
+                database = fresh_database(url, f"bench_{count}_{uuid.uuid4().hex[:8]}")
                 names = [f"bench-{count}r-{n}" for n in range(1, count + 1)]
-                envs = [{"SCP_DATABASE_URL": url, "SCP_REPLICA_NAME": name} for name in names]
+                envs = [{"SCP_DATABASE_URL": database, "SCP_REPLICA_NAME": name} for name in names]
                 label = f"{count} replica{'s' if count > 1 else ''}, PostgreSQL"
-                run(label, envs, functools.partial(audit_counts_database, url, names))
+                run(label, envs, functools.partial(audit_counts_database, database, names))
         finally:
             cluster.__exit__(None, None, None)
     return report
@@ -764,6 +785,8 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             ("  SDK client's check of our output schema (ms)", f"{call['sdk_client_output_validation_ms']:.3f}", "",
              True),
             ("  the rest: resolvers, guards, results (ms)", f"{call['overhead_beyond_sdk_ms']:.3f}", "", True),
+            ("durable trail per extend_volume: intent, outcome, open attempts (ms)",
+             f"{call['durable_trail_ms']:.3f}", "", True),
         ]  # fmt: skip
     if "memory" in results:
         memory = results["memory"]
