@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import jsonschema
 from mcp import Client as Client  # re-exported: tests import it from here
+from mcp import StdioServerParameters
 from mcp.client.context import ClientRequestContext
 from mcp.client.session import ElicitationFnT
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, Tool
+from mcp.types.version import MODERN_PROTOCOL_VERSIONS
 
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.scp import ScpClient, load_config
@@ -71,6 +74,25 @@ def client_factory(
         return ScpClient(config, backoff_s=0.001)
 
     return factory
+
+
+@asynccontextmanager
+async def client_speaking(
+    target: str | StdioServerParameters, version: str, elicitation: Elicitor | None = None
+) -> AsyncIterator[Client]:
+    """An MCP client connected to `target` (a URL or a stdio command) that speaks exactly `version`. A 2026-era
+    version is adopted directly; the SDK's client always offers its latest handshake-era version in
+    `initialize`, so an older one is pinned for the handshake, which decides the connection's version."""
+    async with AsyncExitStack() as stack:
+        if version in MODERN_PROTOCOL_VERSIONS:
+            client = await stack.enter_async_context(Client(target, mode=version, elicitation_callback=elicitation))
+        else:
+            with mock.patch("mcp.client.session.LATEST_HANDSHAKE_VERSION", version):
+                client = await stack.enter_async_context(
+                    Client(target, mode="legacy", elicitation_callback=elicitation)
+                )
+        assert client.protocol_version == version
+        yield client
 
 
 @asynccontextmanager

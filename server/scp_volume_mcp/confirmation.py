@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, NoReturn
 
 from mcp.server.mcpserver import Elicit, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from . import messages, tracing
@@ -18,6 +19,10 @@ from .oauth import missing_extend_scope
 from .settings import SnapshotPolicy
 from .snapshots import look_back
 from .tool_context import Ctx, app_state, scp_client, scp_errors, start_attempt
+
+QUESTION_IN_RESULT_VERSION = "2026-07-28"
+"""From this protocol version on, the question travels inside the tool result (`InputRequiredResult`) and
+every request declares the client's capabilities; before it, `elicitation/create` is sent mid-call."""
 
 
 # The form shows a boolean; the answer is kept as given, so that only the JSON `true` approves (pydantic's
@@ -103,11 +108,25 @@ async def _decide(
 ) -> Approval | Elicit[ExtensionConfirmation]:
     if check.assessment.verdict == "unchanged" or policy == "flag":
         return Approval()
+    if (version := _unknowable(ctx)) is not None:  # `auto` behaves as `human`: the flag alone never decides
+        await refuse(ctx, check, new_size_gb, messages.consent_unknowable(version))
     if _can_elicit(ctx):
         return Elicit(await _question(check, new_size_gb, ctx, snapshot_first), ExtensionConfirmation)
     if policy == "human":
         await refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)
     return Approval()
+
+
+def _unknowable(ctx: Ctx) -> str | None:
+    """The protocol version, when this request cannot tell whether the client can ask a human, or cannot carry
+    the question: a 2025-era client of a stateless HTTP server, whose capabilities were declared in an
+    `initialize` on another connection and to which a mid-call `elicitation/create` has no way back. From
+    2026-07-28 every request declares its capabilities and the question rides in the tool result."""
+    version = ctx.protocol_version
+    if version is None or is_version_at_least(version, QUESTION_IN_RESULT_VERSION):
+        return None
+    session = ctx.request_context.session
+    return version if session.client_capabilities is None or not session.can_send_request else None
 
 
 def _can_elicit(ctx: Ctx) -> bool:

@@ -87,6 +87,17 @@ HUMAN_REQUIRED: Final = (
 )
 
 
+def consent_unknowable(protocol_version: str) -> str:
+    """A 2025-era client of a stateless HTTP server: what it declared is unknown, and its form out of reach."""
+    return (
+        f"Not extending: this server runs stateless (serve --stateless), so with protocol version {protocol_version} "
+        "it can neither know whether this client can ask a human nor send it the confirmation form, and the "
+        "confirm flag alone does not decide where a human might be asked. Nothing was sent. Use a server that "
+        "keeps sessions (serve without --stateless) or a client speaking protocol version 2026-07-28, or have "
+        "the operator set SCP_CONFIRMATION=flag explicitly."
+    )
+
+
 def audit_unwritable(problem: str) -> str:
     return f"Refusing to extend: {problem} (fail closed). Nothing was sent."
 
