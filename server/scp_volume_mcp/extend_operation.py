@@ -16,7 +16,6 @@ import anyio
 from . import messages, tracing, untrusted_text
 from .attempt import Attempt, ExtendError, ExtendRefused, ExtendReport, Outcome
 from .audit import AuditError, AuditTrail
-from .audit.open_attempts import OpenAttempt
 from .audit.writer import write_intent, write_outcome
 from .coordination import CoordinationError
 from .guards import assess_extension
@@ -83,7 +82,7 @@ class ExtendOperation:
         except CoordinationError as exc:  # the lock, before the PUT (nothing after it raises)
             raise ExtendError.of(messages.coordination_unavailable(str(exc)), self.attempt) from None
         if volume.size >= self.attempt.target_gb and not self.attempt.sent:
-            return self._report("unchanged", volume)
+            return ExtendReport("unchanged", volume, self.attempt)
         waited_s = None
         if wait and not settled(volume, self.attempt.target_gb):
             started = time.monotonic()
@@ -92,7 +91,7 @@ class ExtendOperation:
             if volume.state in FAILED_STATES:
                 raise self._error(messages.extension_failed(self.attempt.volume_id, volume.state, volume.size))
         outcome: Outcome = "completed" if settled(volume, self.attempt.target_gb) else "accepted"
-        return self._report(outcome, volume, note, waited_s)
+        return ExtendReport(outcome, volume, self.attempt, waited_s, note)
 
     async def _resize_under_lock(self) -> tuple[Volume, str | None]:
         """Under the volume's lock: re-check, intent, snapshot first, then the resize, sent at most once
@@ -118,7 +117,7 @@ class ExtendOperation:
                     resize.set_attributes({"scp.sent": True, "http.response.status_code": self.attempt.status or 0})
                 return sent
             finally:
-                self._note_pending()
+                self.ledger.remember(self.attempt)
                 self.ledger.bump_generation(volume_id)
 
     async def _fresh_volume(self) -> Volume:
@@ -171,15 +170,6 @@ class ExtendOperation:
         self.attempt.previous_size_gb = volume.size
         return volume
 
-    def _note_pending(self) -> None:
-        """Accepted, or its fate unknown (a cancelled call, a timeout): until a read shows the new size, no
-        other resize of this volume leaves this process. A platform refusal applied nothing."""
-        if self.attempt.resize_may_be_pending:
-            attempt = self.attempt
-            started = attempt.started or ""
-            self.ledger.note_accepted(OpenAttempt(attempt.attempt_id, attempt.volume_id, attempt.target_gb, started,
-                                                  attempt.replica, "accepted"))  # fmt: skip
-
     async def _wait(self, volume: Volume) -> tuple[Volume, str | None]:
         with tracing.span("scp_volume_mcp.wait", **{"scp.volume_id": self.attempt.volume_id}) as waiting:
             volume, note = await wait_until_settled(
@@ -197,11 +187,6 @@ class ExtendOperation:
             with anyio.move_on_after(INTERRUPTED_READ_BACK_S), contextlib.suppress(ScpError, ExtendError):
                 seen = await self.client.show_volume(self.attempt.volume_id)
         return messages.interrupted(self.attempt.sent, seen.size if seen else None, seen.state if seen else None)
-
-    def _report(
-        self, outcome: Outcome, volume: Volume, note: str | None = None, waited_s: float | None = None
-    ) -> ExtendReport:
-        return ExtendReport(outcome, volume, self.attempt, waited_s, note)
 
     def _error(self, message: str) -> ExtendError:
         return ExtendError.of(message, self.attempt)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import anyio
 
 from . import messages
+from .attempt import Attempt
 from .audit import AuditRecord, AuditTrail
 from .audit.open_attempts import PENDING_TTL_S, OpenAttempt
 from .audit.records import replica_name
@@ -82,10 +83,15 @@ class ResizeLedger:
     def bump_generation(self, volume_id: str) -> None:
         self._generations[volume_id] = self.generation(volume_id) + 1
 
-    def note_accepted(self, attempt: OpenAttempt) -> None:
-        """SCP accepted a resize (or its fate is unknown) that a read does not show yet: this process's own
-        memory of it, beside the trail's record."""
-        self._accepted[attempt.volume_id] = attempt
+    def remember(self, attempt: Attempt) -> None:
+        """After the send: a resize SCP accepted, or whose fate is unknown (a cancelled call, a timeout), that a
+        read does not show yet; this process's own memory of it, beside the trail's record. A platform refusal
+        applied nothing and is not remembered."""
+        if attempt.resize_may_be_pending:
+            started = attempt.started or ""
+            remembered = OpenAttempt(attempt.attempt_id, attempt.volume_id, attempt.target_gb, started,
+                                     attempt.replica, "accepted")  # fmt: skip
+            self._accepted[attempt.volume_id] = remembered
 
     async def blocking_attempt(
         self, volume_id: str, volume: Volume, *, strict: bool = True, exclude: str | None = None
