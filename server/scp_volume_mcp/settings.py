@@ -17,6 +17,7 @@ CONFIRMATION_POLICIES: tuple[ConfirmationPolicy, ...] = ("auto", "human", "flag"
 SnapshotPolicy = Literal["optional", "required", "off"]
 SNAPSHOT_POLICIES: tuple[SnapshotPolicy, ...] = ("optional", "required", "off")
 DEFAULT_POLL_INTERVAL_S = 2.0
+DEFAULT_SHUTDOWN_GRACE_S = 20.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -76,6 +77,9 @@ class ServerSettings:
     with its password: see `database.mask_url`)."""
     lock_timeout_s: float = 30.0
     """SCP_LOCK_TIMEOUT: how long an extension waits for its volume's database lock before it is refused."""
+    shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
+    """SCP_SHUTDOWN_GRACE: on SIGTERM, how long tool calls in flight may take to finish before they are
+    cancelled (an extension cancelled then records `interrupted`, with what a read back shows)."""
 
     @classmethod
     def from_env(
@@ -125,6 +129,7 @@ class ServerSettings:
             snapshot_policy=snapshot_policy,
             database_url=database_url,
             lock_timeout_s=_seconds(env, "SCP_LOCK_TIMEOUT", 30.0),
+            shutdown_grace_s=_seconds(env, "SCP_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE_S),
         )
 
 

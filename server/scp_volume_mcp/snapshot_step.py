@@ -2,8 +2,10 @@
 the resize: create the snapshot once (never retried blindly: after an ambiguous failure the volume's snapshots
 are read back and the one with the name sent is looked for), then wait until it is `available`.
 
-The snapshot is recorded in the `Attempt` as soon as it is known. Any failure raises `ExtendRefused`, naming
-the snapshot: nothing was resized. No MCP here.
+Every answer is checked to be this attempt's snapshot: of this volume and with the name sent (the create answer,
+the read-back, and each read while waiting, which must also answer the id read). Another snapshot, even an
+available one, is no way back. The snapshot is recorded in the `Attempt` once it is known to be this attempt's.
+Any failure raises `ExtendRefused`, naming the snapshot: nothing was resized. No MCP here.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class SnapshotStep:
         snapshot = await self._create(volume)
         if not is_volume_id(snapshot.id):  # the way back must be an id a request can name, nothing else
             raise ExtendRefused(messages.SNAPSHOT_ID_NOT_UUID, self.attempt)
+        if not self._ours(snapshot):
+            raise self._foreign(snapshot)
         self.attempt.snapshot = snapshot
         return await self._wait(snapshot)
 
@@ -86,9 +90,12 @@ class SnapshotStep:
             raise self._refused(messages.snapshot_unknown(what, self.name, exc)) from None
         if not found:
             raise self._refused(messages.snapshot_not_found(what, self.name))
-        if len(found) > 1:
-            logger.warning("%d snapshots named %r; using the newest", len(found), self.name)
-        return found[0]
+        mine = [snapshot for snapshot in found if self._ours(snapshot)]
+        if not mine:
+            raise self._foreign(found[0])
+        if len(mine) > 1:
+            logger.warning("%d snapshots named %r; using the newest", len(mine), self.name)
+        return mine[0]
 
     async def _wait(self, snapshot: Snapshot) -> Snapshot:
         schedule = PollSchedule(self.timeout_s, self.poll_s)
@@ -108,9 +115,28 @@ class SnapshotStep:
                 raise self._refused(messages.snapshot_timed_out(label, snapshot.status, self.timeout_s))
             await schedule.pause()
             try:
-                snapshot = await self.client.show_snapshot(snapshot.id)
+                read = await self.client.show_snapshot(snapshot.id)
             except ScpError as exc:
                 raise self._refused(messages.snapshot_unreadable(label, exc)) from None
+            if not self._ours(read, snapshot.id):
+                self.attempt.snapshot = None  # the platform no longer vouches for it: not recorded as the way back
+                raise self._foreign(read)
+            snapshot = read
+
+    def _ours(self, snapshot: Snapshot, snapshot_id: str | None = None) -> bool:
+        """Whether `snapshot` is the one this step requested: of this volume (ids compared exactly, as the
+        snapshot list's filter does), with the name sent, and, for a read by id, the id that was read."""
+        return (
+            snapshot.volume_id == self.attempt.volume_id
+            and snapshot.name == self.name
+            and (snapshot_id is None or snapshot.id == snapshot_id)
+        )
+
+    def _foreign(self, snapshot: Snapshot) -> ExtendRefused:
+        """The refusal for an answer naming a snapshot that is not this step's (`_ours`)."""
+        label = messages.snapshot_label(snapshot.name, snapshot.id)
+        volume_id = self.attempt.volume_id
+        return self._refused(messages.snapshot_not_this_attempts(label, snapshot.volume_id, volume_id, self.name))
 
     def _refused(self, message: str) -> ExtendRefused:
         return ExtendRefused(message, self.attempt)

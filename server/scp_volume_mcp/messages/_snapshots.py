@@ -127,6 +127,16 @@ SNAPSHOT_ID_NOT_UUID: Final = _nothing_resized(
 )
 
 
+def snapshot_not_this_attempts(label: str, owner: str | None, volume_id: str, name: str) -> str:
+    """SCP answered (the create, a read while waiting, the read-back) with a snapshot that is not the one this
+    attempt requested: of another volume (`owner`, None when the platform does not say), or another name."""
+    of = f"volume {short(owner)}" if owner else "no stated volume"
+    return _nothing_resized(
+        f"SCP answered with snapshot {label} of {of}, not the snapshot {name!r} requested for {volume_id}, so it "
+        f"cannot serve as the way back. Look for a snapshot named {name!r} before trying again."
+    )
+
+
 def snapshot_unreadable(label: str, exc: object) -> str:
     return _nothing_resized(f"Reading snapshot {label} while waiting for it failed ({_said(exc)}).")
 
