@@ -232,3 +232,15 @@ def trail_notice(path: str | None, *, default: bool) -> str:
         )
     where = "the default place; SCP_AUDIT_LOG names another, or off" if default else "SCP_AUDIT_LOG"
     return f"audit trail: {path} ({where})"
+
+
+# --- A graceful stop (SIGTERM) ---------------------------------------------------------------------
+
+SERVER_STOPPING: Final = (
+    "The server is stopping and takes no new tool calls; nothing was done. Call again once it is back."
+)
+SERVER_STOPPED: Final = (
+    "The server stopped before this call finished (its SCP_SHUTDOWN_GRACE ran out): an extension recorded its "
+    "outcome in the audit trail as interrupted, with what reading the volume back showed. Check the volume "
+    "before calling again."
+)
