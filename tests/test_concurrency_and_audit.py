@@ -15,8 +15,8 @@ from mcp.types import Implementation
 
 from scp_volume_mcp.audit import attempts
 from scp_volume_mcp.audit.records import replica_name
-from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, Fault
-from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, load_config
+from scp_volume_mcp.emulator import EmulatorServer, Fault
+from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 
@@ -198,22 +198,18 @@ class _ResendCannotConnect(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def test_a_dropped_first_send_still_counts_as_sent_when_the_resend_cannot_connect(
+async def test_a_send_whose_answer_was_lost_is_audited_as_sent_and_pending(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     log = tmp_path / "audit.jsonl"
-    config = load_config(access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=emulator.url, env={})
-    server = build_server(
-        ServerSettings(confirmation="flag", audit_log=log), lambda: ScpClient(config, transport=_ResendCannotConnect())
-    )
+    server = build_server(ServerSettings(confirmation="flag", audit_log=log), client_factory(emulator))
     emulator.state.add_fault(Fault("extend", drop=True, apply=False))
     async with Client(server) as client:
         result = await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, 104))
     assert result.is_error
-    assert "sending it again failed" in text(result)
     assert "Nothing was sent" not in text(result)
     [_, line] = _lines(log)
-    assert line["outcome"] == "failed"  # a request did reach the platform
+    assert (line["outcome"], line["resize_pending"]) == ("failed", True)  # a request did reach the platform
     assert len(emulator.state.requests("PUT")) == 1
 
 

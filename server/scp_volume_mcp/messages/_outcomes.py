@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Final
 
 from ..scp import (
     ScpError,
-    ScpTimeoutError,
-    ScpTransportError,
 )
 from ..untrusted_text import quoted, short
 
@@ -193,24 +191,14 @@ def dropped_in_progress(exc: ScpError, state: str) -> str:
     return f"{_said(exc)}; reading the volume back shows the resize in progress ({short(state)})."
 
 
-def timed_out_unknown(exc: ScpTimeoutError, state: str, size: int) -> str:
+def fate_unknown(exc: ScpError, state: str, size: int, target: int, attempt_id: str) -> str:
+    """The resize request left and its answer was lost; a read still shows the old size. That proves nothing (an
+    attached volume stays in-use at its old size while it grows; the platform may not have processed it yet)."""
     return (
-        f"{_said(exc)}. The volume still shows {size} GB, {short(state)}, but the request may still be processed; "
-        "nothing was sent again. Check with get_volume in a minute before retrying."
-    )
-
-
-def resend_unreachable(exc: ScpTransportError) -> str:
-    return (
-        "The first resize request was dropped and reading back showed it was not applied; sending it again "
-        f"failed ({_said(exc)}). The volume was not resized; try again later."
-    )
-
-
-def dropped_twice(volume_id: str, size: int, state: str) -> str:
-    return (
-        f"The connection to SCP dropped twice while resizing {volume_id}, and the volume still shows {size} GB, "
-        f"{short(state)}: the resize was not applied. Try again later."
+        f"{_said(exc)}. The volume still shows {size} GB, {short(state)}, which does not tell whether the resize "
+        f"to {target} GB was applied or is still being processed: nothing was sent again. No other resize of this "
+        f"volume is sent until get_volume shows {target} GB or a failed state, or an operator who checked it in "
+        f"the SCP console closes attempt {short(attempt_id)} (scp-volume-mcp audit --close {short(attempt_id)})."
     )
 
 
