@@ -45,8 +45,11 @@ def _stdio(emulator: EmulatorServer, log: Path, pid_file: Path) -> StdioServerPa
     return StdioServerParameters(command="sh", args=["-c", command], env=env)
 
 
-async def _kill_mid_put(emulator: EmulatorServer, server: StdioServerParameters, pid_file: Path, size: int) -> None:
-    """Start an extension to `size` and SIGKILL the server while the emulator is serving its PUT."""
+async def _kill_mid_put(
+    emulator: EmulatorServer, server: StdioServerParameters, pid_file: Path, size: int, log: Path
+) -> None:
+    """Start an extension to `size` and SIGKILL the server while the emulator is serving its PUT (the request in
+    flight once the intent is written)."""
     with anyio.move_on_after(30):
         async with Client(server) as client, anyio.create_task_group() as tg:
 
@@ -55,7 +58,7 @@ async def _kill_mid_put(emulator: EmulatorServer, server: StdioServerParameters,
                     await client.call_tool("extend_volume", {**ARGS, "new_size_gb": size})
 
             tg.start_soon(call)
-            while emulator.state.journal.in_flight == 0 or not emulator.state.requests("GET"):  # noqa: ASYNC110
+            while emulator.state.journal.in_flight == 0 or not (log.exists() and log.read_text()):  # noqa: ASYNC110, ASYNC240
                 await anyio.sleep(0.01)
             os.kill(int(pid_file.read_text()), signal.SIGKILL)  # noqa: ASYNC240
             tg.cancel_scope.cancel()
@@ -72,7 +75,7 @@ async def test_a_stdio_server_killed_mid_put_blocks_the_next_resize_after_its_re
     emulator.state.add_fault(Fault("extend", latency_s=1.5))
     log, pid_file = tmp_path / "audit.jsonl", tmp_path / "server.pid"
     server = _stdio(emulator, log, pid_file)
-    await _kill_mid_put(emulator, server, pid_file, 104)
+    await _kill_mid_put(emulator, server, pid_file, 104, log)
     [intent] = _lines(log)
     assert intent["phase"] == "intent"
     assert emulator.state.resizing(EXAMPLE_VOLUME_ID)  # the platform applied it; a read still shows 100 GB

@@ -86,7 +86,8 @@ async def test_a_replica_killed_mid_put_leaves_an_attempt_that_blocks_the_others
                         await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 104})
 
                 tg.start_soon(call)
-                while emulator.state.journal.in_flight == 0 or not emulator.state.requests("GET"):  # noqa: ASYNC110
+                # The intent is committed just before the PUT leaves: then the request in flight is the PUT.
+                while emulator.state.journal.in_flight == 0 or not _has_intent(team_db):  # noqa: ASYNC110
                     await anyio.sleep(0.01)
                 process_a.send_signal(signal.SIGKILL)
                 tg.cancel_scope.cancel()
@@ -126,6 +127,11 @@ async def test_a_lock_whose_session_was_terminated_sends_nothing(emulator: Emula
     assert "lock of volume" in text(result)
     assert "was lost before the resize was sent" in text(result)
     assert emulator.state.requests("PUT") == []
+
+
+def _has_intent(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM scp_volume_audit WHERE phase = 'intent'").fetchone() != (0,)
 
 
 def _as_role(url: str, role: str, password: str) -> str:

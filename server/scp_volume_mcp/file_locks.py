@@ -8,24 +8,25 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 from filelock import FileLock, Timeout
 
+from .audit import FileAuditTrail
 from .coordination import CoordinationError, HeldInProcess, HeldLock
 
 POLL_S = 0.05
 
 
 class FileVolumeLocks:
-    """A `VolumeCoordinator` for a file trail: `folder` holds one lock file per volume."""
+    """A `VolumeCoordinator` for a file trail: a folder beside it holds one lock file per volume. Where that
+    folder is, is worked out at each lock (a trail's folder made after start still gets its locks)."""
 
-    def __init__(self, folder: Path, *, lock_timeout_s: float) -> None:
-        self.folder, self.lock_timeout_s = folder, lock_timeout_s
+    def __init__(self, trail: FileAuditTrail, *, lock_timeout_s: float) -> None:
+        self.trail, self.lock_timeout_s = trail, lock_timeout_s
 
     def __repr__(self) -> str:
-        return f"FileVolumeLocks({str(self.folder)!r})"
+        return f"FileVolumeLocks({self.trail!r})"
 
     async def start(self) -> None:
         return None
@@ -35,19 +36,23 @@ class FileVolumeLocks:
 
     @asynccontextmanager
     async def volume_lock(self, volume_id: str) -> AsyncIterator[HeldLock]:
+        folder = self.trail.locks_folder()
+        if folder is None:  # no file to share: nothing else can be writing to it (its writes fail closed)
+            yield HeldInProcess()
+            return
         try:
-            self.folder.mkdir(mode=0o700, exist_ok=True)
+            folder.mkdir(mode=0o700, exist_ok=True)
         except OSError as exc:
-            raise CoordinationError(f"cannot make the volume locks' folder {self.folder}: {exc.strerror}") from None
+            raise CoordinationError(f"cannot make the volume locks' folder {folder}: {exc.strerror}") from None
         name = hashlib.sha256(volume_id.encode()).hexdigest()[:32]
-        lock = FileLock(self.folder / f"{name}.lock", thread_local=False)
+        lock = FileLock(folder / f"{name}.lock", thread_local=False)
         try:
             with anyio.move_on_after(self.lock_timeout_s):
                 # Polled: a thread blocked in flock could not be cancelled with the call.
                 while not _try(lock):  # noqa: ASYNC110
                     await anyio.sleep(POLL_S)
         except OSError as exc:
-            raise CoordinationError(f"cannot lock volume {volume_id} in {self.folder}: {exc.strerror}") from None
+            raise CoordinationError(f"cannot lock volume {volume_id} in {folder}: {exc.strerror}") from None
         if not lock.is_locked:
             raise CoordinationError(
                 f"another extension of volume {volume_id} (in another process sharing this audit file) held its "

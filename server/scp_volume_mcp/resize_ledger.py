@@ -88,9 +88,9 @@ class ResizeLedger:
         read does not show yet; this process's own memory of it, beside the trail's record. A platform refusal
         applied nothing and is not remembered."""
         if attempt.resize_may_be_pending:
-            started = attempt.started or ""
-            remembered = OpenAttempt(attempt.attempt_id, attempt.volume_id, attempt.target_gb, started,
-                                     attempt.replica, "accepted")  # fmt: skip
+            sent = datetime.now(UTC).isoformat(timespec="milliseconds")
+            remembered = OpenAttempt(attempt.attempt_id, attempt.volume_id, attempt.target_gb, attempt.started or sent,
+                                     attempt.replica, "accepted", since=sent)  # fmt: skip
             self._accepted[attempt.volume_id] = remembered
 
     async def blocking_attempt(
@@ -102,15 +102,26 @@ class ResizeLedger:
         that cannot be read raises `AuditError`; otherwise (checks before the lock, plans) it answers from
         what it can read."""
         remembered = self._accepted.get(volume_id)
+        if remembered is not None and remembered.age_s() > PENDING_TTL_S:  # this host's clock wrote its time
+            remembered = self._accepted.pop(volume_id)
         candidates = {remembered.attempt_id: remembered} if remembered is not None else {}
         try:
-            candidates.update((a.attempt_id, a) for a in await self.trail.open_attempts(volume_id))
+            from_trail = await self.trail.open_attempts(volume_id)  # aged by the trail's own clock
         except Exception as exc:
             if strict:
                 raise
             logger.warning("Open attempts not readable (%s); the check under the lock decides", exc)
+        else:
+            if (
+                remembered is not None
+                and self.trail.enabled
+                and remembered.attempt_id not in {a.attempt_id for a in from_trail}
+            ):  # closed in the trail (by a read, or by an operator): this process lets it go too
+                candidates.pop(remembered.attempt_id)
+                del self._accepted[volume_id]
+            candidates.update((a.attempt_id, a) for a in from_trail)
         for attempt in sorted(candidates.values(), key=lambda a: a.started, reverse=True):
-            if attempt.attempt_id == exclude or attempt.age_s() > PENDING_TTL_S:
+            if attempt.attempt_id == exclude:
                 continue
             if volume.size < attempt.target_gb and volume.state not in FAILED_STATES:
                 return attempt

@@ -104,9 +104,8 @@ def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient
         if settings.audit_log is not None and settings.audit_log_default:
             _make_folder(settings.audit_log.parent)
         trail = FileAuditTrail(settings.audit_log)
-        folder = trail.locks_folder()
         audit = trail
-        coordinator = FileVolumeLocks(folder, lock_timeout_s=settings.lock_timeout_s) if folder else None
+        coordinator = FileVolumeLocks(trail, lock_timeout_s=settings.lock_timeout_s) if trail.enabled else None
     return AppState(settings, ScpAccess(client_factory), ResizeLedger(audit, coordinator), audit)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from . import messages
 from .app_state import AppState
@@ -31,6 +31,8 @@ VolumeId = Annotated[
         pattern=VOLUME_ID_PATTERN,
         description=f"The volume's id, a UUID such as {EXAMPLE_VOLUME_ID} (see list_volumes)",
     ),
+    # One volume, one key: its locks and its records in the trail are the same whatever case the id came in.
+    AfterValidator(str.lower),
 ]
 
 

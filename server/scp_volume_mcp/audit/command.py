@@ -6,6 +6,7 @@ process stopped, or lost its database, between sending and recording what happen
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 from collections.abc import Iterable, Mapping
@@ -21,6 +22,7 @@ from .file_trail import FileAuditTrail
 from .open_attempts import OpenAttemptIndex
 from .records import DETAIL_LIMIT, UNKNOWN, AuditError, AuditRecord, attempts, normalized, replica_name
 
+logger = logging.getLogger("scp_volume_mcp")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -54,7 +56,7 @@ def _when(entry: Mapping[str, Any]) -> datetime:
 
 def read_file(path: Path, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
     """Records of a JSON-lines trail and of its rotated files, oldest file first; the open attempts' lines a
-    rotation carried into the next file are read once (a line that is not a record is reported)."""
+    rotation carried into the next file are read once (a line that is not a record is reported and skipped)."""
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     for part in [*FileAuditTrail(path).rotated_files(), path]:
@@ -77,8 +79,9 @@ def _read_part(path: Path, seen: set[str], *, volume_id: str | None, since: date
         try:
             entry = normalized(json.loads(line))
             when = _when(entry)
-        except (ValueError, KeyError, TypeError):
-            raise TrailError(f"{path}:{number} is not an audit record") from None
+        except (ValueError, KeyError, TypeError):  # a torn write or a hand edit: said, and the rest still read
+            logger.warning("%s:%d is not an audit record; skipped", path, number)
+            continue
         if volume_id is not None and entry.get("volume_id") != volume_id:
             continue
         if since is not None and when < since:

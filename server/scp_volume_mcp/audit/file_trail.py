@@ -30,6 +30,7 @@ from .records import AuditError, AuditRecord
 
 MAX_BYTES = 8 * 2**20
 """The current file's size past which it is rotated (about 20,000 attempts)."""
+READ_CHUNK = 2**20
 LOCK_TIMEOUT_S = 30.0
 """How long an append waits for another process's append (or rotation) to finish."""
 
@@ -39,7 +40,9 @@ class FileAuditTrail:
     configured (`SCP_AUDIT_LOG=off`)."""
 
     def __init__(self, path: Path | None, *, max_bytes: int = MAX_BYTES) -> None:
-        self.path = path
+        # Resolved: processes naming one file through a symlink and through its real path share its lock files,
+        # and a rotation renames the file itself, not the link.
+        self.path = path.resolve() if path is not None else None
         self.max_bytes = max_bytes
         self._append_lock = threading.Lock()
         self._index_lock = threading.Lock()
@@ -50,6 +53,10 @@ class FileAuditTrail:
 
     def __repr__(self) -> str:
         return f"FileAuditTrail({str(self.path)!r})"
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
 
     async def write(self, record: AuditRecord) -> None:
         # The fsync waits for the disk: in a worker thread, so other calls keep being served meanwhile.
@@ -82,9 +89,9 @@ class FileAuditTrail:
         return self.path.parent.is_dir() and (self.path.is_file() or not self.path.exists())
 
     def locks_folder(self) -> Path | None:
-        """Where the per-volume locks of the processes sharing this trail live (`file_locks`): beside it, when
-        it is a file that can be shared."""
-        if self.path is None or not self._shareable():
+        """Where the per-volume locks of the processes sharing this trail live (`file_locks`): beside it. None
+        when it is no file to share (off, or a device): then its own writes fail, or not, as they are."""
+        if self.path is None or (self.path.exists() and not self.path.is_file()):
             return None
         return self.path.with_name(f"{self.path.name}.locks")
 
@@ -115,15 +122,25 @@ class FileAuditTrail:
             self._index, self._offset, self._file_id = OpenAttemptIndex(), 0, (stat.st_dev, stat.st_ino)
         with self.path.open("rb") as stream:
             stream.seek(self._offset)
-            data = stream.read()
-        complete = data[: data.rfind(b"\n") + 1]  # a line being appended right now is read next time
-        self._offset += len(complete)
-        for raw in complete.splitlines(keepends=True):
-            with contextlib.suppress(ValueError, UnicodeDecodeError):
-                line = raw.decode("utf-8")
-                record = json.loads(line)
-                if isinstance(record, dict):
-                    self._index.add(record, line)
+            pending = b""
+            while chunk := stream.read(READ_CHUNK):  # a large trail (one from before rotation) in bounded pieces
+                pending += chunk
+                complete = pending[: pending.rfind(b"\n") + 1]  # a line being appended now is read next time
+                pending = pending[len(complete) :]
+                for raw in complete.splitlines(keepends=True):
+                    self._feed(raw)
+                self._offset += len(complete)
+
+    def _feed(self, raw: bytes) -> None:
+        """One stored line into the index; a line that is not a well-formed record (a torn write, a hand edit)
+        is skipped, and never stops the lines after it from being read."""
+        try:
+            line = raw.decode("utf-8")
+            record = json.loads(line)
+            if isinstance(record, dict):
+                self._index.add(record, line)
+        except (ValueError, TypeError, OverflowError, UnicodeDecodeError):
+            return
 
     def _rotate(self) -> None:
         """Under the shared lock: keep the current file under a time suffix and start a new one holding the
@@ -173,8 +190,12 @@ class FileAuditTrail:
 
 
 def _append(path: Path, line: str) -> None:
-    with path.open("a", encoding="utf-8") as stream:
-        stream.write(line)
+    with path.open("a+b") as stream:
+        if stream.tell() > 0:  # a line cut short (a crash, a full disk) would swallow this one: end it first
+            stream.seek(-1, os.SEEK_END)
+            if stream.read(1) != b"\n":
+                line = "\n" + line
+        stream.write(line.encode("utf-8"))
         stream.flush()
         os.fsync(stream.fileno())
 

@@ -11,7 +11,7 @@ size or a failed state (the ledger then appends a `close` record), or a person c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +31,12 @@ class OpenAttempt:
     replica: str | None
     outcome: str | None
     """None when no outcome was recorded (outcome unknown), else the outcome (accepted, failed, interrupted)."""
+    since: str = ""
+    """Its latest record's time: the expiry counts from it (a snapshot taken first may have taken most of an
+    hour between the intent and the resize)."""
 
     def age_s(self, now: datetime | None = None) -> float:
-        return ((now or datetime.now(UTC)) - _moment(self.started)).total_seconds()
+        return ((now or datetime.now(UTC)) - _moment(self.since or self.started)).total_seconds()
 
 
 def _moment(text: str) -> datetime:
@@ -59,7 +62,10 @@ class OpenAttemptIndex:
         phase = record.get("phase")
         if phase == "intent":
             if attempt_id not in self._settled:
-                self._open[attempt_id] = _from_intent(record)
+                try:
+                    self._open[attempt_id] = _from_intent(record)
+                except ValueError:  # a record of another shape (a hand edit): skipped, the rest still counts
+                    return
                 self._lines[attempt_id] = [line] if line else []
         elif phase == "close" or (phase == "outcome" and not record.get("resize_pending")):
             self._forget(attempt_id)
@@ -77,9 +83,12 @@ class OpenAttemptIndex:
         """The attempt, if it is open (whatever its age)."""
         return self._open.get(attempt_id)
 
-    def of_volume(self, volume_id: str, *, ttl_s: float = PENDING_TTL_S) -> list[OpenAttempt]:
-        """The volume's open attempts younger than `ttl_s`, the most recent first."""
-        now = datetime.now(UTC)
+    def of_volume(
+        self, volume_id: str, *, ttl_s: float = PENDING_TTL_S, now: datetime | None = None
+    ) -> list[OpenAttempt]:
+        """The volume's open attempts younger than `ttl_s` at `now` (this host's clock unless given), the most
+        recent first."""
+        now = now or datetime.now(UTC)
         found = [a for a in self._open.values() if a.volume_id == volume_id and a.age_s(now) <= ttl_s]
         return sorted(found, key=lambda a: a.started, reverse=True)
 
@@ -98,27 +107,39 @@ class OpenAttemptIndex:
 
 
 def _from_intent(record: Mapping[str, Any]) -> OpenAttempt:
-    return OpenAttempt(
-        attempt_id=str(record["attempt_id"]),
-        volume_id=str(record.get("volume_id", "")),
-        target_gb=int(record.get("requested_size_gb") or 0),
-        started=str(record.get("time", "")),
-        replica=record.get("replica") if isinstance(record.get("replica"), str) else None,
-        outcome=None,
-    )
+    """Raises `ValueError` for a record of another shape (a hand edit): its reader skips it."""
+    volume_id, target, started = record.get("volume_id"), record.get("requested_size_gb"), record.get("time")
+    if not isinstance(volume_id, str) or not isinstance(started, str):
+        raise ValueError("an intent without a volume id or a time")
+    if isinstance(target, bool) or not isinstance(target, int):
+        raise ValueError("an intent without an integer size")
+    _moment(started)  # a time that does not parse raises ValueError here, not later in a check
+    replica = record.get("replica")
+    return OpenAttempt(str(record["attempt_id"]), volume_id, target, started,
+                       replica if isinstance(replica, str) else None, None, since=started)  # fmt: skip
 
 
 def _with_outcome(attempt: OpenAttempt, record: Mapping[str, Any]) -> OpenAttempt:
-    outcome = record.get("outcome")
-    return OpenAttempt(attempt.attempt_id, attempt.volume_id, attempt.target_gb, attempt.started, attempt.replica,
-                       outcome if isinstance(outcome, str) else None)  # fmt: skip
+    """The attempt with its pending outcome; its age now counts from that record (the resize was sent then)."""
+    outcome, when = record.get("outcome"), record.get("time")
+    since = when if isinstance(when, str) and _parses(when) else attempt.since
+    return replace(attempt, outcome=outcome if isinstance(outcome, str) else None, since=since)
+
+
+def _parses(text: str) -> bool:
+    try:
+        _moment(text)
+    except ValueError:
+        return False
+    return True
 
 
 def open_attempts(
-    records: list[Mapping[str, Any]], volume_id: str, *, ttl_s: float = PENDING_TTL_S
+    records: list[Mapping[str, Any]], volume_id: str, *, now: datetime | None = None
 ) -> list[OpenAttempt]:
-    """The open attempts of `volume_id` among `records` (a trail's records of that volume, oldest first)."""
+    """The open attempts of `volume_id` among `records` (a trail's records of that volume, oldest first), aged
+    at `now` (the clock that wrote their times: the database's, in team mode)."""
     index = OpenAttemptIndex()
     for record in records:
         index.add(record)
-    return index.of_volume(volume_id, ttl_s=ttl_s)
+    return index.of_volume(volume_id, now=now)

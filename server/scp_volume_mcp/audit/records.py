@@ -81,6 +81,11 @@ class AuditRecord:
 class AuditTrail(Protocol):
     """Where audit records go: a file here, a database in team mode."""
 
+    @property
+    def enabled(self) -> bool:
+        """False when nothing is kept (`SCP_AUDIT_LOG=off`): then it knows of no open attempt."""
+        ...
+
     async def write(self, record: AuditRecord) -> None:
         """Store one record durably; raise `AuditError` when that fails."""
 

@@ -25,6 +25,10 @@ class TableAuditTrail:
     def __repr__(self) -> str:
         return f"TableAuditTrail({self.database.display_url!r})"
 
+    @property
+    def enabled(self) -> bool:
+        return True
+
     def _problem(self, exc: Exception) -> str:
         return f"cannot write the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
 
@@ -48,8 +52,7 @@ class TableAuditTrail:
         placeholders = ", ".join(f"%({c})s" for c in AUDIT_COLUMNS)
         try:
             await self.database.ensure_schema()
-            async with self.database.audit_connection() as conn:
-                await conn.execute(f"INSERT INTO {TABLE} ({columns}) VALUES ({placeholders})".encode(), row)  # noqa: S608
+            await self.database.execute(f"INSERT INTO {TABLE} ({columns}) VALUES ({placeholders})".encode(), row)  # noqa: S608
         except DatabaseError as exc:
             raise AuditError(f"cannot write the audit trail: {exc}") from None
         except Exception as exc:
@@ -57,21 +60,21 @@ class TableAuditTrail:
 
     async def open_attempts(self, volume_id: str) -> list[OpenAttempt]:
         """From the volume's records of the last `PENDING_TTL_S` (the index on volume and time serves it)."""
-        query = (
-            f"SELECT {', '.join(OPEN_ATTEMPT_COLUMNS)} FROM {TABLE} "  # noqa: S608
+        query = (  # aged by the database's clock, which stamped every row (see team/schema.py)
+            f"SELECT {', '.join(OPEN_ATTEMPT_COLUMNS)}, now() FROM {TABLE} "  # noqa: S608
             "WHERE volume_id = %s AND time >= now() - make_interval(secs => %s) ORDER BY time, id"
         )
         try:
             await self.database.ensure_schema()
-            async with self.database.audit_connection() as conn:
-                cursor = await conn.execute(query.encode(), (volume_id, PENDING_TTL_S))
-                rows = await cursor.fetchall()
+            rows = await self.database.execute(query.encode(), (volume_id, PENDING_TTL_S), fetch=True)
         except DatabaseError as exc:
             raise AuditError(f"cannot read the audit trail: {exc}") from None
         except Exception as exc:
             problem = f"cannot read the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
             raise AuditError(problem) from None
-        return open_attempts([_record(row) for row in rows], volume_id)
+        if not rows:
+            return []
+        return open_attempts([_record(row[:-1]) for row in rows], volume_id, now=rows[0][-1])
 
 
 def _record(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
 from ._faults import Fault
+from ._history import AcceptedResize
 from ._journal import JournalEntry
 from ._seed import default_snapshots, default_volumes, load_volumes
 from ._state import (
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_PORT",
     "EMULATOR_ACCESS_KEY",
     "EMULATOR_SECRET_KEY",
+    "AcceptedResize",
     "EmulatorApp",
     "EmulatorServer",
     "EmulatorSettings",

@@ -153,9 +153,10 @@ class VolumeRoutes:
         size = body.get("size") if isinstance(body, dict) else None
         if isinstance(size, bool) or not isinstance(size, int):
             raise Refusal(400, "BAD_REQUEST", 'Request body must be {"size": <integer>}')
-        if self.state.resizing(volume_id):  # also when an attached volume stays in-use while it grows
+        resizing = self.state.resizing(volume_id)  # also when an attached volume stays in-use while it grows
+        if resizing and self.state.settings.concurrent_resizes == "refuse":
             raise Refusal(409, "CONFLICT", f"Volume {volume_id} is already being extended.")
-        if volume["state"] not in EXTENDABLE_STATES:
+        if volume["state"] not in EXTENDABLE_STATES and not resizing:
             what = "is already being extended" if volume["state"] in EXTENDING_STATES else f"is {volume['state']}"
             raise Refusal(
                 409,

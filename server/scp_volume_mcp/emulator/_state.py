@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 
 from ..scp import API_VERSIONS, EXTENDING_STATE
 from ._faults import Fault, FaultList
+from ._history import AcceptedResize, ResizeHistory
 from ._journal import Journal, JournalEntry
 from ._seed import default_snapshots, default_volumes, iso_time
 
@@ -58,6 +59,9 @@ class _PendingResize:
     target_size: int
     previous_state: str
     done_at: float
+    record: AcceptedResize
+    effect_wall_time: float
+    """`time.time()` at which it takes effect (`done_at` is on the state's own clock)."""
 
 
 @dataclass
@@ -82,6 +86,9 @@ class EmulatorSettings:
     """Versions the `Scp-Api-Version` header may name; others get `406 NoSuchVersion` (as seen on SCP)."""
     extension_ends_in: str | None = None
     """When set, an accepted extension ends in this state at the old size (e.g. `error_extending`)."""
+    concurrent_resizes: Literal["refuse", "accept"] = "refuse"
+    """A resize while another is under way: `refuse` (409) or `accept` it (the new target replaces the old), as a
+    platform might; `accept` lets a randomized history see a second resize a server should never have sent."""
     endpoint_catalog: list[dict[str, Any]] = field(default_factory=default_endpoint_catalog)
     """The entries `GET /v1/endpoints` answers (`{self}` in a url is the emulator's own URL)."""
     snapshot_seconds: float = 0.3
@@ -115,6 +122,7 @@ class EmulatorState:
         self._resizing: dict[str, _PendingResize] = {}
         self.faults = FaultList()
         self.journal = Journal()
+        self.history = ResizeHistory()
         self.reset()
 
     def reset(self) -> None:
@@ -126,6 +134,7 @@ class EmulatorState:
             self._snapshot_done.clear()
         self.faults.clear()
         self.journal.clear()
+        self.history.clear()
 
     def add_fault(self, fault: Fault) -> None:
         self.faults.add(fault)
@@ -142,6 +151,7 @@ class EmulatorState:
             if self.settings.extension_ends_in is None:
                 volume["size"] = pending.target_size
                 volume["state"] = pending.previous_state
+                pending.record.took_effect_at = pending.effect_wall_time
             else:
                 volume["state"] = self.settings.extension_ends_in
             del self._resizing[volume_id]
@@ -190,10 +200,11 @@ class EmulatorState:
         """Accept an extension (the caller has validated it) and return the volume as it now is."""
         with self._lock:
             volume = self._volumes[volume_id]
-            previous_state = volume["state"]
-            self._resizing[volume_id] = _PendingResize(
-                size, previous_state, self._clock() + self.settings.extend_seconds
-            )
+            replaced = self._resizing.get(volume_id)  # only with `concurrent_resizes="accept"`
+            previous_state = replaced.previous_state if replaced is not None else volume["state"]
+            now, delay = time.time(), self.settings.extend_seconds
+            record = self.history.accepted(volume_id, size, now)
+            self._resizing[volume_id] = _PendingResize(size, previous_state, self._clock() + delay, record, now + delay)
             volume["modified_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             if not (previous_state == "in-use" and self.settings.attached_stays_in_use):
                 volume["state"] = EXTENDING_STATE

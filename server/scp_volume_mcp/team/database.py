@@ -185,3 +185,22 @@ class Database:
         finally:
             with anyio.CancelScope(shield=True):
                 await pool.putconn(conn)
+
+    async def execute(self, query: bytes, params: Any = None, *, fetch: bool = False) -> list[tuple[Any, ...]]:
+        """Run one statement on an audit connection (autocommit: an INSERT is committed when this returns).
+        A connection the server killed (a failover, `pg_terminate_backend`) fails once: the pool's idle
+        connections are checked and the statement runs once more on a live one. Running an INSERT twice is
+        harmless here: an attempt's records pair by `attempt_id`."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                async with self.audit_connection() as conn:
+                    cursor = await conn.execute(query, params)
+                    return await cursor.fetchall() if fetch else []
+            except psycopg.OperationalError:
+                if attempt == 2:
+                    raise
+                _, pool = await self._pools()
+                await pool.check()
+        raise AssertionError("unreachable: the second attempt returns or raises")

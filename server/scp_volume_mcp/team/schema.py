@@ -4,7 +4,9 @@ so they can run as a role that may only INSERT and SELECT (see the README's GRAN
 
 Version 1 (before `db migrate`) had no version table and a table of pending resizes; version 2 keeps the
 pending state in the audit table itself (intents without a settled outcome, `resize_pending`, `close`
-records), so that the trail is the only thing a replica writes, and it is append-only.
+records), so that the trail is the only thing a replica writes, and it is append-only. Every row's `time` is
+the database's clock at insertion (a trigger sets it): the one clock the replicas' expiries are measured by,
+whatever their own clocks say, and one a replica's role cannot backdate.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ $$;
 DROP TRIGGER IF EXISTS {TABLE}_no_change ON {TABLE};
 CREATE TRIGGER {TABLE}_no_change BEFORE UPDATE OR DELETE ON {TABLE}
     FOR EACH ROW EXECUTE FUNCTION {TABLE}_append_only();
+CREATE OR REPLACE FUNCTION {TABLE}_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.time := clock_timestamp();
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS {TABLE}_time ON {TABLE};
+CREATE TRIGGER {TABLE}_time BEFORE INSERT ON {TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_stamp();
 DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE};
 CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
     FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only();
