@@ -223,3 +223,27 @@ def test_processes_sharing_one_file_never_interleave_lines_and_lose_nothing(tmp_
     reader = FileAuditTrail(log)
     open_ids = {a.attempt_id for a in anyio.run(reader.open_attempts, EXAMPLE_VOLUME_ID)}
     assert open_ids == {f"w{w}-{n}" for w in range(4) for n in range(0, 150, 10)}
+
+
+async def test_with_the_trail_off_only_this_process_remembers_and_only_for_the_expiry(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SCP_AUDIT_LOG=off: an accepted resize blocks the next one in this process (its memory), until a read
+    shows it or the expiry passes; what a restart forgets is what the start-up warning says."""
+    import scp_volume_mcp.resize_ledger as ledger
+
+    emulator.state.settings.attached_stays_in_use = True
+    emulator.state.settings.extend_seconds = 60.0
+    server = build_server(ServerSettings(confirmation="flag", audit_log=None), client_factory(emulator))
+    async with Client(server) as client:
+        accepted = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 104})
+        assert accepted.structured_content is not None
+        assert accepted.structured_content["outcome"] == "accepted"
+        blocked = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 112})
+        assert blocked.is_error
+        assert "already in progress" in text(blocked)
+        monkeypatch.setattr(ledger, "PENDING_TTL_S", 0.0)  # the expiry has passed
+        emulator.state.settings.concurrent_resizes = "accept"  # and the platform would take another
+        after = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 112})
+    assert not after.is_error, text(after)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}, {"size": 112}]

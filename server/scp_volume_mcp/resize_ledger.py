@@ -103,7 +103,8 @@ class ResizeLedger:
         what it can read."""
         remembered = self._accepted.get(volume_id)
         if remembered is not None and remembered.age_s() > PENDING_TTL_S:  # this host's clock wrote its time
-            remembered = self._accepted.pop(volume_id)
+            del self._accepted[volume_id]
+            remembered = None
         candidates = {remembered.attempt_id: remembered} if remembered is not None else {}
         try:
             from_trail = await self.trail.open_attempts(volume_id)  # aged by the trail's own clock
