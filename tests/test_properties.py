@@ -53,7 +53,8 @@ def _lax_ok(adapter: TypeAdapter[Any], value: Any) -> bool:
 def should_send(arguments: dict[str, Any]) -> bool:
     """The oracle: a PUT is due only when every documented rule holds."""
     volume_id = arguments.get("volume_id")
-    volume = EXTENDABLE.get(volume_id) if isinstance(volume_id, str) else None
+    # A volume id is one key whatever its case (the tools lower-case it before anything is read or locked).
+    volume = EXTENDABLE.get(volume_id.lower()) if isinstance(volume_id, str) else None
     size = arguments.get("new_size_gb")
     if volume is None or type(size) is not int or arguments.get("confirm") is not True:
         return False
