@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = 8
@@ -141,10 +142,13 @@ class History:
         self.faults: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
         self.closed_by_operator = 0
+        self.restarting: set[int] = set()
+        self._restarts: TaskGroup | None = None
 
     async def run(self) -> None:
         deadline = time.monotonic() + self.plan.duration_s
         async with anyio.create_task_group() as tg:
+            self._restarts = tg
             for n in range(self.plan.workers):
                 tg.start_soon(self.worker, random.Random(self.rng.random()), deadline, n)
             tg.start_soon(self.nemesis, random.Random(self.rng.random()), deadline)
@@ -233,9 +237,17 @@ class History:
                 self.servers.killed.add(name)
             return
         slot = rng.randrange(len(self.servers.ports))
+        if slot in self.restarting:
+            return
         await anyio.to_thread.run_sync(self.servers.kill, slot)
-        await anyio.sleep(rng.uniform(0.2, 1.0))
+        self.restarting.add(slot)
+        assert self._restarts is not None
+        self._restarts.start_soon(self.restart, slot, rng.uniform(0.2, 1.0))  # the nemesis goes on meanwhile
+
+    async def restart(self, slot: int, after_s: float) -> None:
+        await anyio.sleep(after_s)
         await anyio.to_thread.run_sync(self.servers.start, slot)
+        self.restarting.discard(slot)
 
     async def operator(self, deadline: float) -> None:
         """Closes an open attempt once it is 5 s old and its volume shows nothing under way: what a person who

@@ -115,7 +115,7 @@ class EmulatorState:
         self._clock = clock
         self._lock = threading.Lock()
         self._initial = [copy.deepcopy(dict(v)) for v in (default_volumes() if volumes is None else volumes)]
-        self._initial_snapshots = default_snapshots() if volumes is None else []
+        self._seeded_snapshots = volumes is None
         self._snapshots: dict[str, dict[str, Any]] = {}
         self._snapshot_done: dict[str, tuple[float, str]] = {}
         self._volumes: dict[str, dict[str, Any]] = {}
@@ -130,7 +130,9 @@ class EmulatorState:
         with self._lock:
             self._volumes = {v["id"]: copy.deepcopy(v) for v in self._initial}
             self._resizing.clear()
-            self._snapshots = {s["id"]: copy.deepcopy(s) for s in self._initial_snapshots}
+            # Made afresh: the seeded snapshot is "three days old" at every reset, however long the emulator has run.
+            seeded = default_snapshots() if self._seeded_snapshots else []
+            self._snapshots = {s["id"]: s for s in seeded}
             self._snapshot_done.clear()
         self.faults.clear()
         self.journal.clear()
