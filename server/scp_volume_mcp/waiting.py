@@ -28,10 +28,10 @@ class PollSchedule:
     platform shows is seen within about one poll interval, and a long wait sends no more reads than a schedule
     doubling from 0.2 s (the one before): its three early looks take 1.3 s where that one's four took 3.0 s."""
 
-    def __init__(self, timeout_s: float, poll_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, timeout_s: float, poll_s: float, clock: Callable[[], float] | None = None) -> None:
         self.timeout_s, self._longest = timeout_s, max(poll_s, FIRST_POLL_S)
-        self._clock = clock
-        self._started = clock()
+        self._clock = clock or time.monotonic
+        self._started = self._clock()
         self._delay = FIRST_POLL_S
 
     @property

@@ -134,6 +134,7 @@ class ScpClient(SignedSession):
             if len(page) < size or page[-1].id == marker:
                 return
             marker = page[-1].id
+            del page  # not alive while the next one is read and parsed
 
     async def show_volume_quota_set(self) -> VolumeQuotaSet:
         response = await self._read("/v1/volumes/quota-sets")
