@@ -129,6 +129,20 @@ def _emulator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attached-stays-in-use", action="store_true", help="attached volumes stay in-use while extending"
     )
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="delay every answer of the volume API by this many milliseconds, as a region away does (default 0)",
+    )
+    parser.add_argument(
+        "--generated-volumes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="serve N generated volumes as well (gen-00001, ...), to rehearse an account's scale",
+    )
 
 
 def _audit_options(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +167,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
         EMULATOR_SECRET_KEY,
         EmulatorSettings,
         EmulatorState,
+        default_volumes,
+        generated_volumes,
         load_volumes,
         serve_forever,
     )
@@ -165,8 +181,12 @@ def _run_emulator(args: argparse.Namespace) -> int:
         attached_stays_in_use=args.attached_stays_in_use,
         per_volume_limit_gb=args.max_volume_size,
         max_volume_size_gb=args.max_volume_size,
+        latency_s=max(0.0, args.latency) / 1000,
     )
-    state = EmulatorState(load_volumes(args.volumes) if args.volumes else None, settings)
+    volumes = load_volumes(args.volumes) if args.volumes else None
+    if args.generated_volumes > 0:
+        volumes = (volumes or default_volumes()) + generated_volumes(args.generated_volumes)
+    state = EmulatorState(volumes, settings)
     host = url_host(args.host)
     print(
         f"SCP emulator on http://{host}:{args.port} ({len(state.all())} volumes). Use:\n"

@@ -63,11 +63,22 @@ def takes_snapshot_first(policy: SnapshotPolicy, asked: bool) -> bool:
 
 async def extension_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
     """The live check, refusing (and auditing) anything that must not be sent, before a human is asked."""
+    return await _extension_check(volume_id, new_size_gb, ctx, snapshot_first=False)
+
+
+async def extension_check_with_snapshot(volume_id: str, new_size_gb: int, ctx: Ctx, snapshot_first: bool) -> LiveCheck:
+    """`extension_check` for the tool that offers `snapshot_first`: when a snapshot will come first, the
+    snapshot quota is read with the volume (the quota set, side by side) instead of after the lock."""
+    first = takes_snapshot_first(app_state(ctx).settings.snapshot_policy, snapshot_first)
+    return await _extension_check(volume_id, new_size_gb, ctx, snapshot_first=first)
+
+
+async def _extension_check(volume_id: str, new_size_gb: int, ctx: Ctx, *, snapshot_first: bool) -> LiveCheck:
     if missing_extend_scope():  # before anything is read: this caller may look, not extend
         raise ToolError(messages.MISSING_EXTEND_SCOPE)
     state = app_state(ctx)
     with scp_errors(volume_id):
-        check = await check_volume(state.scp, state.ledger, volume_id, new_size_gb)
+        check = await check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=snapshot_first)
     if check.assessment.verdict == "refused":
         await refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
     return check
@@ -80,7 +91,10 @@ async def refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> NoRet
 
 
 async def confirmation(
-    check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx, snapshot_first: bool
+    check: Annotated[LiveCheck, Resolve(extension_check_with_snapshot)],
+    new_size_gb: int,
+    ctx: Ctx,
+    snapshot_first: bool,
 ) -> Approval | Elicit[ExtensionConfirmation]:
     """Ask the human when the policy wants it and the client can; otherwise the confirm flag stands."""
     return await _confirmation(check, new_size_gb, ctx, snapshot_first)

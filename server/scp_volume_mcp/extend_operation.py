@@ -24,7 +24,9 @@ from .resize_ledger import ResizeLedger
 from .resize_request import send_resize
 from .scp import FAILED_STATES, ScpError, Volume
 from .scp_access import ScpAccess
+from .side_by_side import side_by_side
 from .snapshot_step import SnapshotStep
+from .snapshots import SnapshotQuota, snapshot_quota, snapshot_quota_of
 from .waiting import Progress, settled, wait_until_settled
 
 if TYPE_CHECKING:
@@ -51,6 +53,11 @@ class ExtendOperation:
     ) -> None:
         self.scp, self.ledger, self.trail, self.check, self.attempt = scp, ledger, trail, check, attempt
         self.timeout_s, self.poll_s, self._progress = timeout_s, poll_s, progress
+        read = check.quota_set
+        self._snapshot_quota: SnapshotQuota | Literal["unread"] | None = (
+            snapshot_quota_of(read.quota) if read is not None else "unread"
+        )
+        """The snapshot quota as last read with the volume (the check, or the re-read under the lock)."""
 
     @property
     def client(self) -> ScpClient:
@@ -126,7 +133,11 @@ class ExtendOperation:
         unchanged = self.ledger.generation(self.attempt.volume_id) == self.check.generation
         if self.attempt.confirmed_by == "flag" and unchanged:
             return self.check.volume
-        return await self._read()
+        if not self.attempt.snapshot_first:
+            return await self._read()
+        # A snapshot will follow: its quota is read beside the volume (a human may have taken minutes).
+        volume, self._snapshot_quota = await side_by_side(self._read(), snapshot_quota(self.client))
+        return volume
 
     async def _read(self) -> Volume:
         client = self.client
@@ -164,7 +175,9 @@ class ExtendOperation:
         with tracing.span("scp_volume_mcp.snapshot", **{"scp.volume_id": self.attempt.volume_id}):
             step = SnapshotStep(self.client, self.attempt, timeout_s=self.timeout_s, poll_s=self.poll_s,
                                 progress=self._progress)  # fmt: skip
-            await step.take(volume)
+            await step.take(volume, self._snapshot_quota)
+        # Sequential, after the snapshot is available: the snapshot took time, and the resize must be judged
+        # on the volume as it is now.
         volume = await self._read()
         await self._judge(volume)
         self.attempt.previous_size_gb = volume.size

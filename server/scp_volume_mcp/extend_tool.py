@@ -20,6 +20,7 @@ from .confirmation import (
     confirmation,
     confirmation_without_snapshot,
     extension_check,
+    extension_check_with_snapshot,
     takes_snapshot_first,
 )
 from .extend_operation import ExtendOperation
@@ -56,7 +57,7 @@ async def extend_volume(
     new_size_gb: NewSize,
     confirm: Confirm,
     ctx: Ctx,
-    check: Annotated[LiveCheck, Resolve(extension_check)],
+    check: Annotated[LiveCheck, Resolve(extension_check_with_snapshot)],
     approval: Annotated[ElicitationResult[BaseModel], Resolve(confirmation)],
     wait: Wait = False,
     timeout_s: TimeoutS = 300.0,

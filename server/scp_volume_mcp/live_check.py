@@ -8,8 +8,16 @@ from dataclasses import dataclass
 from . import messages, tracing
 from .guards import Assessment, assess_extension
 from .resize_ledger import ResizeLedger
-from .scp import Volume
+from .scp import Volume, VolumeQuotaSet
 from .scp_access import ScpAccess
+from .side_by_side import side_by_side
+
+
+@dataclass(frozen=True)
+class QuotaRead:
+    """A quota set read with the check: `quota` None when it was not readable."""
+
+    quota: VolumeQuotaSet | None
 
 
 @dataclass(frozen=True)
@@ -23,20 +31,36 @@ class LiveCheck:
     assessment: Assessment
     generation: int
     """The ledger's resize generation for the volume when it was read (see `ResizeLedger.generation`)."""
+    quota_set: QuotaRead | None = None
+    """The whole quota set, when the check read it fresh (a plan, or a snapshot to come); None: not read."""
 
     @property
     def label(self) -> str:
         return messages.volume_label(self.volume.name, self.volume_id)
 
 
-async def check_volume(scp: ScpAccess, ledger: ResizeLedger, volume_id: str, new_size_gb: int) -> LiveCheck:
-    """Read the volume and the quota and judge the extension. Raises `ScpError` when a read fails."""
+async def check_volume(
+    scp: ScpAccess, ledger: ResizeLedger, volume_id: str, new_size_gb: int, *, quota_set: bool = False
+) -> LiveCheck:
+    """Read the volume and the quota side by side and judge the extension. With `quota_set`, the whole quota
+    set is read now (it also carries the snapshot count); otherwise the per-volume limit may come from the
+    cache, and then only the volume is read. Raises `ScpError` when the volume cannot be read."""
     attributes = {"scp.volume_id": volume_id, "scp.target_gb": new_size_gb}
     with tracing.span("scp_volume_mcp.check", **attributes) as span:
         generation = ledger.generation(volume_id)
-        volume = await scp.client().show_volume(volume_id)
-        quota = await scp.per_volume_quota_gb()
+        read = None
+        volume_read = scp.client().show_volume(volume_id)
+        if quota_set:
+            volume, quota_answer = await side_by_side(volume_read, scp.quota_set())
+            read = QuotaRead(quota_answer)
+        elif scp.quota_cached:  # no request for the quota: nothing to overlap
+            volume = await volume_read
+        else:
+            volume, _ = await side_by_side(volume_read, scp.per_volume_quota_gb())
+        quota = await scp.per_volume_quota_gb()  # from the cache by now
+        # After the volume read: the open attempt is judged against what that read shows (and a settled one
+        # is closed), so this cannot go beside it. It reads the audit trail, not the network.
         pending = await ledger.blocking_attempt(volume_id, volume, strict=False)
         assessment = assess_extension(volume, new_size_gb, quota, pending)
         span.set_attribute("scp.verdict", assessment.verdict)
-        return LiveCheck(volume_id, volume, quota, assessment, generation)
+        return LiveCheck(volume_id, volume, quota, assessment, generation, read)

@@ -3,6 +3,7 @@ touch the team database; every platform text in their results has passed `untrus
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import Resolve
@@ -14,7 +15,8 @@ from .live_check import LiveCheck, check_volume
 from .models import ExtendCall, ExtensionPlan, SnapshotInfo, SnapshotQuotaInfo, VolumeList, VolumeSummary
 from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, classify_state
 from .settings import SnapshotPolicy
-from .snapshots import WayBack, look_back
+from .side_by_side import side_by_side
+from .snapshots import WayBack, latest_snapshot, snapshot_quota_of
 from .tool_context import Ctx, VolumeId, app_state, devices, scp_client, scp_errors, text_result
 
 
@@ -50,24 +52,39 @@ async def get_volume(volume_id: VolumeId, ctx: Ctx) -> Annotated[CallToolResult,
     return text_result(summary, text)
 
 
-async def plan_check(volume_id: VolumeId, new_size_gb: int, ctx: Ctx) -> LiveCheck:
-    """The plan's live check: the volume and the quota judged against the size."""
+@dataclass(frozen=True)
+class PlanFacts:
+    """What a plan reads: the live check (volume and quota judged) and the way back."""
+
+    check: LiveCheck
+    back: WayBack
+
+
+async def plan_check(volume_id: VolumeId, new_size_gb: int, ctx: Ctx) -> PlanFacts:
+    """The plan's reads, side by side and once each: the volume, the quota set (one read serves the per-volume
+    limit and the snapshot count) and the latest snapshot; then the volume and quota judged against the size."""
     state = app_state(ctx)
     with scp_errors(volume_id):
-        return await check_volume(state.scp, state.ledger, volume_id, new_size_gb)
+        client = state.scp.client()
+        check, (latest, problem) = await side_by_side(
+            check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=True),
+            latest_snapshot(client, volume_id),
+        )
+    quota = snapshot_quota_of(check.quota_set.quota if check.quota_set else None)
+    return PlanFacts(check, WayBack(latest, quota, problem))
 
 
 async def plan_volume_extension(
     volume_id: VolumeId,
     new_size_gb: Annotated[int, Field(ge=1, description="The new total size in GB you consider")],
     ctx: Ctx,
-    check: Annotated[LiveCheck, Resolve(plan_check)],
+    facts: Annotated[PlanFacts, Resolve(plan_check)],
 ) -> Annotated[CallToolResult, ExtensionPlan]:
+    check, back = facts.check, facts.back
     volume, assessment = check.volume, check.assessment
     summary = VolumeSummary.of(volume)
     accepted = assessment.verdict == "extend"
     policy = app_state(ctx).settings.snapshot_policy
-    back = await look_back(scp_client(app_state(ctx)), volume_id)
     plan = ExtensionPlan(
         volume=summary,
         current_size_gb=volume.size,

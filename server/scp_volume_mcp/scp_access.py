@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from .scp import ScpError, load_config
 
 if TYPE_CHECKING:
-    from .scp import ScpClient
+    from .scp import ScpClient, VolumeQuotaSet
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -51,20 +51,31 @@ class ScpAccess:
         if client is not None:
             await client.aclose()
 
+    @property
+    def quota_cached(self) -> bool:
+        """Whether `per_volume_quota_gb` answers from the cache (no request)."""
+        return self._quota is not None and time.monotonic() - self._quota[0] < QUOTA_TTL_S
+
     async def per_volume_quota_gb(self) -> int | None:
         """The largest size one volume may have, cached briefly; None when the quota is not readable."""
+        if self._quota is None or not self.quota_cached:
+            await self.quota_set()
+        assert self._quota is not None
+        return self._quota[1]
+
+    async def quota_set(self) -> VolumeQuotaSet | None:
+        """The whole quota set, read now: one request serves the per-volume limit (cached from it) and the
+        snapshot count. None when it is not readable (the platform enforces its quota anyway)."""
         now = time.monotonic()
-        if self._quota is not None and now - self._quota[0] < QUOTA_TTL_S:
-            return self._quota[1]
         try:
             quota = await self.client().show_volume_quota_set()
         except ScpError as exc:
             logger.info("Volume quota not readable (%s); the platform will enforce it", exc)
-            limit, self.quota_unstated = None, "unreadable"
-        else:
-            limit = quota.per_volume_size.stated_limit if quota.per_volume_size else None
-            self.quota_unstated = "not stated" if limit is None else None
-            if limit is None:
-                logger.info("The platform states no per-volume size limit; it decides")
+            self._quota, self.quota_unstated = (now, None), "unreadable"
+            return None
+        limit = quota.per_volume_size.stated_limit if quota.per_volume_size else None
+        self.quota_unstated = "not stated" if limit is None else None
+        if limit is None:
+            logger.info("The platform states no per-volume size limit; it decides")
         self._quota = (now, limit)
-        return limit
+        return quota

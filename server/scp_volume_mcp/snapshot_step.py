@@ -11,7 +11,7 @@ Any failure raises `ExtendRefused`, naming the snapshot: nothing was resized. No
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from . import messages
 from .attempt import Attempt, ExtendRefused
@@ -27,7 +27,7 @@ from .scp import (
     Volume,
     is_volume_id,
 )
-from .snapshots import snapshot_name, snapshot_quota
+from .snapshots import SnapshotQuota, snapshot_name, snapshot_quota
 from .waiting import PollSchedule, Progress
 
 if TYPE_CHECKING:
@@ -47,9 +47,12 @@ class SnapshotStep:
         self.name = ""
         """The snapshot's name, made when it is requested (see `snapshot_name`)."""
 
-    async def take(self, volume: Volume) -> Snapshot:
+    async def take(self, volume: Volume, quota: SnapshotQuota | Literal["unread"] | None = "unread") -> Snapshot:
+        """`quota`: the snapshot quota as read with the volume just before (the check, or the re-read under
+        the lock); "unread" reads it here. The platform enforces it in any case: this refuses early, in words."""
         self.name = snapshot_name(self.attempt.volume_id)  # now, under the lock: this attempt's own name
-        quota = await snapshot_quota(self.client)
+        if quota == "unread":
+            quota = await snapshot_quota(self.client)
         if quota is not None and quota.full and quota.limit is not None:
             raise ExtendRefused(messages.snapshot_quota_refusal(quota.in_use, quota.limit), self.attempt)
         if self._progress is not None:

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import untrusted_text
 from .scp import SNAPSHOT_NAME_MAX, ScpError, Snapshot, Volume
+from .side_by_side import side_by_side
 
 if TYPE_CHECKING:
-    from .scp import ScpClient
+    from .scp import ScpClient, VolumeQuotaSet
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -58,10 +59,16 @@ class WayBack:
 async def snapshot_quota(client: ScpClient) -> SnapshotQuota | None:
     """The snapshot quota, or None when it cannot be read (the platform enforces it anyway)."""
     try:
-        entry = (await client.show_volume_quota_set()).snapshots
+        quota_set = await client.show_volume_quota_set()
     except ScpError as exc:
         logger.info("Snapshot quota not readable (%s); the platform will enforce it", exc)
         return None
+    return snapshot_quota_of(quota_set)
+
+
+def snapshot_quota_of(quota_set: VolumeQuotaSet | None) -> SnapshotQuota | None:
+    """The `snapshots` entry of a quota set already read (None: not readable, or no entry)."""
+    entry = quota_set.snapshots if quota_set is not None else None
     if entry is None:
         return None
     return SnapshotQuota(entry.stated_limit, _count(entry.in_use) + _count(entry.reserved))
@@ -74,13 +81,19 @@ def _count(value: object) -> int:
 
 
 async def look_back(client: ScpClient, volume_id: str) -> WayBack:
-    """The latest snapshot of the volume and the snapshot quota; never raises for a failed read."""
-    quota = await snapshot_quota(client)
+    """The latest snapshot of the volume and the snapshot quota, read side by side; never raises for a failed
+    read."""
+    quota, (latest, problem) = await side_by_side(snapshot_quota(client), latest_snapshot(client, volume_id))
+    return WayBack(latest, quota, problem)
+
+
+async def latest_snapshot(client: ScpClient, volume_id: str) -> tuple[Snapshot | None, str | None]:
+    """The volume's newest snapshot (None: it has none) and, when the list could not be read, why."""
     try:
         snapshots = await client.list_snapshots(volume_id, limit=1)
     except ScpError as exc:
-        return WayBack(None, quota, str(exc))
-    return WayBack(snapshots[0] if snapshots else None, quota)
+        return None, str(exc)
+    return (snapshots[0] if snapshots else None), None
 
 
 def age_s(created_at: str | None, now: float | None = None) -> float | None:

@@ -17,29 +17,39 @@ if TYPE_CHECKING:
 
 Progress = Callable[[float, float, str], Awaitable[None]]
 """(elapsed seconds, timeout seconds, message)"""
-MIN_POLL_S = 0.2
+FIRST_POLL_S = 0.1
+"""The first look: a platform that is quick has often finished within a round trip or two."""
+POLL_GROWTH = 3.0
 
 
 class PollSchedule:
-    """Pauses between reads while waiting on the platform: doubling from MIN_POLL_S up to `poll_s`, never past
-    `timeout_s` from the schedule's start."""
+    """Pauses between reads while waiting on the platform: the first after FIRST_POLL_S, then each three times
+    the last (0.1, 0.3, 0.9 s) up to `poll_s`, never past `timeout_s` from the schedule's start. So what the
+    platform shows is seen within about one poll interval, and a long wait sends no more reads than a schedule
+    doubling from 0.2 s (the one before): its three early looks take 1.3 s where that one's four took 3.0 s."""
 
-    def __init__(self, timeout_s: float, poll_s: float) -> None:
-        self.timeout_s, self._longest = timeout_s, max(poll_s, MIN_POLL_S)
-        self._started = time.monotonic()
-        self._delay = MIN_POLL_S
+    def __init__(self, timeout_s: float, poll_s: float, clock: Callable[[], float] | None = None) -> None:
+        self.timeout_s, self._longest = timeout_s, max(poll_s, FIRST_POLL_S)
+        self._clock = clock or time.monotonic
+        self._started = self._clock()
+        self._delay = FIRST_POLL_S
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self._started
+        return self._clock() - self._started
 
     @property
     def remaining(self) -> float:
         return self.timeout_s - self.elapsed
 
+    def next_pause(self) -> float:
+        """The pause before the next read (and the schedule moves on)."""
+        pause = max(0.0, min(self._delay, self.remaining))
+        self._delay = min(self._delay * POLL_GROWTH, self._longest)
+        return pause
+
     async def pause(self) -> None:
-        await anyio.sleep(max(0.0, min(self._delay, self.remaining)))
-        self._delay = min(self._delay * 2, self._longest)
+        await anyio.sleep(self.next_pause())
 
 
 def settled(volume: Volume, target: int) -> bool:

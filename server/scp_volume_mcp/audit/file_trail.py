@@ -59,6 +59,8 @@ class FileAuditTrail:
         return self.path is not None
 
     async def write(self, record: AuditRecord) -> None:
+        if self.path is None:  # the trail is off: no worker thread for nothing (two hops per extension)
+            return
         # The fsync waits for the disk: in a worker thread, so other calls keep being served meanwhile.
         await anyio.to_thread.run_sync(self.append, record)
 

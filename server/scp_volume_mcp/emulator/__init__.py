@@ -11,7 +11,7 @@ from .._lazy import lazy_attributes
 from ._faults import Fault
 from ._history import AcceptedResize
 from ._journal import JournalEntry
-from ._seed import default_snapshots, default_volumes, load_volumes
+from ._seed import default_snapshots, default_volumes, generated_volumes, load_volumes
 from ._state import (
     DEFAULT_MAX_VOLUME_GB,
     DEFAULT_PORT,
@@ -43,6 +43,7 @@ __all__ = [
     "JournalEntry",
     "default_snapshots",
     "default_volumes",
+    "generated_volumes",
     "load_volumes",
     "serve_forever",
 ]

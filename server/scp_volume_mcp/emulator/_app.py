@@ -77,6 +77,8 @@ class EmulatorApp:
         except ValueError:
             body = raw.decode("utf-8", "replace")
         fault = self.state.faults.take(route) if signature_ok is True and route != "unknown" else None
+        if self.state.settings.latency_s > 0:  # the way to the region and back, before anything is decided
+            await asyncio.sleep(self.state.settings.latency_s)
         try:
             if signature_ok is not True:
                 raise Refusal(401, "UNAUTHORIZED", signature_ok or "Invalid signature")

@@ -134,18 +134,10 @@ class VolumeRoutes:
             raise Refusal(400, "BAD_REQUEST", "limit and offset must be integers") from None
         if not 1 <= limit <= 1000 or offset < 0:
             raise Refusal(400, "BAD_REQUEST", "limit must be between 1 and 1000, offset not negative")
-        volumes = self.state.all()
-        if name := one("name"):
-            volumes = [v for v in volumes if v.get("name") == name]
-        if state := one("state"):
-            volumes = [v for v in volumes if v.get("state") == state]
-        if marker := one("marker"):
-            ids = [v["id"] for v in volumes]
-            if marker not in ids:
-                raise Refusal(400, "BAD_REQUEST", f"Marker {marker} could not be found.")
-            volumes = volumes[ids.index(marker) + 1 :]
-        count = len(volumes)
-        page = volumes[offset : offset + limit]
+        found = self.state.page(name=one("name"), state=one("state"), marker=one("marker"), offset=offset, limit=limit)
+        if found is None:
+            raise Refusal(400, "BAD_REQUEST", f"Marker {one('marker')} could not be found.")
+        count, page = found
         return {"count": count, "volumes": [shape(v, version) for v in page]}
 
     def extend(self, volume_id: str, body: Any, version: str) -> dict[str, Any]:
@@ -249,6 +241,7 @@ _SETTABLE = frozenset(
         "snapshot_seconds",
         "snapshot_outcome",
         "snapshots_limit",
+        "latency_s",
     }
 )
 

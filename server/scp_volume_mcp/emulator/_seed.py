@@ -95,6 +95,22 @@ def default_volumes() -> list[dict[str, Any]]:
     ]
 
 
+GENERATED_STATES = ("available", "in-use", "available", "available", "error", "extending")
+"""The states generated volumes cycle through: mostly available, some attached, a few that cannot grow."""
+
+
+def generated_volumes(count: int) -> list[dict[str, Any]]:
+    """`count` volumes as a large account holds them (`gen-00001`, ...: ids, sizes and states vary), for
+    rehearsing lists at scale (`scp-volume-mcp emulator --generated-volumes 10000`)."""
+    volumes = []
+    for n in range(1, count + 1):
+        state = GENERATED_STATES[n % len(GENERATED_STATES)]
+        server = f"00000000-0000-4000-9000-{n:012d}" if state == "in-use" else None
+        volume_id = f"00000000-0000-4000-8000-{n:012d}"
+        volumes.append(_volume(volume_id, f"gen-{n:05d}", 16 + 8 * (n % 64), state, server=server))
+    return volumes
+
+
 def default_snapshots(now: float | None = None) -> list[dict[str, Any]]:
     """The seeded snapshots: the example volume has one, three days old; the other volumes have none."""
     created = iso_time((time.time() if now is None else now) - 3 * 86400)

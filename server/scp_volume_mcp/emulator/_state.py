@@ -98,6 +98,9 @@ class EmulatorSettings:
     snapshots_limit: Any = 10
     """The `snapshots` entry's `limit` in the quota set, answered verbatim (`-1`, `""`, null: none stated). A
     positive integer is enforced: creating one more snapshot is refused (413, as Cinder answers)."""
+    latency_s: float = 0.0
+    """How long every answer of the volume API waits before it is made (a region away: tens to hundreds of
+    ms). The control routes answer at once."""
 
 
 class EmulatorState:
@@ -170,6 +173,27 @@ class EmulatorState:
             for volume_id in list(self._resizing):
                 self._settle(volume_id)
             return [copy.deepcopy(v) for v in self._volumes.values()]
+
+    def page(
+        self, *, name: str | None, state: str | None, marker: str | None, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]] | None:
+        """One page of the volume list, filtered as the API filters (`name`, `state`), after `marker`: the number
+        that match and copies of the page's volumes only (None: the marker is not among them). A page of 20 out
+        of 10,000 copies 20."""
+        with self._lock:
+            for volume_id in list(self._resizing):
+                self._settle(volume_id)
+            matching = [
+                v
+                for v in self._volumes.values()
+                if (not name or v.get("name") == name) and (not state or v.get("state") == state)
+            ]
+            if marker:
+                after = next((n for n, v in enumerate(matching) if v["id"] == marker), None)
+                if after is None:
+                    return None
+                matching = matching[after + 1 :]
+            return len(matching), [copy.deepcopy(v) for v in matching[offset : offset + limit]]
 
     def resizing(self, volume_id: str) -> bool:
         """Whether an accepted resize of the volume is still under way."""

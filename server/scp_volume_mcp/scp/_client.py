@@ -8,6 +8,7 @@ what an ambiguous failure means (see `ScpTransportError.sent`).
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
@@ -100,26 +101,40 @@ class ScpClient(SignedSession):
         page_size: int = LIST_PAGE_SIZE,
         max_items: int | None = None,
     ) -> list[VolumeShowResponse]:
-        """Every matching volume, following `marker` pages until a short page (or `max_items`)."""
-        page_size = max(1, min(page_size, LIST_PAGE_SIZE_MAX, max_items or LIST_PAGE_SIZE_MAX))
-        volumes: list[VolumeShowResponse] = []
+        """Every matching volume (at most `max_items`), following `marker` pages: see `iter_volumes`."""
+        return [v async for v in self.iter_volumes(name=name, state=state, page_size=page_size, max_items=max_items)]
+
+    async def iter_volumes(
+        self,
+        *,
+        name: str | None = None,
+        state: str | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+        max_items: int | None = None,
+    ) -> AsyncIterator[VolumeShowResponse]:
+        """The matching volumes, one page in memory at a time. `name` and `state` are the platform's own filters
+        (sent, not applied here); pages follow `marker` until a short page, and stop at `max_items`: a page
+        never asks for more than are still wanted (20 wanted: one request for 20)."""
+        wanted = max_items  # None: all of them
         marker: str | None = None
-        while True:
-            params: dict[str, str | int] = {"limit": page_size}
+        while wanted is None or wanted > 0:
+            size = min(LIST_PAGE_SIZE_MAX, max(1, page_size if wanted is None else wanted))
+            params: dict[str, str | int] = {"limit": size}
             if marker:
                 params["marker"] = marker
             if name:
                 params["name"] = name
             if state:
                 params["state"] = state
-            response = await self._read("/v1/volumes", params=params)
-            page = _parse_list(response, self._volume_model)
-            volumes.extend(page)
-            if max_items is not None and len(volumes) >= max_items:
-                return volumes[:max_items]
-            if len(page) < page_size or page[-1].id == marker:
-                return volumes
+            page = _parse_list(await self._read("/v1/volumes", params=params), self._volume_model)
+            for volume in page[:wanted]:
+                yield volume
+            if wanted is not None:
+                wanted -= min(wanted, len(page))
+            if len(page) < size or page[-1].id == marker:
+                return
             marker = page[-1].id
+            del page  # not alive while the next one is read and parsed
 
     async def show_volume_quota_set(self) -> VolumeQuotaSet:
         response = await self._read("/v1/volumes/quota-sets")
