@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from . import messages, tracing, untrusted_text
+from . import messages, tracing
 from .attempt import Attempt, ExtendError, ExtendRefused, ExtendReport, Outcome
 from .audit import AuditError, AuditTrail
 from .audit.writer import write_intent, write_outcome
@@ -93,7 +93,10 @@ class ExtendOperation:
         waited_s = None
         if wait and not settled(volume, self.attempt.target_gb):
             started = time.monotonic()
-            volume, note = await self._wait(volume)
+            volume, note = await wait_until_settled(
+                self.client, self.attempt.volume_id, self.attempt.target_gb, volume, timeout_s=self.timeout_s,
+                poll_s=self.poll_s, progress=self._progress,
+            )  # fmt: skip
             waited_s = time.monotonic() - started
             if volume.state in FAILED_STATES:
                 raise self._error(messages.extension_failed(self.attempt.volume_id, volume.state, volume.size))
@@ -182,16 +185,6 @@ class ExtendOperation:
         await self._judge(volume)
         self.attempt.previous_size_gb = volume.size
         return volume
-
-    async def _wait(self, volume: Volume) -> tuple[Volume, str | None]:
-        with tracing.span("scp_volume_mcp.wait", **{"scp.volume_id": self.attempt.volume_id}) as waiting:
-            volume, note = await wait_until_settled(
-                self.client, self.attempt.volume_id, self.attempt.target_gb, volume, timeout_s=self.timeout_s,
-                poll_s=self.poll_s, progress=self._progress,
-            )  # fmt: skip
-            state = untrusted_text.short(volume.state)
-            waiting.set_attributes({"scp.settled": settled(volume, self.attempt.target_gb), "scp.state": state})
-        return volume, note
 
     async def _interrupted(self) -> str:
         """The call ended under us: whether a resize was sent and, if so, what a quick read shows now."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from . import messages
+from . import messages, tracing, untrusted_text
 from .scp import FAILED_STATES, SETTLED_STATES, ScpError, Volume
 
 if TYPE_CHECKING:
@@ -61,8 +61,20 @@ async def wait_until_settled(
     client: ScpClient, volume_id: str, target: int, volume: Volume, *, timeout_s: float, poll_s: float,
     progress: Progress | None,
 ) -> tuple[Volume, str | None]:  # fmt: skip
-    """Poll (backing off up to `poll_s`) until the volume settles at `target`, fails, or time runs out.
-    Returns the last volume seen (the caller judges a failed state) and a note when it is not settled."""
+    """Poll (backing off up to `poll_s`) until the volume settles at `target`, fails, or time runs out, in a
+    span of its own. Returns the last volume seen (the caller judges a failed state) and a note when it is not
+    settled."""
+    with tracing.span("scp_volume_mcp.wait", **{"scp.volume_id": volume_id}) as span:
+        volume, note = await _poll(client, volume_id, target, volume, timeout_s=timeout_s, poll_s=poll_s,
+                                   progress=progress)  # fmt: skip
+        span.set_attributes({"scp.settled": settled(volume, target), "scp.state": untrusted_text.short(volume.state)})
+    return volume, note
+
+
+async def _poll(
+    client: ScpClient, volume_id: str, target: int, volume: Volume, *, timeout_s: float, poll_s: float,
+    progress: Progress | None,
+) -> tuple[Volume, str | None]:  # fmt: skip
     schedule = PollSchedule(timeout_s, poll_s)
     while True:
         elapsed = schedule.elapsed

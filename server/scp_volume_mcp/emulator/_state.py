@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -19,7 +18,8 @@ from ..scp import API_VERSIONS, EXTENDING_STATE
 from ._faults import Fault, FaultList
 from ._history import AcceptedResize, ResizeHistory
 from ._journal import Journal, JournalEntry
-from ._seed import default_snapshots, default_volumes, iso_time
+from ._seed import default_snapshots, default_volumes
+from ._snapshots import SnapshotStore
 
 EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
 EMULATOR_SECRET_KEY: Final = "emulator-secret-key"  # noqa: S105 - the emulator's published demo key
@@ -119,8 +119,7 @@ class EmulatorState:
         self._lock = threading.Lock()
         self._initial = [copy.deepcopy(dict(v)) for v in (default_volumes() if volumes is None else volumes)]
         self._seeded_snapshots = volumes is None
-        self._snapshots: dict[str, dict[str, Any]] = {}
-        self._snapshot_done: dict[str, tuple[float, str]] = {}
+        self.snapshot_store = SnapshotStore(lambda: self.settings, clock)
         self._volumes: dict[str, dict[str, Any]] = {}
         self._resizing: dict[str, _PendingResize] = {}
         self.faults = FaultList()
@@ -133,10 +132,8 @@ class EmulatorState:
         with self._lock:
             self._volumes = {v["id"]: copy.deepcopy(v) for v in self._initial}
             self._resizing.clear()
-            # Made afresh: the seeded snapshot is "three days old" at every reset, however long the emulator has run.
-            seeded = default_snapshots() if self._seeded_snapshots else []
-            self._snapshots = {s["id"]: s for s in seeded}
-            self._snapshot_done.clear()
+        # Made afresh: the seeded snapshot is "three days old" at every reset, however long the emulator has run.
+        self.snapshot_store.reset(default_snapshots() if self._seeded_snapshots else [])
         self.faults.clear()
         self.journal.clear()
         self.history.clear()
@@ -237,49 +234,15 @@ class EmulatorState:
             self._settle(volume_id)
             return copy.deepcopy(volume)
 
-    # --- snapshots ------------------------------------------------------------------------------
-
-    def _settle_snapshot(self, snapshot_id: str) -> None:
-        done = self._snapshot_done.get(snapshot_id)
-        if done is not None and self._clock() >= done[0]:
-            snapshot = self._snapshots[snapshot_id]
-            snapshot["status"] = done[1]
-            snapshot["updated_at"] = iso_time(time.time())
-            del self._snapshot_done[snapshot_id]
+    # --- snapshots (kept by `_snapshots.SnapshotStore`) ---------------------------------------------
 
     def snapshots(self, volume_id: str | None = None) -> list[dict[str, Any]]:
         """The snapshots (of one volume), newest first, as the platform sorts them by default."""
-        with self._lock:
-            for snapshot_id in list(self._snapshot_done):
-                self._settle_snapshot(snapshot_id)
-            found = [copy.deepcopy(s) for s in self._snapshots.values() if volume_id in (None, s["volume_id"])]
-        return sorted(found, key=lambda s: s["created_at"], reverse=True)
+        return self.snapshot_store.list(volume_id)
 
     def snapshot(self, snapshot_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            if snapshot_id not in self._snapshots:
-                return None
-            self._settle_snapshot(snapshot_id)
-            return copy.deepcopy(self._snapshots[snapshot_id])
+        return self.snapshot_store.get(snapshot_id)
 
     def start_snapshot(self, volume: Mapping[str, Any], name: str, description: str | None) -> dict[str, Any]:
         """Accept a snapshot (the caller has validated it): `creating` for `snapshot_seconds`."""
-        now = iso_time(time.time())
-        snapshot = {
-            "id": str(uuid.uuid4()),
-            "volume_id": volume["id"],
-            "size": volume["size"],
-            "status": "creating",
-            "name": name,
-            "description": description,
-            "created_at": now,
-            "updated_at": now,
-            "user_id": volume.get("user_id"),
-            "metadata": {},
-        }
-        with self._lock:
-            self._snapshots[snapshot["id"]] = snapshot
-            done_at = self._clock() + self.settings.snapshot_seconds
-            self._snapshot_done[snapshot["id"]] = (done_at, self.settings.snapshot_outcome)
-            self._settle_snapshot(snapshot["id"])
-            return copy.deepcopy(self._snapshots[snapshot["id"]])
+        return self.snapshot_store.start(volume, name, description)
