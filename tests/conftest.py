@@ -6,7 +6,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -77,24 +76,16 @@ def database_url() -> Iterator[str]:
         cluster.__exit__(None, None, None)
 
 
-def with_dbname(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture
 def team_db(database_url: str) -> Iterator[str]:
     """A fresh database of the session's cluster for one test, with the schema migrated (the audit table is
     append-only)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
     import psycopg
 
-    from scp_volume_mcp.team.schema import migrate
+    from .pg_cluster import fresh_database
 
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}".encode())
-    url = with_dbname(database_url, name)
-    migrate(url)  # what `scp-volume-mcp db migrate` does, as the owner
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = fresh_database(database_url, name)  # migrated, as `scp-volume-mcp db migrate` does, as the owner
     yield url
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())

@@ -133,3 +133,34 @@ def postgres_cluster() -> Iterator[str]:
             with suppress(PostgresUnavailable, subprocess.TimeoutExpired):
                 _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], owner, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fresh_database(url: str, name: str | None = None) -> str:
+    """A new database of the cluster at `url`, migrated as `scp-volume-mcp db migrate` does (as the owner): the
+    URL of it. For a test, a benchmark setup or a chaos history that must not see another's records."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from scp_volume_mcp.team.schema import migrate
+
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}".encode())
+    fresh = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    migrate(fresh)
+    return fresh
+
+
+def terminate_lock_sessions(url: str) -> list[tuple[bool]]:
+    """End every session holding one of this server's advisory locks (as an operator or a failover would)."""
+    import psycopg
+
+    from scp_volume_mcp.team.schema import LOCK_NAMESPACE
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        return admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
+            (LOCK_NAMESPACE,),
+        ).fetchall()

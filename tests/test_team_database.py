@@ -20,9 +20,9 @@ from scp_volume_mcp.team.database import (
     mask_url,
 )
 from scp_volume_mcp.team.reader import read_rows
-from scp_volume_mcp.team.schema import LOCK_NAMESPACE, SCHEMA_VERSION, TABLE, migrate
+from scp_volume_mcp.team.schema import SCHEMA_VERSION, TABLE, migrate
 
-from .pg_cluster import PASSWORD
+from .pg_cluster import PASSWORD, terminate_lock_sessions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]  # a real PostgreSQL cluster (tests/pg_cluster.py)
 
@@ -127,11 +127,7 @@ async def test_lock_is_released_when_its_connection_drops(team_db: str) -> None:
     holder, waiter = TeamCoordinator(Database(team_db)), TeamCoordinator(Database(team_db, lock_timeout_s=30))
     try:
         async with holder.volume_lock("vol-c"):
-            with psycopg.connect(team_db, autocommit=True) as admin:
-                terminated = admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
-                    (LOCK_NAMESPACE,),
-                ).fetchall()
+            terminated = terminate_lock_sessions(team_db)
             assert terminated == [(True,)]
             async with waiter.volume_lock("vol-c"):  # the dropped session's lock is gone
                 pass

@@ -24,9 +24,10 @@ from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
-from scp_volume_mcp.team.schema import LOCK_NAMESPACE, SCHEMA_VERSION, migrate
+from scp_volume_mcp.team.schema import SCHEMA_VERSION, migrate
 
 from .mcp_helpers import client_factory, text
+from .pg_cluster import terminate_lock_sessions
 from .test_transports import free_port, scp_env
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -116,11 +117,7 @@ async def test_a_lock_whose_session_was_terminated_sends_nothing(emulator: Emula
         tg.start_soon(call)
         while not emulator.state.requests("POST"):  # noqa: ASYNC110 - the emulator runs on its own thread
             await anyio.sleep(0.02)
-        with psycopg.connect(team_db, autocommit=True) as admin:
-            terminated = admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
-                (LOCK_NAMESPACE,),
-            ).fetchall()
+        terminated = terminate_lock_sessions(team_db)
         assert terminated == [(True,)]
     [result] = results
     assert result.is_error

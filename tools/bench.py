@@ -763,31 +763,20 @@ def audit_counts_database(url: str, replicas: list[str]) -> dict[str, int]:
     return {"intents": found.get("intent", 0), "outcomes": found.get("outcome", 0)}
 
 
-def fresh_database(url: str, name: str) -> str:
-    """A new database of the cluster, migrated (what `scp-volume-mcp db migrate` does): each setup starts a fresh
-    emulator with the same volume ids at their old sizes, so it must not see the last setup's open attempts."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    from scp_volume_mcp.team.schema import migrate
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}".encode())
-    fresh = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    migrate(fresh)
-    return fresh
-
-
-def postgres_cluster() -> Any:
-    """A throwaway PostgreSQL cluster, started as the tests start theirs (tests/pg_cluster.py; also as root):
-    a context manager yielding its URL. Raises `PostgresUnavailable` (or ImportError without tests/) on entry."""
+def pg_cluster() -> Any:
+    """The tests' PostgreSQL helpers (tests/pg_cluster.py). Raises ImportError without tests/."""
     sys.path.insert(0, str(ROOT))
     try:
         from tests import pg_cluster
     finally:
         sys.path.remove(str(ROOT))
-    return pg_cluster.postgres_cluster()
+    return pg_cluster
+
+
+def postgres_cluster() -> Any:
+    """A throwaway PostgreSQL cluster, started as the tests start theirs (tests/pg_cluster.py; also as root):
+    a context manager yielding its URL. Raises `PostgresUnavailable` (or ImportError without tests/) on entry."""
+    return pg_cluster().postgres_cluster()
 
 
 def bench_replicas(distinct_count: int, colliding_count: int, per_volume: int, clients: int,
@@ -824,7 +813,9 @@ def bench_replicas(distinct_count: int, colliding_count: int, per_volume: int, c
             return report
         try:
             for count in (1, replicas):
-                database = fresh_database(url, f"bench_{count}_{uuid.uuid4().hex[:8]}")
+                # A fresh database per setup: each starts a fresh emulator with the same volume ids at their old
+                # sizes, so it must not see the last setup's open attempts.
+                database = pg_cluster().fresh_database(url, f"bench_{count}_{uuid.uuid4().hex[:8]}")
                 names = [f"bench-{count}r-{n}" for n in range(1, count + 1)]
                 envs = [{"SCP_DATABASE_URL": database, "SCP_REPLICA_NAME": name} for name in names]
                 label = f"{count} replica{'s' if count > 1 else ''}, PostgreSQL"

@@ -385,7 +385,7 @@ def run(plan: Plan, database_url: str) -> dict[str, Any]:
                "SCP_LOCK_TIMEOUT": "5", "SCP_SHUTDOWN_GRACE": "5", "SCP_POLL_INTERVAL": "0.5"}  # fmt: skip
         for name in ("SCP_AUDIT_LOG", "SCP_DATABASE_URL", "SCP_REPLICA_NAME", "SCP_CONFIRMATION"):
             env.pop(name, None)
-        servers = Servers(env, Path(folder) / "audit.jsonl", fresh_database(database_url))
+        servers = Servers(env, Path(folder) / "audit.jsonl", _pg_cluster().fresh_database(database_url))
         servers.ports = [_free_port() for _ in range(plan.replicas + 1)]  # slot 0: the human-only replica
         for slot in range(len(servers.ports)):
             servers.start(slot)
@@ -402,22 +402,6 @@ def run(plan: Plan, database_url: str) -> dict[str, Any]:
               "closed_by_operator": history.closed_by_operator, "violations": found}  # fmt: skip
     print(json.dumps(report, indent=2), file=sys.stderr, flush=True)
     return report
-
-
-def fresh_database(url: str) -> str:
-    """A new, migrated database of the cluster at `url` for one history."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    import psycopg
-
-    from scp_volume_mcp.team.schema import migrate
-
-    name = f"chaos_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}".encode())
-    fresh = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    migrate(fresh)
-    return fresh
 
 
 def main() -> int:
@@ -438,14 +422,19 @@ def main() -> int:
     return 1 if report["violations"] else 0
 
 
-@contextlib.contextmanager
-def _cluster() -> Any:
+def _pg_cluster() -> Any:
+    """The tests' PostgreSQL helpers (tests/pg_cluster.py)."""
     sys.path.insert(0, str(ROOT))
     try:
         from tests import pg_cluster
     finally:
         sys.path.remove(str(ROOT))
-    with pg_cluster.postgres_cluster() as url:
+    return pg_cluster
+
+
+@contextlib.contextmanager
+def _cluster() -> Any:
+    with _pg_cluster().postgres_cluster() as url:
         yield url
 
 
