@@ -11,8 +11,13 @@ CASES = [
     # current, target, state, quota, verdict, reasons (substrings, in order)
     (100, 104, "in-use", None, "extend", []),
     (100, 104, "available", 104, "extend", []),
-    (100, 100, "in-use", None, "unchanged", []),
-    (100, 100, "error", None, "unchanged", []),
+    (104, 104, "in-use", None, "unchanged", []),
+    (104, 104, "error", None, "unchanged", []),
+    # extend_volume's schema would refuse 100 as an argument: the plan says so, even for a volume of 100 GB
+    (100, 100, "in-use", None, "refused", ["multiples of 8 GB: try 104 GB"]),
+    (100, 1030, "in-use", 1024, "refused", ["multiples of 8 GB: try 1024 GB", "per-volume quota of 1024 GB"]),
+    (8, 8, "available", None, "refused", ["the smallest size a volume grows to is 16 GB: try 16 GB"]),
+    (8, 12, "available", None, "refused", ["multiples of 8 GB: try 16 GB"]),
     (100, 96, "in-use", None, "refused", ["volumes can only grow: current 100 GB, requested 96 GB"]),
     (100, 96, "extending", 50, "refused", ["volumes can only grow"]),
     (100, 105, "in-use", None, "refused", ["multiples of 8 GB: try 104 or 112 GB"]),

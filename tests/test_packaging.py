@@ -15,7 +15,8 @@ def test_scp_public_surface_is_pinned() -> None:
     assert sorted(scp_volume_mcp.scp.__all__) == [
         "API_SERVICE", "API_VERSIONS", "ApiVersionStatus", "CLIENT_TYPE", "CURRENT_API_VERSION",
         "EXAMPLE_VOLUME_ID", "EXTENDABLE_STATES", "EXTENDING_STATE", "EXTENDING_STATES", "ExtendAccepted",
-        "FAILED_STATES", "KNOWN_STATES", "LIST_PAGE_SIZE_MAX", "MIN_EXTEND_TARGET_GB", "MIN_VOLUME_SIZE_GB",
+        "FAILED_STATES", "KNOWN_STATES", "LIST_PAGE_SIZE_MAX", "MAX_VOLUME_SIZE_GB", "MIN_EXTEND_TARGET_GB",
+        "MIN_VOLUME_SIZE_GB",
         "Probe", "SETTLED_STATES", "SIZE_STEP_GB", "SNAPSHOT_AVAILABLE",
         "SNAPSHOT_FAILED_STATUSES", "SNAPSHOT_NAME_MAX", "SNAPSHOT_NAME_PATTERN", "ScpAuth", "ScpBadRequest",
         "ScpClient", "ScpConfig", "ScpConfigError", "ScpConflict", "ScpDiscoveryError", "ScpError",
@@ -23,7 +24,8 @@ def test_scp_public_surface_is_pinned() -> None:
         "ScpServerError", "ScpTimeoutError", "ScpTransportError", "ScpUnauthorized", "ScpVersionRejected",
         "Snapshot", "StateSet", "VERSIONS_WITH_PERFORMANCE", "VOLUME_ID_PATTERN", "Volume", "VolumeQuotaSet",
         "VolumeServer", "VolumeShowResponse", "VolumeShowResponseV1Dot2", "check_api_version", "classify_state",
-        "config_dir", "credentials_exposure", "is_loopback_host", "is_volume_id", "load_config", "signature",
+        "config_dir", "credentials_exposure", "is_loopback_host", "is_volume_id", "known_spelling",
+        "load_config", "signature",
         "state_key", "url_host",
     ]  # fmt: skip
 

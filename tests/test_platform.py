@@ -67,10 +67,11 @@ async def test_a_limit_that_is_not_a_positive_integer_states_none(emulator: Emul
 
 async def test_with_no_stated_limit_the_platform_decides(emulator: EmulatorServer) -> None:
     emulator.state.settings.per_volume_limit_gb = -1  # Cinder's "unlimited"; the platform's own maximum stays
+    emulator.state.settings.max_volume_size_gb = 4096  # below the schema's maximum (12288), so SCP decides
     async with connect(emulator, settings=FLAG) as session:
-        done = await session.call("extend_volume", _extend(AVAILABLE, 12296))
+        done = await session.call("extend_volume", _extend(AVAILABLE, 4104))
     assert done.is_error
-    assert "at most 12288 GB" in text(done)  # the platform's refusal, not ours
+    assert "at most 4096 GB" in text(done)  # the platform's refusal, not ours
     assert len(emulator.state.requests("PUT")) == 1
 
 
@@ -309,11 +310,10 @@ async def test_the_largest_volume_is_configurable(scp_config: ScpConfig) -> None
             assert (await scp.extend_volume(AVAILABLE, 16384)).volume.size == 16384
 
 
-async def test_the_tool_schema_has_no_maximum(emulator: EmulatorServer) -> None:
+async def test_the_tool_schema_has_the_platforms_maximum(emulator: EmulatorServer) -> None:
     server = build_server(ServerSettings(), client_factory(emulator))
     async with connect(emulator) as session:
         del server
         for tool in ("plan_volume_extension", "extend_volume"):
             size = session.tools[tool].input_schema["properties"]["new_size_gb"]
-            assert "maximum" not in size
-            assert "exclusiveMaximum" not in size
+            assert size["maximum"] == EmulatorSettings().max_volume_size_gb == 12288

@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
 
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
@@ -71,8 +72,8 @@ async def test_tools_are_described_and_annotated(emulator: EmulatorServer) -> No
 async def test_read_only_mode_does_not_offer_extend(emulator: EmulatorServer) -> None:
     async with connect(emulator, settings=ServerSettings(read_only=True)) as session:
         assert "extend_volume" not in session.tools
-        result = await session.client.call_tool("extend_volume", extend_args(104))
-    assert result.is_error
+        with pytest.raises(MCPError, match="Unknown tool: extend_volume"):  # -32602, see test_model_reads
+            await session.client.call_tool("extend_volume", extend_args(104))
     assert no_put(emulator)
 
 
@@ -148,17 +149,19 @@ async def test_old_api_version_has_no_performance_fields(emulator: EmulatorServe
     ("name", "size", "accepted", "verdict", "reason"),
     [
         ("volume01", 104, True, "extend", None),
-        ("volume01", 100, False, "unchanged", None),
+        ("volume01", 100, False, "refused", "multiples of 8 GB: try 104 GB"),  # as extend_volume would say
+        ("data-available", 64, False, "unchanged", None),
         ("volume01", 96, False, "refused", "volumes can only grow: current 100 GB, requested 96 GB"),
         ("volume01", 106, False, "refused", "try 104 or 112 GB"),
         ("busy-extending", 56, False, "refused", "already in progress"),
         ("broken-error", 40, False, "refused", 'the volume is "error"'),
-        ("volume01", 12296, False, "refused", "per-volume quota of 12288 GB"),
+        ("volume01", 1032, False, "refused", "per-volume quota of 1024 GB"),
     ],
 )
 async def test_plan(
     emulator: EmulatorServer, name: str, size: int, accepted: bool, verdict: str, reason: str | None
 ) -> None:
+    emulator.state.settings.per_volume_limit_gb = 1024
     async with connect(emulator) as session:
         result = await session.call("plan_volume_extension", {"volume_id": VOLUMES[name], "new_size_gb": size})
     plan = result.structured_content
@@ -274,7 +277,7 @@ async def test_same_size_is_unchanged_and_sends_nothing(emulator: EmulatorServer
         (extend_args(56, VOLUMES["busy-extending"]), "already in progress"),
         (extend_args(40, VOLUMES["broken-error"]), 'the volume is "error"'),
         (extend_args(24, VOLUMES["new-creating"]), 'the volume is "creating"'),
-        (extend_args(12296), "per-volume quota of 12288 GB"),
+        (extend_args(1032), "per-volume quota of 1024 GB"),
         (extend_args(104, "00000000-0000-4000-8000-000000000000"), "No volume"),
         ({**extend_args(104), "confirm": False}, "confirm"),
         ({"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104}, "confirm"),
@@ -289,6 +292,7 @@ async def test_same_size_is_unchanged_and_sends_nothing(emulator: EmulatorServer
 async def test_refused_calls_send_no_put(
     emulator: EmulatorServer, mode: str, arguments: dict[str, Any], message: str
 ) -> None:
+    emulator.state.settings.per_volume_limit_gb = 1024
     async with connect(emulator, mode=mode, elicitation=answer("accept")) as session:
         result = await session.call("extend_volume", arguments)
     assert result.is_error

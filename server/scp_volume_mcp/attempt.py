@@ -45,6 +45,8 @@ class Attempt:
     request_id: str | None = None
     snapshot: Snapshot | None = None
     """The snapshot taken first (as last read), or the one found after an ambiguous create."""
+    snapshot_reused: bool = False
+    """The snapshot was taken by an earlier attempt of this server, and reused (see `snapshots.reusable_snapshot`)."""
     replica: str = field(default_factory=replica_name)
     attempt_id: str = field(default_factory=new_attempt_id)
     started: str | None = None
@@ -92,10 +94,12 @@ class ExtendReport:
 class ExtendError(Exception):
     """The extension did not happen as asked; `attempt.sent` says whether a resize request left this process."""
 
-    def __init__(self, message: str, attempt: Attempt) -> None:
+    def __init__(self, message: str, attempt: Attempt, codes: list[str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.attempt = attempt
+        self.codes = codes or []
+        """Why, as `models.Refusal` codes (empty: not said)."""
 
     @property
     def sent(self) -> bool:
@@ -110,9 +114,9 @@ class ExtendError(Exception):
         return self.message + messages.snapshot_before_failure(messages.snapshot_label(snapshot.name, snapshot.id))
 
     @staticmethod
-    def of(message: str, attempt: Attempt) -> ExtendError:
+    def of(message: str, attempt: Attempt, codes: list[str] | None = None) -> ExtendError:
         """`ExtendFailed` once a resize request has left, else `ExtendRefused`."""
-        return (ExtendFailed if attempt.sent else ExtendRefused)(message, attempt)
+        return (ExtendFailed if attempt.sent else ExtendRefused)(message, attempt, codes)
 
 
 class ExtendRefused(ExtendError):

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, NoReturn
 
 from mcp.server.mcpserver import Elicit, Resolve
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
@@ -18,7 +17,7 @@ from .models import VolumeSummary
 from .oauth import missing_extend_scope
 from .settings import SnapshotPolicy
 from .snapshots import look_back
-from .tool_context import Ctx, app_state, scp_client, scp_errors, start_attempt
+from .tool_context import Ctx, Refused, app_state, scp_client, scp_errors, start_attempt
 
 QUESTION_IN_RESULT_VERSION = "2026-07-28"
 """From this protocol version on, the question travels inside the tool result (`InputRequiredResult`) and
@@ -75,19 +74,22 @@ async def extension_check_with_snapshot(volume_id: str, new_size_gb: int, ctx: C
 
 async def _extension_check(volume_id: str, new_size_gb: int, ctx: Ctx, *, snapshot_first: bool) -> LiveCheck:
     if missing_extend_scope():  # before anything is read: this caller may look, not extend
-        raise ToolError(messages.MISSING_EXTEND_SCOPE)
+        raise Refused(messages.MISSING_EXTEND_SCOPE, ["scope"], volume_id=volume_id, current_size_gb=None,
+                      requested_size_gb=new_size_gb)  # fmt: skip
     state = app_state(ctx)
     with scp_errors(volume_id):
         check = await check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=snapshot_first)
     if check.assessment.verdict == "refused":
-        await refuse(ctx, check, new_size_gb, messages.refusal(check.label, check.assessment.reasons))
+        message = messages.refusal(check.label, check.assessment.reasons)
+        await refuse(ctx, check, new_size_gb, message, check.assessment.codes)
     return check
 
 
-async def refuse(ctx: Ctx, check: LiveCheck, target: int, message: str) -> NoReturn:
-    """Audit an attempt refused before anything was sent, and raise the tool error."""
+async def refuse(ctx: Ctx, check: LiveCheck, target: int, message: str, codes: list[str]) -> NoReturn:
+    """Audit an attempt refused before anything was sent, and raise the refusal (a typed tool error)."""
     await write_outcome(app_state(ctx).audit, start_attempt(ctx, check, target).record("outcome", "refused", message))
-    raise ToolError(message)
+    raise Refused(message, codes, volume_id=check.volume_id, current_size_gb=check.volume.size,
+                  requested_size_gb=target, per_volume_quota_gb=check.per_volume_quota_gb)  # fmt: skip
 
 
 async def confirmation(
@@ -123,11 +125,11 @@ async def _decide(
     if check.assessment.verdict == "unchanged" or policy == "flag":
         return Approval()
     if (version := _unknowable(ctx)) is not None:  # `auto` behaves as `human`: the flag alone never decides
-        await refuse(ctx, check, new_size_gb, messages.consent_unknowable(version))
+        await refuse(ctx, check, new_size_gb, messages.consent_unknowable(version), ["consent_unknowable"])
     if _can_elicit(ctx):
         return Elicit(await _question(check, new_size_gb, ctx, snapshot_first), ExtensionConfirmation)
     if policy == "human":
-        await refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED)
+        await refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED, ["human_required"])
     return Approval()
 
 

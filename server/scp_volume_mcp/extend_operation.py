@@ -87,7 +87,7 @@ class ExtendOperation:
         try:
             volume, note = await self._resize_under_lock()
         except CoordinationError as exc:  # the lock, before the PUT (nothing after it raises)
-            raise ExtendError.of(messages.coordination_unavailable(str(exc)), self.attempt) from None
+            raise ExtendError.of(messages.coordination_unavailable(str(exc)), self.attempt, ["lock"]) from None
         if volume.size >= self.attempt.target_gb and not self.attempt.sent:
             return ExtendReport("unchanged", volume, self.attempt)
         waited_s = None
@@ -157,11 +157,11 @@ class ExtendOperation:
                 self.attempt.volume_id, volume, exclude=self.attempt.attempt_id
             )
         except AuditError as exc:
-            raise ExtendRefused(messages.audit_unreadable(str(exc)), self.attempt) from None
+            raise ExtendRefused(messages.audit_unreadable(str(exc)), self.attempt, ["audit"]) from None
         assessment = assess_extension(volume, self.attempt.target_gb, self.check.per_volume_quota_gb, pending)
         if assessment.verdict == "refused":
             label = messages.volume_label(volume.name, self.attempt.volume_id)
-            raise self._error(messages.refusal(label, assessment.reasons))
+            raise self._error(messages.refusal(label, assessment.reasons), assessment.codes)
 
     async def _write_intent(self) -> None:
         """Fail closed: no resize (nor the snapshot before it) leaves unless its intent is stored."""
@@ -170,7 +170,7 @@ class ExtendOperation:
         try:
             await write_intent(self.trail, intent)
         except AuditError as exc:
-            raise ExtendRefused(messages.audit_unwritable(str(exc)), self.attempt) from None
+            raise ExtendRefused(messages.audit_unwritable(str(exc)), self.attempt, ["audit"]) from None
 
     async def _snapshot_first(self, volume: Volume) -> Volume:
         """The snapshot step; the volume is read and judged again after it, since a snapshot takes time (its
@@ -178,7 +178,11 @@ class ExtendOperation:
         with tracing.span("scp_volume_mcp.snapshot", **{"scp.volume_id": self.attempt.volume_id}):
             step = SnapshotStep(self.client, self.attempt, timeout_s=self.timeout_s, poll_s=self.poll_s,
                                 progress=self._progress)  # fmt: skip
-            await step.take(volume, self._snapshot_quota)
+            try:
+                await step.take(volume, self._snapshot_quota)
+            except ExtendRefused as exc:
+                exc.codes = exc.codes or ["snapshot"]
+                raise
         # Sequential, after the snapshot is available: the snapshot took time, and the resize must be judged
         # on the volume as it is now.
         volume = await self._read()
@@ -194,5 +198,5 @@ class ExtendOperation:
                 seen = await self.client.show_volume(self.attempt.volume_id)
         return messages.interrupted(self.attempt.sent, seen.size if seen else None, seen.state if seen else None)
 
-    def _error(self, message: str) -> ExtendError:
-        return ExtendError.of(message, self.attempt)
+    def _error(self, message: str, codes: list[str] | None = None) -> ExtendError:
+        return ExtendError.of(message, self.attempt, codes)

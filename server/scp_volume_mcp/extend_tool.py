@@ -12,7 +12,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field, Strict
 
 from . import messages
-from .attempt import Attempt, ConfirmedBy, ExtendError, ExtendReport, Outcome
+from .attempt import Attempt, ConfirmedBy, ExtendError, ExtendRefused, ExtendReport, Outcome
 from .audit.writer import write_outcome
 from .confirmation import (
     Confirm,
@@ -26,9 +26,9 @@ from .confirmation import (
 from .extend_operation import ExtendOperation
 from .live_check import LiveCheck
 from .models import ExtendResult, RestoreRequest, SnapshotInfo, VolumeSummary
-from .scp import MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
+from .scp import MAX_VOLUME_SIZE_GB, MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
 from .snapshots import age_s, restore_request
-from .tool_context import Ctx, VolumeId, app_state, devices, start_attempt, text_result
+from .tool_context import Ctx, Refused, VolumeId, app_state, devices, start_attempt, text_result
 from .waiting import PhasedProgress, Progress
 
 NewSize = Annotated[
@@ -36,8 +36,10 @@ NewSize = Annotated[
     Strict(),
     Field(
         ge=MIN_EXTEND_TARGET_GB,
+        le=MAX_VOLUME_SIZE_GB,
         multiple_of=SIZE_STEP_GB,
-        description=f"The new total size in GB: larger than the current size and a multiple of {SIZE_STEP_GB}",
+        description=f"The new total size in GB: larger than the current size, a multiple of {SIZE_STEP_GB}, at "
+        f"most {MAX_VOLUME_SIZE_GB} (the platform's largest volume)",
     ),
 ]
 Wait = Annotated[bool, Field(description="Wait until the platform reports the new size, with progress updates")]
@@ -94,15 +96,20 @@ async def _extend(
     attempt = start_attempt(ctx, check, new_size_gb, snapshot_first=first)
     declined = _not_confirmed(approval)
     if check.assessment.verdict == "unchanged" or declined is not None:
-        report = ExtendReport(declined or "unchanged", check.volume, attempt)
+        note = messages.NO_VALID_ANSWER if declined == "declined" and _odd_answer(approval) else None
+        report = ExtendReport(declined or "unchanged", check.volume, attempt, note=note)
         await write_outcome(state.audit, attempt.record("outcome", report.outcome))
         return _result(report)
     attempt.confirmed_by = _confirmed_by(approval)
-    progress: Progress = PhasedProgress(ctx.report_progress) if first else ctx.report_progress
+    progress: Progress = PhasedProgress(ctx.report_progress, total=timeout_s * max(1, int(first) + int(wait)))
     operation = ExtendOperation(state.scp, state.ledger, state.audit, check, attempt, timeout_s=timeout_s,
                                 poll_s=state.settings.poll_interval_s, progress=progress)  # fmt: skip
     try:
         report = await operation.run(wait=wait)
+    except ExtendRefused as exc:  # nothing was sent: a typed refusal
+        sizes = {"current_size_gb": attempt.previous_size_gb, "requested_size_gb": attempt.target_gb}
+        raise Refused(exc.explained, exc.codes, volume_id=attempt.volume_id, **sizes,
+                      per_volume_quota_gb=check.per_volume_quota_gb) from None  # fmt: skip
     except ExtendError as exc:
         raise ToolError(exc.explained) from None
     return _result(report, snapshot_required=state.settings.snapshot_policy == "required")
@@ -116,6 +123,13 @@ def _not_confirmed(approval: ElicitationResult[BaseModel]) -> Outcome | None:
     if isinstance(answer, ExtensionConfirmation) and answer.confirm is not True:
         return "declined"
     return None
+
+
+def _odd_answer(approval: ElicitationResult[BaseModel]) -> bool:
+    """An accepted form whose `confirm` is neither true nor false ("yes", 1, null): no valid answer, which
+    is not the same as a human saying no (both send nothing)."""
+    answer = approval.data if isinstance(approval, AcceptedElicitation) else None
+    return isinstance(answer, ExtensionConfirmation) and answer.confirm is not True and answer.confirm is not False
 
 
 def _confirmed_by(approval: ElicitationResult[BaseModel]) -> ConfirmedBy:
@@ -162,6 +176,7 @@ def _result(report: ExtendReport, *, snapshot_required: bool = False) -> CallToo
         steps=result.next_steps,
         snapshot_label=messages.snapshot_label(result.snapshot.name, result.snapshot.id) if result.snapshot else None,
         snapshot_required=snapshot_required,
+        snapshot_reused_age_s=(result.snapshot.age_s or 0.0) if result.snapshot and attempt.snapshot_reused else None,
     )
     return text_result(result, "\n".join(lines))
 

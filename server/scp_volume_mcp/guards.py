@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from . import messages
-from .scp import EXTENDABLE_STATES, EXTENDING_STATES, MIN_VOLUME_SIZE_GB, SIZE_STEP_GB, Volume
+from .scp import EXTENDABLE_STATES, EXTENDING_STATES, MAX_VOLUME_SIZE_GB, MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
 
 if TYPE_CHECKING:
     from .audit.open_attempts import OpenAttempt
@@ -18,27 +18,42 @@ Verdict = Literal["extend", "unchanged", "refused"]
 class Assessment:
     verdict: Verdict
     reasons: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+    """One code per reason (see `models.Refusal`): shrink, size, pending, in_progress, state, quota."""
+
+
+def is_valid_size(new_size_gb: int) -> bool:
+    """A size `extend_volume`'s schema takes: at least 16, a multiple of 8, at most the platform's largest."""
+    return MIN_EXTEND_TARGET_GB <= new_size_gb <= MAX_VOLUME_SIZE_GB and new_size_gb % SIZE_STEP_GB == 0
 
 
 def assess_extension(
     volume: Volume, new_size_gb: int, per_volume_quota_gb: int | None, pending: OpenAttempt | None = None
 ) -> Assessment:
     """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it. `pending`:
-    an earlier attempt whose resize may still be under way (see `ResizeLedger.blocking_attempt`)."""
+    an earlier attempt whose resize may still be under way (see `ResizeLedger.blocking_attempt`). A size
+    `extend_volume` would refuse as an argument is refused here too, even the volume's own size, so that the
+    plan says what the extension would."""
     current = volume.size
     if new_size_gb < current:
-        return Assessment("refused", [messages.REASON_SHRINK.format(current=current, requested=new_size_gb)])
+        return Assessment(
+            "refused", [messages.REASON_SHRINK.format(current=current, requested=new_size_gb)], ["shrink"]
+        )
+    found: list[tuple[str, str]] = []
+    if not is_valid_size(new_size_gb):
+        found.append(("size", messages.size_hint(new_size_gb, current, per_volume_quota_gb)))
     if new_size_gb == current:
-        return Assessment("unchanged")
-    reasons: list[str] = []
-    if new_size_gb < MIN_VOLUME_SIZE_GB or new_size_gb % SIZE_STEP_GB:
-        reasons.append(messages.size_hint(new_size_gb, current))
+        return _judged(found) if found else Assessment("unchanged")
     if pending is not None:
-        reasons.append(messages.reason_pending(pending))
+        found.append(("pending", messages.reason_pending(pending)))
     elif volume.state in EXTENDING_STATES:
-        reasons.append(messages.REASON_IN_PROGRESS)
+        found.append(("in_progress", messages.REASON_IN_PROGRESS))
     elif volume.state not in EXTENDABLE_STATES:
-        reasons.append(messages.reason_state(volume.state))
+        found.append(("state", messages.reason_state(volume.state)))
     if per_volume_quota_gb is not None and new_size_gb > per_volume_quota_gb:
-        reasons.append(messages.REASON_QUOTA.format(requested=new_size_gb, quota=per_volume_quota_gb))
-    return Assessment("refused", reasons) if reasons else Assessment("extend")
+        found.append(("quota", messages.REASON_QUOTA.format(requested=new_size_gb, quota=per_volume_quota_gb)))
+    return _judged(found) if found else Assessment("extend")
+
+
+def _judged(found: list[tuple[str, str]]) -> Assessment:
+    return Assessment("refused", [reason for _, reason in found], [code for code, _ in found])

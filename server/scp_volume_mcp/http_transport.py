@@ -220,6 +220,9 @@ def serve(
 
             server = build_server(settings)
             server.middleware.append(gate)
+            from .stdio_transport import say_if_terminal
+
+            say_if_terminal()  # a person, not a client, started it: say what it waits for
             run_stdio(server, gate, settings.shutdown_grace_s)
             return 0
         if bool(tls_certfile) != bool(tls_keyfile):

@@ -13,7 +13,7 @@ from pydantic import Field
 from . import messages
 from .live_check import LiveCheck, check_volume
 from .models import ExtendCall, ExtensionPlan, SnapshotInfo, SnapshotQuotaInfo, VolumeList, VolumeSummary
-from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, classify_state
+from .scp import KNOWN_STATES, LIST_PAGE_SIZE_MAX, MAX_VOLUME_SIZE_GB, classify_state, known_spelling
 from .settings import SnapshotPolicy
 from .side_by_side import side_by_side
 from .snapshots import WayBack, latest_snapshot, snapshot_quota_of
@@ -31,6 +31,7 @@ async def list_volumes(
     limit: Annotated[int, Field(ge=1, le=LIST_PAGE_SIZE_MAX, description="At most this many volumes")] = 50,
 ) -> Annotated[CallToolResult, VolumeList]:
     client = scp_client(app_state(ctx))
+    state = known_spelling(state) if state is not None else None  # states compare whatever their spelling
     with scp_errors():
         volumes = await client.list_volumes(name=name, state=state, max_items=limit + 1)
     summaries = [VolumeSummary.of(v) for v in volumes[:limit]]
@@ -76,7 +77,15 @@ async def plan_check(volume_id: VolumeId, new_size_gb: int, ctx: Ctx) -> PlanFac
 
 async def plan_volume_extension(
     volume_id: VolumeId,
-    new_size_gb: Annotated[int, Field(ge=1, description="The new total size in GB you consider")],
+    new_size_gb: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=MAX_VOLUME_SIZE_GB,
+            description=f"The new total size in GB you consider (at most {MAX_VOLUME_SIZE_GB}, the platform's largest "
+            "volume)",
+        ),
+    ],
     ctx: Ctx,
     facts: Annotated[PlanFacts, Resolve(plan_check)],
 ) -> Annotated[CallToolResult, ExtensionPlan]:
@@ -84,7 +93,8 @@ async def plan_volume_extension(
     volume, assessment = check.volume, check.assessment
     summary = VolumeSummary.of(volume)
     accepted = assessment.verdict == "extend"
-    policy = app_state(ctx).settings.snapshot_policy
+    settings = app_state(ctx).settings
+    offered = accepted and not settings.read_only  # read-only: no call, no guest step, no snapshot_first
     plan = ExtensionPlan(
         volume=summary,
         current_size_gb=volume.size,
@@ -95,11 +105,12 @@ async def plan_volume_extension(
         reasons=assessment.reasons,
         per_volume_quota_gb=check.per_volume_quota_gb,
         call=ExtendCall(arguments={"volume_id": volume_id, "new_size_gb": new_size_gb, "confirm": True})
-        if accepted
+        if offered
         else None,
         api_version=scp_client(app_state(ctx)).api.version,
-        next_steps=messages.next_steps(devices(summary), completed=True) if accepted else [],
-        **_plan_snapshot_fields(back, policy),
+        next_steps=messages.next_steps(devices(summary), completed=True) if offered else [],
+        read_only=settings.read_only,
+        **_plan_snapshot_fields(back, settings.snapshot_policy),
     )
     text = messages.plan_text(
         messages.summary_label(summary),
@@ -110,9 +121,13 @@ async def plan_volume_extension(
         state=volume.state,
         volume_id=volume_id,
         reasons=assessment.reasons,
+        read_only=settings.read_only,
     )
     if check.per_volume_quota_gb is None and assessment.verdict != "unchanged":
         text += " " + messages.quota_not_applied(app_state(ctx).scp.quota_unstated)
+    if not accepted:  # nothing would happen: no way back to warn about
+        return text_result(plan, text)
+    policy = "off" if settings.read_only else settings.snapshot_policy  # read-only: snapshot_first is not offered
     return text_result(plan, f"{text}\n{messages.plan_way_back(back, policy)}")
 
 

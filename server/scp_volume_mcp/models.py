@@ -142,6 +142,9 @@ class ExtensionPlan(BaseModel):
     snapshot_policy: SnapshotPolicy = Field(
         default="optional", description="optional: snapshot_first decides; required: always; off: never"
     )
+    read_only: bool = Field(
+        default=False, description="True when this server is read-only: extend_volume is not offered, so no call"
+    )
 
 
 class ExtendResult(BaseModel):
@@ -174,3 +177,21 @@ class ExtendResult(BaseModel):
         default=False, description="True when SCP_SNAPSHOT_POLICY=required made this extension snapshot first"
     )
     way_back: RestoreRequest | None = Field(default=None, description=messages.WAY_BACK_DESCRIPTION)
+
+
+class Refusal(BaseModel):
+    """An `extend_volume` call refused before anything was sent (the tool result is an error)."""
+
+    outcome: Literal["refused"] = "refused"
+    reasons: list[str] = Field(
+        description="shrink: smaller than now; size: not a size the platform takes; state: not available or "
+        "in-use; in_progress: an extension is under way; pending: an earlier attempt may still be resizing it; "
+        "quota: above the per-volume quota; scope, human_required, consent_unknowable: no consent here; audit, "
+        "lock: the trail or the lock could not be had; snapshot: the snapshot first failed; other"
+    )
+    volume_id: str
+    current_size_gb: int | None = Field(description="The size last read; null when the volume was not read")
+    requested_size_gb: int
+    per_volume_quota_gb: int | None = None
+    request_sent: Literal[False] = False
+    message: str = Field(description="The same words as the text")

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.request_state import RequestStateSecurity
-from mcp.types import CallToolResult, InputRequiredResult, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import ValidationError
 
 from . import __version__, messages
@@ -34,6 +35,7 @@ from .scp_access import ScpAccess, default_client_factory
 from .settings import ServerSettings
 from .team.coordinator import TeamCoordinator
 from .team.database import Database
+from .tool_context import Refused, is_empty_answer_error, raw_argument_problems
 
 if TYPE_CHECKING:
     from .scp import ScpClient
@@ -57,7 +59,7 @@ class VolumeMCPServer(MCPServer[AppState]):
         super().__init__(
             "scp-volume-mcp",
             title="SCP volume extension",
-            instructions=messages.INSTRUCTIONS,
+            instructions=messages.READ_ONLY_INSTRUCTIONS if state.settings.read_only else messages.INSTRUCTIONS,
             version=__version__,
             lifespan=_lifespan,
             auth=oauth.auth_settings() if oauth is not None else None,
@@ -65,16 +67,58 @@ class VolumeMCPServer(MCPServer[AppState]):
             # Shared keys (SCP_MCP_STATE_KEYS) let a confirmation started on one replica finish on another.
             request_state_security=RequestStateSecurity(keys=list(state_keys)) if state_keys else None,
         )
+        # This server has no prompts and no resources: without their handlers the SDK does not declare the
+        # capabilities, and `prompts/get` or `resources/read` are "method not found" (not error code 0 with a
+        # logged traceback). MCPServer registers them unconditionally and offers no switch: drop this once it
+        # derives those capabilities from what is registered.
+        for method in ("prompts/list", "prompts/get", "resources/list", "resources/templates/list", "resources/read"):
+            self._lowlevel_server._request_handlers.pop(method, None)
+
+    async def run_stdio_async(self) -> None:
+        """The SDK's stdio serving, with a reply to a line that is not JSON-RPC (see `stdio_transport`)."""
+        from .stdio_transport import serve_stdio
+
+        await serve_stdio(self)
+
+    def close_input_schemas(self) -> None:
+        """Every tool's published input schema refuses arguments it does not name (`additionalProperties:
+        false`), as `call_tool` does. The SDK publishes its argument model's schema, which allows them."""
+        for tool in self._tool_manager.list_tools():
+            tool.parameters["additionalProperties"] = False
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[AppState, Any] | None = None
     ) -> CallToolResult | InputRequiredResult:
-        """The SDK's `call_tool`, with arguments its schema refused explained as the plan would, instead of
-        pydantic's dump (the schema itself, published to clients, is unchanged)."""
+        """The SDK's `call_tool`, at our edge:
+
+        - an unknown tool is the JSON-RPC error -32602 (the tools page of 2025-11-25), not an `isError` result;
+        - arguments are judged as sent, before the SDK's lenient parsing (it turns `"true"` into `true` and
+          `"5"` into `5`, and drops arguments its model does not name): an unknown argument, or a value of the
+          wrong JSON type, is refused and nothing is read or sent;
+        - arguments its schema refused are explained as the plan would, instead of pydantic's dump;
+        - a refusal (`tool_context.Refused`) comes back as an error result with its structured content.
+
+        Drop the first two once the SDK answers unknown tools with -32602 and validates arguments against the
+        published schema."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            offered = [t.name for t in self._tool_manager.list_tools()]
+            raise MCPError(code=INVALID_PARAMS, message=messages.unknown_tool(name, offered))
+        problems = raw_argument_problems(arguments, tool.parameters)
+        if problems:
+            raise ToolError(messages.invalid_arguments(name, problems))
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
-            cause = exc.__cause__
+            cause = exc.__cause__  # the SDK wraps what a tool or resolver raised: "Error executing tool ..."
+            if isinstance(cause, Refused):
+                return CallToolResult(
+                    content=[TextContent(type="text", text=cause.message)],
+                    structured_content=cause.structured(),
+                    is_error=True,
+                )
+            if isinstance(cause, ToolError) and is_empty_answer_error(cause):
+                raise ToolError(messages.EMPTY_ANSWER) from None
             if type(exc) is not ToolError or not isinstance(cause, ValidationError):
                 raise
             errors = [(".".join(map(str, e["loc"])), e["type"], e.get("input"), e["msg"]) for e in cause.errors()]
@@ -128,7 +172,7 @@ def build_server(
     """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
     settings = settings or ServerSettings()
     server = VolumeMCPServer(build_state(settings, client_factory), oauth, state_keys)
-    descriptions = messages.DESCRIPTIONS
+    descriptions = messages.READ_ONLY_DESCRIPTIONS if settings.read_only else messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
                     annotations=READ_ONLY)  # fmt: skip
     server.add_tool(get_volume, title="Get volume", description=descriptions["get_volume"], annotations=READ_ONLY)
@@ -138,4 +182,5 @@ def build_server(
         extend = extend_volume if settings.snapshot_policy != "off" else extend_volume_without_snapshot
         server.add_tool(extend, name="extend_volume", title="Extend a volume",
                         description=descriptions["extend_volume"], annotations=EXTEND)  # fmt: skip
+    server.close_input_schemas()
     return server

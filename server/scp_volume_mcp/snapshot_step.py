@@ -27,7 +27,7 @@ from .scp import (
     Volume,
     is_volume_id,
 )
-from .snapshots import SnapshotQuota, snapshot_name, snapshot_quota
+from .snapshots import SnapshotQuota, remember_unfinished, reusable_snapshot, snapshot_name, snapshot_quota
 from .waiting import PollSchedule, Progress
 
 if TYPE_CHECKING:
@@ -51,6 +51,10 @@ class SnapshotStep:
         """`quota`: the snapshot quota as read with the volume just before (the check, or the re-read under
         the lock); "unread" reads it here. The platform enforces it in any case: this refuses early, in words."""
         self.name = snapshot_name(self.attempt.volume_id)  # now, under the lock: this attempt's own name
+        reused = await reusable_snapshot(self.client, self.attempt.volume_id, volume.size)
+        if reused is not None:  # an earlier attempt's snapshot became available since: it is the way back
+            self.attempt.snapshot, self.attempt.snapshot_reused = reused, True
+            return reused
         if quota == "unread":
             quota = await snapshot_quota(self.client)
         if quota is not None and quota.full and quota.limit is not None:
@@ -114,7 +118,8 @@ class SnapshotStep:
                 return snapshot
             if status in SNAPSHOT_FAILED_STATUSES or status.startswith("error"):
                 raise self._refused(messages.snapshot_failed(label, snapshot.status))
-            if schedule.remaining <= 0:
+            if schedule.remaining <= 0:  # it may still become available: the next attempt may reuse it
+                remember_unfinished(self.attempt.volume_id, snapshot.id)
                 raise self._refused(messages.snapshot_timed_out(label, snapshot.status, self.timeout_s))
             await schedule.pause()
             try:

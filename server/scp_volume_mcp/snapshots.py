@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from . import untrusted_text
-from .scp import SNAPSHOT_NAME_MAX, ScpError, Snapshot, Volume
+from .scp import SNAPSHOT_AVAILABLE, SNAPSHOT_NAME_MAX, ScpError, Snapshot, Volume, is_volume_id
 from .side_by_side import side_by_side
 
 if TYPE_CHECKING:
@@ -117,6 +117,48 @@ def snapshot_name(volume_id: str, now: float | None = None) -> str:
     Within `^[a-zA-Z0-9-_ ]+$` and 255 characters."""
     stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(time.time() if now is None else now))
     return f"{NAME_PREFIX} {_NOT_IN_NAME.sub('-', volume_id)} {stamp}{secrets.token_hex(2)}"[:SNAPSHOT_NAME_MAX]
+
+
+REUSE_WITHIN_S = 3600.0
+"""How recent a snapshot this server took of a volume must be to serve again as an extension's way back."""
+_UNFINISHED: dict[str, str] = {}
+"""Volume id -> the id of the snapshot this process took first for it that was not available in time."""
+
+
+def is_ours(snapshot: Snapshot, volume_id: str) -> bool:
+    """A snapshot named by `snapshot_name` for this volume: one this server took before extending it."""
+    return (snapshot.name or "").startswith(f"{NAME_PREFIX} {_NOT_IN_NAME.sub('-', volume_id)} ")
+
+
+def remember_unfinished(volume_id: str, snapshot_id: str) -> None:
+    """A snapshot taken first was not available within the call's time: the next attempt may reuse it."""
+    _UNFINISHED[volume_id] = snapshot_id
+
+
+async def reusable_snapshot(
+    client: ScpClient, volume_id: str, size_gb: int, now: float | None = None
+) -> Snapshot | None:
+    """The snapshot this process took first for an earlier attempt of the volume that timed out waiting for it,
+    when it is now available, ours by its name, at most REUSE_WITHIN_S old and of the volume's present size (no
+    resize since): the way back a snapshot first would give, so none is taken again. Only then is anything read
+    (one GET), so a snapshot first costs no extra round trip otherwise. None: take a new one."""
+    snapshot_id = _UNFINISHED.get(volume_id)
+    if snapshot_id is None:
+        return None
+    try:
+        snapshot = await client.show_snapshot(snapshot_id)
+    except ScpError as exc:
+        logger.info("Snapshot %s not readable (%s); taking a new one", snapshot_id, exc)
+        return None
+    age = age_s(snapshot.created_at, now)
+    recent = age is not None and age <= REUSE_WITHIN_S
+    status = snapshot.status.strip().lower()
+    if status != SNAPSHOT_AVAILABLE and recent and not status.startswith("error"):
+        return None  # still on its way: it stays remembered
+    del _UNFINISHED[volume_id]
+    ours = is_ours(snapshot, volume_id) and snapshot.volume_id == volume_id and snapshot.id == snapshot_id
+    usable = status == SNAPSHOT_AVAILABLE and snapshot.size == size_gb and is_volume_id(snapshot.id)
+    return snapshot if ours and recent and usable else None
 
 
 def restore_request(snapshot: Snapshot, volume: Volume) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from . import messages
 from .app_state import AppState
 from .attempt import Attempt
 from .live_check import LiveCheck
-from .models import VolumeSummary
+from .models import Refusal, VolumeSummary
 from .oauth import caller
 from .scp import EXAMPLE_VOLUME_ID, VOLUME_ID_PATTERN, ScpError
 
@@ -86,3 +86,76 @@ def start_attempt(ctx: Ctx, check: LiveCheck, target_gb: int, *, snapshot_first:
         caller=caller(),
         client_claimed=params.client_info.name if params is not None else None,
     )
+
+
+# --- arguments as sent, refusals as typed objects ---------------------------------------------------
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "boolean": (bool,),
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+def _json_types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types a property's schema allows (through `anyOf`/`oneOf` too); empty: not said."""
+    found = {schema["type"]} if isinstance(schema.get("type"), str) else set(schema.get("type") or ())
+    for option in [*schema.get("anyOf", ()), *schema.get("oneOf", ())]:
+        found |= _json_types(option)
+    return found
+
+
+def _is_json_type(value: object, kind: str) -> bool:
+    if isinstance(value, bool) and kind in ("integer", "number"):
+        return False
+    if kind == "integer" and isinstance(value, float):
+        return value.is_integer()
+    return isinstance(value, _JSON_TYPES.get(kind, (object,)))
+
+
+def raw_argument_problems(arguments: dict[str, Any], schema: dict[str, Any]) -> list[tuple[str, str, object, str]]:
+    """What the published input schema refuses in the arguments as sent: names it does not offer, and values of
+    another JSON type (`"yes"` or `"true"` for a boolean, `"5"` for a number), in `messages.invalid_arguments`'s
+    form. The SDK parses leniently before its own validation and drops unknown names, so this runs first."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    problems: list[tuple[str, str, object, str]] = []
+    for name, value in arguments.items():
+        if name not in properties:
+            problems.append((name, "extra_forbidden", None, "not an argument of this tool"))
+            continue
+        kinds = _json_types(properties[name])
+        if kinds and not any(_is_json_type(value, kind) for kind in kinds):
+            expected = " or ".join(sorted(kinds - {"null"})) or "null"
+            problems.append((name, f"{expected}_type", value, f"must be a JSON {expected}, not {type(value).__name__}"))
+    return problems
+
+
+def is_empty_answer_error(exc: Exception) -> bool:
+    """The SDK's error for a confirmation form accepted with no content, which names its internal resolver."""
+    text = str(exc)
+    return text.startswith("Resolver ") and "scp_volume_mcp.confirmation:" in text and "no content" in text
+
+
+class Refused(ToolError):
+    """Nothing was sent, and why, as a typed object: the tool result is an error with structured content
+    (outcome `refused`, the reasons as codes, the sizes), see `server.VolumeMCPServer.call_tool`."""
+
+    def __init__(self, message: str, reasons: list[str], *, volume_id: str, current_size_gb: int | None,
+                 requested_size_gb: int, per_volume_quota_gb: int | None = None) -> None:  # fmt: skip
+        super().__init__(message)
+        self.message = message
+        self.refusal = Refusal(
+            reasons=reasons or ["other"],
+            volume_id=volume_id,
+            current_size_gb=current_size_gb,
+            requested_size_gb=requested_size_gb,
+            per_volume_quota_gb=per_volume_quota_gb,
+            message=message,
+        )
+
+    def structured(self) -> dict[str, Any]:
+        return self.refusal.model_dump(mode="json")

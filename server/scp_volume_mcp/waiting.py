@@ -96,20 +96,25 @@ async def _poll(
 
 
 class PhasedProgress:
-    """One progress stream over two waits (the snapshot, then the resize), each counting from zero: MCP wants
-    every notification's progress larger than the one before, so a later phase continues where the last ended."""
+    """One progress stream per call, over one or two waits (the snapshot, then the resize), each counting from
+    zero. The total is fixed for the call (`total`: the longest the waits may take together), values are tenths
+    of a second, and every value is larger than the one before (as MCP wants): a later phase continues where the
+    last ended."""
 
-    def __init__(self, report: Progress) -> None:
+    def __init__(self, report: Progress, total: float) -> None:
         self._report = report
-        self._base = self._last_raw = self._last = 0.0
-        self._started = False
+        self._total = round(total, 1)
+        self._base = self._last_raw = 0.0
+        self._last: float | None = None
 
     async def __call__(self, done: float, total: float, message: str) -> None:
-        if done < self._last_raw:  # a new phase started from zero
+        if done < self._last_raw and self._last is not None:  # a new phase started from zero
             self._base = self._last
         self._last_raw = done
-        value = self._base + done
-        if self._started:
-            value = max(value, self._last + 0.001)
-        self._started, self._last = True, value
-        await self._report(value, max(self._base + total, value), message)
+        value = min(round(self._base + done, 1), self._total)
+        if self._last is not None and value <= self._last:
+            value = round(self._last + 0.1, 1)
+        if value > self._total:  # nothing left to count up to: this notification would go backwards
+            return
+        self._last = value
+        await self._report(value, self._total, message)

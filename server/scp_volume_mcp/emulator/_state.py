@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from ..scp import API_VERSIONS, EXTENDING_STATE
+from ..scp import API_VERSIONS, EXTENDING_STATE, MAX_VOLUME_SIZE_GB
 from ._faults import Fault, FaultList
 from ._history import AcceptedResize, ResizeHistory
 from ._journal import Journal, JournalEntry
@@ -25,7 +25,7 @@ EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
 EMULATOR_SECRET_KEY: Final = "emulator-secret-key"  # noqa: S105 - the emulator's published demo key
 DEFAULT_PORT: Final = 8765
 
-DEFAULT_MAX_VOLUME_GB: Final = 12288
+DEFAULT_MAX_VOLUME_GB: Final = MAX_VOLUME_SIZE_GB
 """Virtual Server data volumes reach about 12 TB (12,288 GB); 16,384 GB is the bare-metal limit."""
 LIMIT_MISSING: Final = "<missing>"
 """`per_volume_limit` value that leaves `limit` out of the quota answer."""

@@ -7,6 +7,8 @@ from email.utils import parsedate_to_datetime
 from typing import Final
 
 from ..scp import (
+    MAX_VOLUME_SIZE_GB,
+    MIN_EXTEND_TARGET_GB,
     SIZE_STEP_GB,
     ScpBadRequest,
     ScpConfigError,
@@ -78,12 +80,21 @@ def clock_skew_s(date_header: str | None) -> float | None:
     return time.time() - server_time
 
 
-def size_hint(new_size_gb: int, current: int) -> str:
-    """The nearest valid sizes around a size that is not a multiple of the step."""
+def size_hint(new_size_gb: int, current: int, quota_gb: int | None = None) -> str:
+    """Why a size is not one the platform takes, with the nearest sizes that would be: larger than `current`,
+    at least the smallest growth, and within the quota and the platform's largest volume."""
+    largest = min(quota_gb, MAX_VOLUME_SIZE_GB) if quota_gb is not None else MAX_VOLUME_SIZE_GB
+    if new_size_gb > MAX_VOLUME_SIZE_GB:
+        return f"{new_size_gb} GB is larger than the largest volume the platform makes, {MAX_VOLUME_SIZE_GB} GB"
     lower = new_size_gb - new_size_gb % SIZE_STEP_GB
-    upper = lower + SIZE_STEP_GB
-    options = f"{upper} GB" if lower <= current else f"{lower} or {upper} GB"
-    return f"sizes must be multiples of {SIZE_STEP_GB} GB: try {options}"
+    candidates = [lower, lower + SIZE_STEP_GB] if new_size_gb % SIZE_STEP_GB else [MIN_EXTEND_TARGET_GB]
+    options = [size for size in candidates if max(current + 1, MIN_EXTEND_TARGET_GB) <= size <= largest]
+    rule = (
+        f"sizes must be multiples of {SIZE_STEP_GB} GB"
+        if new_size_gb % SIZE_STEP_GB
+        else f"the smallest size a volume grows to is {MIN_EXTEND_TARGET_GB} GB"
+    )
+    return f"{rule}: try {' or '.join(map(str, options))} GB" if options else rule
 
 
 # --- Quota meaning ---------------------------------------------------------------------------------

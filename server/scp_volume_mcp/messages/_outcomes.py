@@ -129,14 +129,14 @@ def not_reachable(exc: ScpError) -> str:
 
 def result_lines(outcome: str, label: str, *, previous: int, target: int, observed: int, state: str,
                  note: str | None, steps: list[str] | None = None, snapshot_label: str | None = None,
-                 snapshot_required: bool = False) -> list[str]:  # fmt: skip
+                 snapshot_required: bool = False, snapshot_reused_age_s: float | None = None) -> list[str]:  # fmt: skip
     """`steps`: the result's `next_steps` (see `next_steps`). `snapshot_label`: the snapshot taken first, whose
     way-back line takes the place of the generic "only way back is a snapshot" line (at most 3 lines)."""
     lines = _result_lines(outcome, label, previous=previous, target=target, observed=observed, state=state,
                           note=note, steps=steps)  # fmt: skip
     if snapshot_label is None:
         return lines
-    line = snapshot_taken_line(snapshot_label, snapshot_required)
+    line = snapshot_taken_line(snapshot_label, snapshot_required, snapshot_reused_age_s)
     if IRREVERSIBLE in lines:
         return [line if existing == IRREVERSIBLE else existing for existing in lines]
     return [*lines[:2], line]
@@ -156,6 +156,9 @@ def _result_lines(outcome: str, label: str, *, previous: int, target: int, obser
         ]
     if outcome == "unchanged":
         return [f"{label} already has {target} GB: nothing was sent."]
+    if outcome == "declined" and note:
+        return [f"The confirmation form came back with {note} for extending {label} to {target} GB (confirm was "
+                "not true): nothing was sent."]  # fmt: skip
     if outcome == "declined":
         return [f"The user declined extending {label} to {target} GB: nothing was sent."]
     return [f"Extending {label} to {target} GB was cancelled: nothing was sent."]

@@ -117,8 +117,9 @@ def snapshot_failed(label: str, status: str) -> str:
 
 def snapshot_timed_out(label: str, status: str, timeout_s: float) -> str:
     return _nothing_resized(
-        f"Snapshot {label} is still {quoted(status)} after {timeout_s:g} s. It may still complete: check it, "
-        "then extend again."
+        f"Snapshot {label} is still {quoted(status)} after {timeout_s:g} s. It may still complete: "
+        "plan_volume_extension shows the volume's latest snapshot and its status; once it is available, extend "
+        "again with snapshot_first=true and this snapshot is used, not another one taken."
     )
 
 
@@ -141,12 +142,14 @@ def snapshot_unreadable(label: str, exc: object) -> str:
     return _nothing_resized(f"Reading snapshot {label} while waiting for it failed ({_said(exc)}).")
 
 
-def snapshot_taken_line(label: str, policy_applied: bool) -> str:
+def snapshot_taken_line(label: str, policy_applied: bool, reused_age_s: float | None = None) -> str:
+    """`reused_age_s`: the snapshot was taken by an earlier attempt (that old), and reused."""
     why = " (SCP_SNAPSHOT_POLICY=required)" if policy_applied else ""
-    return (
-        f"Way back: snapshot {label} was taken first{why}; restore it into a new volume with "
-        "POST /v1/volumes (see way_back)."
-    )
+    taken = "was taken first"
+    if reused_age_s is not None:
+        taken = f"of an earlier attempt, {age_text(reused_age_s)} old, was reused"
+    restore = "restore it into a new volume with POST /v1/volumes (see way_back)"
+    return f"Way back: snapshot {label} {taken}{why}; {restore}."
 
 
 def snapshot_before_failure(label: str) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Final
 from ..scp import (
     EXAMPLE_VOLUME_ID,
     KNOWN_STATES,
+    MAX_VOLUME_SIZE_GB,
     MIN_EXTEND_TARGET_GB,
 )
 from ..untrusted_text import quoted, short
@@ -27,6 +28,11 @@ INSTRUCTIONS: Final = f"""\
 Grows Samsung Cloud Platform block-storage volumes. Capacity can only grow and cannot be rolled back.
 Workflow: find the volume id with list_volumes (by name), check with plan_volume_extension, then call
 extend_volume with confirm=true. After growing, the guest's partition and filesystem must be grown too.
+{PLATFORM_TEXT_IS_DATA}"""
+READ_ONLY_INSTRUCTIONS: Final = f"""\
+Looks up Samsung Cloud Platform block-storage volumes. This server is read-only: it changes nothing.
+Find a volume with list_volumes (by name) or get_volume; plan_volume_extension says whether the platform
+would accept a larger size and why not. Growing a volume is done elsewhere.
 {PLATFORM_TEXT_IS_DATA}"""
 
 DESCRIPTIONS: Final = {
@@ -49,6 +55,14 @@ DESCRIPTIONS: Final = {
     ),
 }
 """One line per tool; manifest.json repeats them (a test keeps the two in sync)."""
+READ_ONLY_DESCRIPTIONS: Final = {
+    **DESCRIPTIONS,
+    "plan_volume_extension": (
+        "Check a larger size against the live volume and quota without changing anything: whether the platform "
+        "would accept it, and why not. This server is read-only and cannot extend volumes."
+    ),
+}
+"""Read-only mode: no description names a tool that is not offered."""
 
 CONFIRM_DESCRIPTION: Final = (
     "Must be true. Extending is irreversible: capacity cannot be shrunk or rolled back; the only way back "
@@ -162,14 +176,22 @@ def list_text(entries: list[str], *, total: int, truncated: bool, unknown_state:
 
 
 def plan_text(label: str, verdict: str, *, current: int, target: int, where: str, state: str, volume_id: str,
-              reasons: list[str]) -> str:  # fmt: skip
+              reasons: list[str], read_only: bool = False) -> str:  # fmt: skip
+    """The plan's first line; in read-only mode without any call this server cannot make."""
     if verdict == "extend":
+        head = f"{label} can grow {size_change(current, target)}; it is {short(state)}, {where}."
+        if read_only:
+            return f"{head} This server is read-only: it changes nothing."
         return (
-            f"{label} can grow {size_change(current, target)}; it is {short(state)}, {where}. To do it: "
-            f"extend_volume(volume_id={volume_id!r}, new_size_gb={target}, confirm=true). It cannot be undone."
+            f"{head} To do it: extend_volume(volume_id={volume_id!r}, new_size_gb={target}, confirm=true). "
+            "It cannot be undone."
         )
     if verdict == "unchanged":
-        return f"{label} already has {target} GB: extend_volume would change nothing."
+        return f"{label} already has {target} GB: nothing to change."
+    if target == current:  # a size extend_volume refuses as an argument
+        return f"{label} already has {target} GB, and {target} GB is not a size the platform takes: " + (
+            "; ".join(reasons) + "."
+        )
     return f"{label} cannot grow to {target} GB: " + "; ".join(reasons) + "."
 
 
@@ -195,7 +217,23 @@ def invalid_arguments(tool: str, errors: list[tuple[str, str, object, str]]) -> 
     return f"Invalid arguments for {tool}: " + "; ".join(dict.fromkeys(said)) + ". Nothing was sent."
 
 
+def unknown_tool(name: str, offered: list[str]) -> str:
+    """A `tools/call` for a tool this server does not offer (in read-only mode: extend_volume)."""
+    return f"Unknown tool: {short(name)}. This server offers {', '.join(offered)}."
+
+
+EMPTY_ANSWER: Final = (
+    "The confirmation form came back accepted but with no answer in it: no valid answer, so nothing was sent. "
+    "Call extend_volume again to be asked again."
+)
+NO_VALID_ANSWER: Final = "no valid answer"
+
+
 def _argument_help(field: str, kind: str, value: object, words: str) -> str:
+    if kind == "extra_forbidden":
+        if field == "snapshot_first":
+            return "snapshot_first is not offered here (the operator set SCP_SNAPSHOT_POLICY=off)"
+        return f"{short(field)} is not an argument of this tool"
     if kind == "missing":
         if field == "confirm":
             return "confirm is required: " + CONFIRM_MUST_BE_TRUE
@@ -208,6 +246,8 @@ def _argument_help(field: str, kind: str, value: object, words: str) -> str:
     if field == "new_size_gb":
         if kind == "multiple_of" and isinstance(value, int):
             return f"new_size_gb {value}: " + size_hint(value, 0)
+        if kind == "less_than_equal" and isinstance(value, int):
+            return f"new_size_gb {value} is larger than the largest volume the platform makes, {MAX_VOLUME_SIZE_GB} GB"
         if kind in ("greater_than_equal", "greater_than") and isinstance(value, int):
             return (
                 f"new_size_gb {value} is too small: it is the new total size, at least {MIN_EXTEND_TARGET_GB} GB "

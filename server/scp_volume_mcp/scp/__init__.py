@@ -52,6 +52,7 @@ from ._platform import (
     FAILED_STATES,
     KNOWN_STATES,
     LIST_PAGE_SIZE_MAX,
+    MAX_VOLUME_SIZE_GB,
     MIN_EXTEND_TARGET_GB,
     MIN_VOLUME_SIZE_GB,
     SETTLED_STATES,
@@ -61,6 +62,7 @@ from ._platform import (
     StateSet,
     classify_state,
     is_volume_id,
+    known_spelling,
     state_key,
 )
 from ._versions import ApiVersionStatus, check_api_version
@@ -92,6 +94,7 @@ __all__ = [
     "FAILED_STATES",
     "KNOWN_STATES",
     "LIST_PAGE_SIZE_MAX",
+    "MAX_VOLUME_SIZE_GB",
     "MIN_EXTEND_TARGET_GB",
     "MIN_VOLUME_SIZE_GB",
     "SETTLED_STATES",
@@ -137,6 +140,7 @@ __all__ = [
     "credentials_exposure",
     "is_loopback_host",
     "is_volume_id",
+    "known_spelling",
     "load_config",
     "signature",
     "state_key",

@@ -22,6 +22,9 @@ SIZE_STEP_GB: Final = 8
 """Sizes must be multiples of this (Samsung's Terraform provider refuses other sizes)."""
 MIN_EXTEND_TARGET_GB: Final = MIN_VOLUME_SIZE_GB + SIZE_STEP_GB
 """The smallest size that can be a growth: a volume is at least 8 GB, so a growth reaches at least 16."""
+MAX_VOLUME_SIZE_GB: Final = 12288
+"""The largest Virtual Server data volume, about 12 TB (16,384 GB is the bare-metal limit): no size above it is
+sent, whatever the quota states."""
 
 # --- Volume states ------------------------------------------------------------------------------
 # The API types `state` as a free string. Samsung's docs and tools spell the same state as `in-use`,
@@ -87,6 +90,15 @@ KNOWN_STATES: Final = (
     "error_managing",
 )
 """Every state seen in Samsung's docs and tools, in their spelling."""
+_KNOWN_BY_KEY: Final = {state_key(s): s for s in KNOWN_STATES}
+
+
+def known_spelling(state: str) -> str:
+    """A state as the platform spells it (`"In Use"`, `"IN-USE"`, `"in_use"` -> `"in-use"`), for a filter sent to
+    it; a state not known here is sent as typed, without surrounding spaces."""
+    return _KNOWN_BY_KEY.get(state_key(state), state.strip())
+
+
 EXTENDABLE_STATES: Final = StateSet("available", "in-use")
 """Only these states may be extended (by analogy with OpenStack Cinder, on which the API is modelled)."""
 SETTLED_STATES: Final = EXTENDABLE_STATES

@@ -1,0 +1,70 @@
+"""The protocol at the server's edge (issue #21, items 11 to 13): no capabilities for what this server does not
+have, unknown methods as "method not found", and a stdio line that is not JSON-RPC answered, not ignored."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from mcp.shared.exceptions import MCPError
+from mcp.types import METHOD_NOT_FOUND
+
+from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
+
+from .mcp_helpers import connect
+
+HELLO = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18",
+         "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_no_prompts_or_resources_are_declared_and_asking_is_method_not_found(
+    emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with connect(emulator) as session:
+        capabilities = session.client.server_capabilities
+        with pytest.raises(MCPError) as prompt:
+            await session.client.get_prompt("anything")
+        with pytest.raises(MCPError) as resource:
+            await session.client.read_resource("scp://volumes")
+    assert capabilities.prompts is None
+    assert capabilities.resources is None
+    assert capabilities.tools is not None
+    assert prompt.value.error.code == METHOD_NOT_FOUND
+    assert resource.value.error.code == METHOD_NOT_FOUND
+    assert "Traceback" not in caplog.text
+
+
+def _serve(emulator: EmulatorServer, lines: list[bytes]) -> tuple[list[dict[str, Any]], str]:
+    env = {**os.environ, "SCP_ENDPOINT": emulator.url, "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY,
+           "SCP_SECRET_KEY": EMULATOR_SECRET_KEY, "SCP_CONFIG_DIR": "/nonexistent"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "scp_volume_mcp", "serve"],
+        input=b"".join(lines),
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()], done.stderr.decode()
+
+
+@pytest.mark.slow
+def test_a_stdio_line_that_is_not_json_rpc_gets_an_error_with_a_null_id(emulator: EmulatorServer) -> None:
+    lines = [
+        (json.dumps(HELLO) + "\n").encode(),
+        b"this is not json\n",
+        b'{"id": 7, "method": "tools/list"}\n',  # JSON, but not JSON-RPC 2.0
+        b'{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}\n',
+    ]
+    replies, stderr = _serve(emulator, lines)
+    assert [r.get("id") for r in replies] == [1, None, None, 2], replies
+    assert replies[1]["error"]["code"] == -32700
+    assert replies[2]["error"]["code"] == -32600
+    assert "jsonrpc" in replies[1]
+    assert "id" in replies[1]
+    assert "Traceback" not in stderr
+    assert "waiting for an MCP client" not in stderr  # stdin is a pipe here, not a terminal
