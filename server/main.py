@@ -1,7 +1,11 @@
-"""Entry point of the MCPB bundle (`manifest.json` runs `python3 server/main.py serve`).
+"""Entry point of the MCPB bundles (`tools/build_bundle.py` builds both).
 
-The bundle carries its dependencies in `server/lib` and this package in `server/`; neither is
-installed into site-packages. With no arguments it serves MCP over stdio.
+The default bundle (manifest 0.4, server type `uv`) holds this file, the package in `server/scp_volume_mcp` and a
+`pyproject.toml` naming the dependencies; the host runs `uv run --directory <bundle> server/main.py serve`, so uv
+installs the dependencies into an environment of its own and this file puts `server/` on the path. The vendored
+bundle (manifest 0.3, server type `python`) runs `python3 server/main.py serve` and carries its dependencies in
+`server/lib`, which this file puts on the path first. Nothing is installed into site-packages. With no
+arguments it serves MCP over stdio.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -113,6 +114,10 @@ def _build(out: Path, *, vendored: bool) -> Path:
     return bundle
 
 
+BUILT_KB: dict[str, float] = {}
+"""The size of each bundle built in this run, in kB."""
+
+
 def _unpack(bundle: Path, target: Path) -> Path:
     with zipfile.ZipFile(bundle) as archive:
         archive.extractall(target)
@@ -123,6 +128,7 @@ def _unpack(bundle: Path, target: Path) -> Path:
 def uv_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bundle = _build(tmp_path_factory.mktemp("dist"), vendored=False)
     assert bundle.name == f"scp-volume-mcp-{MANIFEST['version']}.mcpb"
+    BUILT_KB["uv"] = bundle.stat().st_size / 1000
     return _unpack(bundle, tmp_path_factory.mktemp("installed-uv"))
 
 
@@ -169,6 +175,19 @@ async def _lists_tools_and_reads_a_volume(server: StdioServerParameters, emulato
     assert result.structured_content is not None
     assert result.structured_content["name"] == "volume01"
     assert emulator.state.journal[-1].signature_valid
+
+
+@pytest.mark.slow
+def test_the_readme_says_the_uv_bundles_measured_size(uv_bundle: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    [said] = re.findall(r"bundle of server type `uv`\s+\(about (\d+) kB\)", readme)
+    assert abs(int(said) - BUILT_KB["uv"]) <= 0.25 * BUILT_KB["uv"], BUILT_KB
+
+
+def test_the_bundle_entry_point_describes_the_uv_layout() -> None:
+    doc = (ROOT / "server" / "main.py").read_text().split('"""')[1]
+    assert "uv run --directory <bundle> server/main.py serve" in doc
+    assert "pyproject.toml" in doc
 
 
 @pytest.mark.slow

@@ -285,7 +285,7 @@ def test_volumes_load_from_a_json_file(tmp_path: Path) -> None:
     state = EmulatorState(load_volumes(path))
     assert [v["size"] for v in state.all()] == [8]
     path.write_text(json.dumps([{"id": "x"}]))
-    with pytest.raises(ValueError, match="needs at least"):
+    with pytest.raises(ValueError, match="missing size"):
         load_volumes(path)
 
 

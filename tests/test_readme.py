@@ -35,6 +35,13 @@ def _blocks(language: str) -> list[str]:
     return [body for lang, body in BLOCKS if lang == language]
 
 
+def _client_configs() -> list[str]:
+    """The JSON blocks that configure a client (the emulator's volumes file is checked in test_first_hour)."""
+    import json
+
+    return [body for body in _blocks("json") if {"mcpServers", "servers"} & set(json.loads(body))]
+
+
 def _servers(config: dict[str, Any]) -> dict[str, Any]:
     servers: dict[str, Any] = config.get("mcpServers") or config.get("servers") or {}
     return servers
@@ -60,7 +67,7 @@ async def _lists_tools(command: str, args: list[str], env: dict[str, str]) -> No
 def test_the_readme_has_every_client_snippet() -> None:
     import json
 
-    configs = [json.loads(body) for body in _blocks("json")]
+    configs = [json.loads(body) for body in _client_configs()]
     assert len(configs) == 3  # Claude Desktop, VS Code, Cursor
     assert all(len(_servers(c)) == 1 for c in configs)
     assert any("claude mcp add" in body for body in _blocks("sh"))
@@ -68,24 +75,30 @@ def test_the_readme_has_every_client_snippet() -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("index", range(len(_blocks("json"))))
+@pytest.mark.parametrize("index", range(len(_client_configs())))
 async def test_json_configs_start_the_server(emulator: EmulatorServer, index: int) -> None:
     import json
 
-    [(name, server)] = _servers(json.loads(_blocks("json")[index])).items()
+    [(name, server)] = _servers(json.loads(_client_configs()[index])).items()
     assert name == "scp-volume"
     await _lists_tools(server["command"], server["args"], _env(server["env"], emulator))
 
 
 @pytest.mark.anyio
-async def test_claude_code_command_starts_the_server(emulator: EmulatorServer) -> None:
+async def test_claude_code_command_starts_the_server(emulator: EmulatorServer, tmp_path: Path) -> None:
+    import json
+
     [line] = [body.strip() for body in _blocks("sh") if body.startswith("claude mcp add")]
     words = shlex.split(line)
     assert words[:4] == ["claude", "mcp", "add", "scp-volume"]
+    assert "SECRET" not in line  # the secret stays off the command line: the credentials file holds it
     separator = words.index("--")
     options, command = words[4:separator], words[separator + 1 :]
     env = dict(value.split("=", 1) for flag, value in zip(options[::2], options[1::2], strict=True) if flag == "--env")
-    await _lists_tools(command[0], command[1:], _env(env, emulator))
+    credentials = tmp_path / "credentials.json"  # as the README says to write it
+    credentials.write_text(json.dumps({"access-key": EMULATOR_ACCESS_KEY, "secret-key": EMULATOR_SECRET_KEY}))
+    credentials.chmod(0o600)
+    await _lists_tools(command[0], command[1:], {**_env(env, emulator), "SCP_CONFIG_DIR": str(tmp_path)})
 
 
 @pytest.mark.slow

@@ -234,7 +234,7 @@ def test_a_stdio_client_that_goes_away_ends_the_server_quietly() -> None:
     assert b"Traceback" not in process.stderr.read()
 
 
-def test_demo_runs_from_the_command_line() -> None:
+def test_demo_runs_from_the_command_line() -> None:  # its closing client snippet: see test_first_hour
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCP_")}
     done = subprocess.run(
         [sys.executable, "-m", "scp_volume_mcp", "demo"], env=env, capture_output=True, text=True, timeout=120
@@ -247,6 +247,8 @@ def test_demo_runs_from_the_command_line() -> None:
         "100 GB -> 104 GB",
         "volumes can only grow",
         "No PUT for the refused shrink.",
+        "scp-volume-mcp emulator",
+        '"SCP_ENDPOINT": "http://127.0.0.1:8765"',
         "everything behaved",
     ):
         assert expected in done.stdout

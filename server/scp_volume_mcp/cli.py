@@ -183,7 +183,11 @@ def _run_emulator(args: argparse.Namespace) -> int:
         max_volume_size_gb=args.max_volume_size,
         latency_s=max(0.0, args.latency) / 1000,
     )
-    volumes = load_volumes(args.volumes) if args.volumes else None
+    try:
+        volumes = load_volumes(args.volumes) if args.volumes else None
+    except ValueError as exc:  # one line naming the file and the entry, not a traceback
+        print(f"scp-volume-mcp: {exc}", file=sys.stderr)
+        return 2
     if args.generated_volumes > 0:
         volumes = (volumes or default_volumes()) + generated_volumes(args.generated_volumes)
     state = EmulatorState(volumes, settings)

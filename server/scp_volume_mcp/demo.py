@@ -8,7 +8,9 @@ snapshot is available. The emulator's journal then shows what reached "SCP", in 
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -16,7 +18,14 @@ from mcp import Client, StdioServerParameters
 from mcp.client.context import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
 
-from .emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer, EmulatorSettings, EmulatorState
+from .emulator import (
+    DEFAULT_PORT,
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
+    EmulatorServer,
+    EmulatorSettings,
+    EmulatorState,
+)
 from .scp import EXAMPLE_VOLUME_ID
 
 EXTEND_SECONDS = 2.0
@@ -81,6 +90,22 @@ async def _drive(endpoint: str) -> int:
     return 0 if ok and refused else 1
 
 
+def client_snippet(endpoint: str = f"http://127.0.0.1:{DEFAULT_PORT}") -> str:
+    """A client configuration (the `mcpServers` shape of Claude Desktop and Cursor) that starts this very
+    installation's server against the emulator at `endpoint`, with the emulator's keys: paste-ready."""
+    script = Path(sys.executable).with_name("scp-volume-mcp")
+    command, args = (str(script), ["serve"]) if script.exists() else (sys.executable, ["-m", "scp_volume_mcp", "serve"])
+    env = {"SCP_ENDPOINT": endpoint, "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY, "SCP_SECRET_KEY": EMULATOR_SECRET_KEY}
+    return json.dumps({"mcpServers": {"scp-volume": {"command": command, "args": args, "env": env}}}, indent=2)
+
+
+def _rehearse_yourself() -> None:
+    _step("Rehearse with your own client")
+    _say("   Start the emulator in a terminal (it keeps running):  scp-volume-mcp emulator")
+    _say("   and paste this into your client's configuration (claude_desktop_config.json, ~/.cursor/mcp.json):")
+    _say(client_snippet())
+
+
 def run_demo() -> int:
     state = EmulatorState(settings=EmulatorSettings(extend_seconds=EXTEND_SECONDS, snapshot_seconds=SNAPSHOT_SECONDS))
     with EmulatorServer(state) as emulator:
@@ -97,6 +122,7 @@ def run_demo() -> int:
         in_order = [e.route for e in writes] == ["snapshot", "extend"]
         _say("   The snapshot came first; the resize only once it was available." if in_order else "   Wrong order!")
         status = status or (0 if len(puts) == 1 and in_order else 1)
+    _rehearse_yourself()
     _say()
     _say("Demo finished: " + ("everything behaved." if status == 0 else "something went wrong (see above)."))
     return status

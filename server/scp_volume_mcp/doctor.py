@@ -40,7 +40,7 @@ _SNAPSHOT_POLICY = {
 
 def _mask(value: str, *, secret: bool) -> str:
     if secret:
-        return f"******** ({len(value)} characters)"
+        return f"******** ({plural(len(value), 'character')})"
     return value[:4] + "…" if len(value) > 6 else "****"
 
 
@@ -168,7 +168,13 @@ def _transport_fix(exc: ScpTransportError, config: ScpConfig) -> str:
 def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     """Team mode: the database holds the locks and the trail; check it as the server will use it."""
     from .audit.table_trail import TableAuditTrail
-    from .team.database import Database
+    from .team.database import TEAM_EXTRA_INSTALL, Database, TeamExtraMissing, require_team_extra
+
+    try:
+        require_team_extra()
+    except TeamExtraMissing as exc:
+        report.fail(str(exc), TEAM_EXTRA_INSTALL)
+        return
 
     async def check() -> None:
         database = Database(url, lock_timeout_s=lock_timeout_s)
@@ -211,7 +217,11 @@ def _api_version(report: _Report, config: ScpConfig) -> ScpConfig:
         status = check_api_version(config.api_version)
     except ScpConfigError as exc:
         fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({_source(config, 'api_version')})"
-        report.fail(str(exc), fix)
+        said, _, last = str(exc).rpartition("; ")
+        if said and f"SCP_API_VERSION={CURRENT_API_VERSION}" in last:  # its last sentence is the fix: said once
+            report.fail(said + ".", fix)
+        else:
+            report.fail(str(exc), fix)
         report.info(f"the checks below use API version {CURRENT_API_VERSION}")
         return replace(config, api_version=CURRENT_API_VERSION)
     date = status.not_before.isoformat() if status.not_before else "no end date"

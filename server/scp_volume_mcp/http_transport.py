@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import messages
 from .graceful_stop import StopGate, graceful_server, run_stdio
+from .http_edges import ForeignHostExplained
 from .logs import START_LOGGER
 from .settings import ServerSettings, SettingsError
 
@@ -91,7 +92,8 @@ def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = N
     token = env.get(TOKEN_ENV, "")
     if token and len(token) < MIN_TOKEN_LENGTH:
         raise SettingsError(
-            f"{TOKEN_ENV} is {len(token)} characters long; use at least {MIN_TOKEN_LENGTH} random characters "
+            f"{TOKEN_ENV} is {messages.plural(len(token), 'character')} long; use at least {MIN_TOKEN_LENGTH} "
+            "random characters "
             "(for example: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')."
         )
     if token:
@@ -150,9 +152,10 @@ def http_app(
     server = build_server(settings, oauth=oauth, state_keys=state_keys(env))
     if gate is not None:
         server.middleware.append(gate)
-    app = server.streamable_http_app(
+    app: Any = server.streamable_http_app(
         transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BODY, stateless_http=stateless
     )
+    app = ForeignHostExplained(app)  # a 421 for a foreign Host names SCP_MCP_ALLOWED_HOSTS
     if oauth is not None:
         from .oauth import ResourceMetadataApp
 
@@ -263,6 +266,8 @@ def _run_http(
     async def run() -> None:
         # Announce only once the port is bound; a port in use says what to do.
         config.load()
+        uvicorn_errors = logging.getLogger("uvicorn.error")
+        uvicorn_errors.disabled = True  # uvicorn logs "[Errno 98] ..." before exiting: only our sentence shows
         try:
             sockets = [config.bind_socket()]
             sockets[0].listen(config.backlog)  # connections queue from now on, so the URL works once announced
@@ -270,6 +275,8 @@ def _run_http(
             raise SettingsError(
                 f"cannot listen on {url_host(host)}:{port} (address in use?); choose another --port"
             ) from None
+        finally:
+            uvicorn_errors.disabled = False
         _announce(url, host, token, generated, bool(certfile), oauth=oauth)
         await server.serve(sockets=sockets)
 

@@ -45,7 +45,7 @@ class ResizeLedger:
             try:
                 await self.coordinator.start()
             except Exception as exc:
-                logger.error("%s; extensions are refused until it is reachable", exc)
+                logger.error("%s; extensions are refused until then", exc)
 
     async def aclose(self) -> None:
         if self.coordinator is not None:

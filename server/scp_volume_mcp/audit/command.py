@@ -31,6 +31,10 @@ class TrailError(Exception):
     """The trail cannot be read; the message is safe to show."""
 
 
+class MissingTrail(TrailError):
+    """The trail's file does not exist (yet)."""
+
+
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time or date (UTC when no offset is given), or a duration back from now: 90m, 12h, 7d."""
     text = text.strip()
@@ -113,6 +117,11 @@ def read_records(
         return mask_url(settings.database_url), [normalized(r) for r in rows]
     if settings.audit_log is None:
         raise TrailError("no audit trail is configured: set SCP_AUDIT_LOG (a file) or SCP_DATABASE_URL (team mode)")
+    if not settings.audit_log.exists() and not FileAuditTrail(settings.audit_log).rotated_files():
+        raise MissingTrail(
+            f"no audit trail at {settings.audit_log}: the file does not exist (nothing has been recorded there; "
+            "SCP_AUDIT_LOG names the file a server writes)"
+        )
     return str(settings.audit_log), read_file(settings.audit_log, volume_id=volume_id, since=since)
 
 
@@ -155,6 +164,9 @@ def run_audit(
         settings = ServerSettings.from_env()
         moment = parse_since(since) if since else None
         where, entries = read_trail(settings, volume_id=volume_id, since=moment)
+    except MissingTrail as exc:
+        print(f"scp-volume-mcp: {exc}", file=err)
+        return 1
     except (SettingsError, TrailError) as exc:
         print(f"scp-volume-mcp: {exc}", file=err)
         return 2
@@ -163,7 +175,7 @@ def run_audit(
             # ASCII only: a trail file can be edited, and a terminal must not receive its control characters.
             print(json.dumps(entry, ensure_ascii=True, separators=(",", ":")), file=out)
         return 0
-    print(f"audit trail: {where} ({len(entries)} records)", file=err)
+    print(f"audit trail: {where} ({len(entries)} record{'' if len(entries) == 1 else 's'})", file=err)
     for entry in entries:
         print(render(entry), file=out)
     return 0

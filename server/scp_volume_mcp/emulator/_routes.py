@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -256,6 +257,7 @@ def admin(state: EmulatorState, method: str, path: str, raw: bytes) -> tuple[int
             return 200, {"ok": True}
         if method == "POST" and action == "reset":
             state.reset()
+            state.settings = copy.deepcopy(state.initial_settings)
             return 200, {"ok": True}
         if method == "POST" and action == "volumes":
             state.put(json.loads(raw))

@@ -134,15 +134,42 @@ def iso_time(epoch_s: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{int(epoch_s % 1 * 1000):03d}Z"
 
 
+VOLUME_KEYS = frozenset(example_volume()) | frozenset(_volume("i", "n", 8, "available"))
+"""The keys a volume in a `--volumes` file may have: those of the platform's volume body."""
+_REQUIRED = ("id", "size", "state")
+
+
 def load_volumes(path: str | Path) -> list[dict[str, Any]]:
-    """Volumes from a JSON file: a list of volume bodies, or `{"volumes": [...]}`."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    """Volumes from a JSON file: a list of volume bodies, or `{"volumes": [...]}`. Each needs `id` (text), `size`
+    (whole GB) and `state`; other keys are those of the platform's volume body (`name`, `servers`,
+    `volume_type`, ...), and an unknown key is refused, not dropped. Raises `ValueError` with one line naming
+    the file and the entry."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     items = data.get("volumes") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a list of volumes or an object with a `volumes` list")
-    volumes: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or not {"id", "size", "state"} <= item.keys():
-            raise ValueError(f"{path}: volume #{index} needs at least `id`, `size` and `state`")
-        volumes.append(dict(item))
-    return volumes
+    return [_checked(path, index, item) for index, item in enumerate(items)]
+
+
+def _checked(path: str | Path, index: int, item: object) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise ValueError(f"{path}: volume #{index}: not an object")
+    label = f"volume #{index} ({str(item['id'])[:40]})" if "id" in item else f"volume #{index}"
+    problem = next((f"missing {key}" for key in _REQUIRED if key not in item), None)
+    unknown = sorted(set(item) - VOLUME_KEYS)
+    if problem is None and unknown:
+        problem = f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(k[:40] for k in unknown[:5])}"
+    if problem is None and not isinstance(item["id"], str):
+        problem = "id must be text"
+    if problem is None and (not isinstance(item["size"], int) or isinstance(item["size"], bool) or item["size"] < 1):
+        problem = f"size must be a whole number of GB, not {json.dumps(item['size'])[:40]}"
+    if problem is None and not isinstance(item["state"], str):
+        problem = "state must be text, such as available or in-use"
+    if problem is not None:
+        raise ValueError(f"{path}: {label}: {problem} (keys: {', '.join(_REQUIRED)}, and those of a volume body)")
+    return dict(item)

@@ -115,6 +115,8 @@ class EmulatorState:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or EmulatorSettings()
+        self.initial_settings = copy.deepcopy(self.settings)
+        """What `POST /_emulator/reset` restores (the settings it was started with)."""
         self._clock = clock
         self._lock = threading.Lock()
         self._initial = [copy.deepcopy(dict(v)) for v in (default_volumes() if volumes is None else volumes)]

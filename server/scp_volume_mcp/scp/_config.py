@@ -271,7 +271,8 @@ def _templated_endpoint(lookup: _Lookup, region: str | None, environment: str | 
     if not region or not environment:
         lacking = " and ".join(n for n, v in (("region", region), ("environment", environment)) if not v)
         raise ScpConfigError(
-            f"No SCP endpoint: the {lacking} is not set. Set SCP_REGION (e.g. kr-west1) and "
+            f"No SCP endpoint: the {lacking} {'are' if not region and not environment else 'is'} not set. "
+            "Set SCP_REGION (e.g. kr-west1) and "
             "SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT to the Virtual Server base URL; "
             f"{lookup.config_path} may also give default-region and auth-url.",
             fix="set SCP_REGION (e.g. kr-west1) and SCP_ENVIRONMENT (s, g or e), or SCP_ENDPOINT",

@@ -19,12 +19,14 @@ def run_migrate(out: TextIO | None = None, err: TextIO | None = None) -> int:
     if not url:
         print("scp-volume-mcp: db migrate needs SCP_DATABASE_URL (the team database's postgresql:// URL)", file=err)
         return 2
+    from .database import Database, TeamExtraMissing, require_team_extra
+
     try:
-        import psycopg
-    except ImportError:
-        print('scp-volume-mcp: team mode needs its extra: pip install "scp-volume-mcp[team]"', file=err)
+        require_team_extra()
+    except TeamExtraMissing as exc:
+        print(f"scp-volume-mcp: {exc}", file=err)
         return 2
-    from .database import Database
+    import psycopg
 
     try:
         before, after = migrate(url)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,25 @@ CONNECT_TIMEOUT_S = 5
 class DatabaseError(CoordinationError):
     """The team database cannot do what was asked (unreachable, refused, or the lock not obtained in time).
     The message is safe to show: it never holds the password."""
+
+
+TEAM_EXTRA_INSTALL = 'pip install "scp-volume-mcp[team]" (in a checkout: pip install ".[team]")'
+
+
+class TeamExtraMissing(DatabaseError):
+    """Team mode without PostgreSQL's driver: the `team` extra is not installed."""
+
+
+def require_team_extra() -> None:
+    """Raise `TeamExtraMissing`, saying how to install it, when psycopg or its pool cannot be imported."""
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise TeamExtraMissing(
+            f"team mode (SCP_DATABASE_URL) needs the team extra, PostgreSQL's driver, which is not installed "
+            f"({exc.name or 'psycopg'}): {TEAM_EXTRA_INSTALL}"
+        ) from None
 
 
 class LockNotObtained(DatabaseError):
@@ -72,10 +92,42 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _password(url: str) -> str | None:
-    parts = urlsplit(url)
-    found = re.search(r"(?i)password=([^&]*)", parts.query)
-    return parts.password or (found.group(1) if found else None)
+POOL_LOG_WINDOW_S = 60.0
+"""While the database is down, psycopg_pool warns, in two lines, at each reconnection attempt of each pool:
+stderr gets the first line once per this many seconds instead."""
+
+
+class OncePerWindow(logging.Filter):
+    """Lets one `error connecting` record of psycopg's pool through per window, as one line."""
+
+    def __init__(self, window_s: float = POOL_LOG_WINDOW_S) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._last: float | None = None
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("error connecting"):
+            return True
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.window_s:
+            self._held += 1
+            return False
+        held = f"; {self._held} more like it not shown" if self._held else ""
+        record.msg = f"{message.splitlines()[0]} (retried in the background; said once per {self.window_s:g} s{held})"
+        record.args = None
+        self._last, self._held = now, 0
+        return True
+
+
+_POOL_LOG = logging.getLogger("psycopg.pool")
+
+
+def quiet_pool_warnings() -> None:
+    """Install `OncePerWindow` on psycopg's pool logger, once per process."""
+    if not any(isinstance(f, OncePerWindow) for f in _POOL_LOG.filters):
+        _POOL_LOG.addFilter(OncePerWindow())
 
 
 class Database:
@@ -105,15 +157,18 @@ class Database:
         return f"Database({self.display_url!r})"
 
     def safe(self, exc: BaseException) -> str:
-        """An exception's message with the password (if it were ever echoed) masked, on one line."""
+        """An exception's message on one line, the password masked where a URL or a `password=` shows it (not
+        everywhere its characters occur: a password `p` must not turn `psycopg_pool` into `****syco****g_****ool`)."""
         text = " ".join((str(exc) or type(exc).__name__).split())
-        password = _password(self._url)
-        if password:
-            text = text.replace(password, "****")
-        return text.replace(self._url, self.display_url)
+        text = text.replace(self._url, self.display_url)
+        text = re.sub(r"(?i)(password\s*=\s*)('[^']*'|\S+)", r"\1****", text)
+        return re.sub(r"(://[^:/@\s]*):[^@\s]*@", r"\1:****@", text)
 
     def _pool(self, purpose: str, max_size: int) -> Pool:
+        require_team_extra()
         from psycopg_pool import AsyncConnectionPool
+
+        quiet_pool_warnings()
 
         return AsyncConnectionPool(
             self._url,
@@ -172,6 +227,7 @@ class Database:
 
     @asynccontextmanager
     async def audit_connection(self, timeout_s: float | None = None) -> AsyncIterator[AsyncConnection[Any]]:
+        require_team_extra()
         from psycopg_pool import PoolTimeout
 
         _, pool = await self._pools()

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .database import CONNECT_TIMEOUT_S, Database, DatabaseError
+from .database import CONNECT_TIMEOUT_S, Database, DatabaseError, require_team_extra
 from .schema import AUDIT_COLUMNS, TABLE
 
 
 def read_rows(url: str, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
     """The trail's records, oldest first (synchronous: for `scp-volume-mcp audit`). Raises `DatabaseError`."""
+    require_team_extra()
     import psycopg
     from psycopg.rows import dict_row
 
