@@ -7,6 +7,7 @@ from types import ModuleType
 
 import pytest
 
+import scp_volume_mcp
 import scp_volume_mcp.emulator
 import scp_volume_mcp.scp
 
@@ -59,3 +60,36 @@ def test_stdio_start_up_does_not_import_the_emulator_server_demo_doctor_or_httpx
     )
     done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_the_sdist_and_wheel_build_check_and_install_into_a_clean_venv(tmp_path: Path) -> None:
+    """What a release does (CONTRIBUTING's checklist): `python -m build`, `twine check`, and the wheel installed
+    into a fresh virtual environment, where the command runs."""
+    root = Path(__file__).resolve().parent.parent
+    dist = tmp_path / "dist"
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(root)], capture_output=True, text=True, timeout=600
+    )
+    assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+    [wheel] = dist.glob("*.whl")
+    [sdist] = dist.glob("*.tar.gz")
+    twine = subprocess.run(
+        [sys.executable, "-m", "twine", "check", "--strict", str(wheel), str(sdist)], capture_output=True, text=True
+    )
+    assert twine.returncode == 0, twine.stdout + twine.stderr
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True, timeout=600
+    )
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    version = subprocess.run([str(venv / "bin" / "scp-volume-mcp"), "--version"], capture_output=True, text=True)
+    assert version.stdout.strip() == f"scp-volume-mcp {scp_volume_mcp.__version__}"
+    env = {"PATH": "/usr/bin:/bin", "SCP_CONFIG_DIR": str(tmp_path), "HOME": str(tmp_path)}
+    demo = subprocess.run(
+        [str(venv / "bin" / "scp-volume-mcp"), "demo"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    assert "everything behaved" in demo.stdout

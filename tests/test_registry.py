@@ -89,6 +89,20 @@ def test_readme_mcp_name_is_the_server_name() -> None:
     assert SERVER_JSON["name"].endswith("/" + PROJECT["name"])
 
 
+def test_server_json_and_the_project_name_one_repository() -> None:
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    namespace, name = SERVER_JSON["name"].removeprefix("io.github.").split("/")
+    assert SERVER_JSON["repository"] == {"url": f"https://github.com/{namespace}/{name}", "source": "github"}
+    assert urls["Repository"] == urls["Homepage"] == SERVER_JSON["repository"]["url"]
+    assert urls["Issues"].startswith(urls["Repository"])
+
+
+def test_the_readme_says_plainly_what_works_before_publication() -> None:
+    assert "not on PyPI yet" in README
+    assert 'pip install ".[team]"' in README
+    assert "uvx --from" in README
+
+
 def test_server_json_describes_the_published_package() -> None:
     assert SERVER_JSON["version"] == __version__
     assert PACKAGE["version"] == __version__
@@ -138,11 +152,17 @@ def _uvx_snippet() -> dict[str, Any]:
     return config
 
 
-def test_uvx_snippet_runs_what_server_json_describes() -> None:
+CHECKOUT = "/path/to/scp-volume-mcp"
+"""The README's uvx snippet runs a checkout (`uvx --from <checkout>`) until the package is on PyPI."""
+
+
+def test_uvx_snippet_runs_what_server_json_describes_from_a_checkout() -> None:
     [(name, server)] = _uvx_snippet()["mcpServers"].items()
     assert name == "scp-volume"
     command = [PACKAGE["runtimeHint"], PACKAGE["identifier"], *(a["value"] for a in PACKAGE["packageArguments"])]
-    assert [server["command"], *server["args"]] == command
+    published = [server["command"], *(a for a in server["args"] if a not in ("--from", CHECKOUT))]
+    assert published == command  # once on PyPI, dropping `--from <checkout>` gives server.json's command
+    assert server["args"][:2] == ["--from", CHECKOUT]
 
 
 @pytest.mark.slow
@@ -161,8 +181,9 @@ async def test_uvx_snippet_starts_the_server(emulator: EmulatorServer) -> None:
     env |= {k: v for k, v in os.environ.items() if k.startswith("UV_") or k.upper() in passed}
     env |= {"SCP_ENDPOINT": emulator.url, "SCP_CONFIG_DIR": "/nonexistent"}
     env |= {"UV_PYTHON": str(bare_python), "UV_PYTHON_DOWNLOADS": "never"}
-    # `uvx X` is `uv tool run X`; --from makes it install this checkout rather than the PyPI release.
-    args = ["tool", "run", "--from", str(ROOT), "--refresh-package", PROJECT["name"], *server["args"]]
+    # `uvx ...` is `uv tool run ...`; the snippet's --from names a checkout: this one.
+    args = ["tool", "run", *(str(ROOT) if a == CHECKOUT else a for a in server["args"])]
+    args[2:2] = ["--refresh-package", PROJECT["name"]]
     async with Client(StdioServerParameters(command=find_uv_bin(), args=args, env=env), read_timeout_seconds=300) as c:
         tools = (await c.list_tools()).tools
         assert [t.name for t in tools] == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]
