@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from typing import Any
@@ -40,16 +41,31 @@ async def test_no_prompts_or_resources_are_declared_and_asking_is_method_not_fou
 
 
 def _serve(emulator: EmulatorServer, lines: list[bytes]) -> tuple[list[dict[str, Any]], str]:
+    """Send the lines, read one reply per line, then close stdin (a request still in flight at end of input is
+    not what this checks)."""
     env = {**os.environ, "SCP_ENDPOINT": emulator.url, "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY,
            "SCP_SECRET_KEY": EMULATOR_SECRET_KEY, "SCP_CONFIG_DIR": "/nonexistent"}  # fmt: skip
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "scp_volume_mcp", "serve"],
-        input=b"".join(lines),
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env=env,
-        timeout=60,
     )
-    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()], done.stderr.decode()
+    assert process.stdin is not None
+    assert process.stdout is not None
+    assert process.stderr is not None
+    replies = []
+    try:
+        for line in lines:
+            process.stdin.write(line)
+            process.stdin.flush()
+            ready = select.select([process.stdout], [], [], 15)[0]  # no reply: recorded as {}, not a hang
+            replies.append(json.loads(process.stdout.readline()) if ready else {})
+    finally:
+        process.stdin.close()
+        process.wait(timeout=30)
+    return replies, process.stderr.read().decode()
 
 
 @pytest.mark.slow
