@@ -15,7 +15,7 @@ from mcp.types import INVALID_PARAMS, ElicitRequestParams, ElicitResult
 from scp_volume_mcp.emulator import EmulatorServer, EmulatorState, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, MAX_VOLUME_SIZE_GB, ScpClient, ScpConfig
 from scp_volume_mcp.settings import ServerSettings
-from scp_volume_mcp.snapshots import remember_unfinished, reusable_snapshot, snapshot_name
+from scp_volume_mcp.snapshots import reusable_snapshot, snapshot_name
 
 from .mcp_helpers import answer, connect, text
 
@@ -332,6 +332,6 @@ async def test_a_remembered_snapshot_past_an_hour_or_resized_since_is_not_reused
         with EmulatorServer(state) as other:
             config = ScpConfig(**{**scp_config.__dict__, "endpoint": other.url})
             async with ScpClient(config) as client:
-                remember_unfinished(EXAMPLE_VOLUME_ID, taken["id"])
-                assert await reusable_snapshot(client, EXAMPLE_VOLUME_ID, size, now=now) is None
-                assert await reusable_snapshot(client, EXAMPLE_VOLUME_ID, 100) is None  # forgotten once judged
+                unfinished = {EXAMPLE_VOLUME_ID: taken["id"]}
+                assert await reusable_snapshot(client, unfinished, EXAMPLE_VOLUME_ID, size, now=now) is None
+                assert unfinished == {}  # forgotten once judged

@@ -177,12 +177,8 @@ class ExtendOperation:
         size then becomes the attempt's size before)."""
         with tracing.span("scp_volume_mcp.snapshot", **{"scp.volume_id": self.attempt.volume_id}):
             step = SnapshotStep(self.client, self.attempt, timeout_s=self.timeout_s, poll_s=self.poll_s,
-                                progress=self._progress)  # fmt: skip
-            try:
-                await step.take(volume, self._snapshot_quota)
-            except ExtendRefused as exc:
-                exc.codes = exc.codes or ["snapshot"]
-                raise
+                                progress=self._progress, unfinished=self.ledger.unfinished_snapshots)  # fmt: skip
+            await step.take(volume, self._snapshot_quota)
         # Sequential, after the snapshot is available: the snapshot took time, and the resize must be judged
         # on the volume as it is now.
         volume = await self._read()

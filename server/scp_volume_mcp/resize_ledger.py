@@ -25,6 +25,7 @@ from .audit.records import replica_name
 from .audit.writer import write_outcome
 from .coordination import HeldInProcess, HeldLock, VolumeCoordinator
 from .scp import FAILED_STATES, Volume
+from .snapshots import UnfinishedSnapshots
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -38,6 +39,8 @@ class ResizeLedger:
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
         self._generations: dict[str, int] = {}
         self._accepted: dict[str, OpenAttempt] = {}
+        self.unfinished_snapshots: UnfinishedSnapshots = {}
+        """Snapshots taken first that were not available in time, which a later attempt may reuse."""
 
     async def start(self) -> None:
         """Prepare the coordinator, if any; a failure is logged (lookups work, extensions are refused)."""

@@ -27,7 +27,7 @@ from .scp import (
     Volume,
     is_volume_id,
 )
-from .snapshots import SnapshotQuota, remember_unfinished, reusable_snapshot, snapshot_name, snapshot_quota
+from .snapshots import SnapshotQuota, UnfinishedSnapshots, reusable_snapshot, snapshot_name, snapshot_quota
 from .waiting import PollSchedule, Progress
 
 if TYPE_CHECKING:
@@ -40,9 +40,10 @@ class SnapshotStep:
     """`await SnapshotStep(...).take(volume)` returns the `available` snapshot or raises `ExtendRefused`."""
 
     def __init__(
-        self, client: ScpClient, attempt: Attempt, *, timeout_s: float, poll_s: float, progress: Progress | None
-    ) -> None:
-        self.client, self.attempt = client, attempt
+        self, client: ScpClient, attempt: Attempt, *, timeout_s: float, poll_s: float, progress: Progress | None,
+        unfinished: UnfinishedSnapshots,
+    ) -> None:  # fmt: skip
+        self.client, self.attempt, self.unfinished = client, attempt, unfinished
         self.timeout_s, self.poll_s, self._progress = timeout_s, poll_s, progress
         self.name = ""
         """The snapshot's name, made when it is requested (see `snapshot_name`)."""
@@ -51,19 +52,19 @@ class SnapshotStep:
         """`quota`: the snapshot quota as read with the volume just before (the check, or the re-read under
         the lock); "unread" reads it here. The platform enforces it in any case: this refuses early, in words."""
         self.name = snapshot_name(self.attempt.volume_id)  # now, under the lock: this attempt's own name
-        reused = await reusable_snapshot(self.client, self.attempt.volume_id, volume.size)
+        reused = await reusable_snapshot(self.client, self.unfinished, self.attempt.volume_id, volume.size)
         if reused is not None:  # an earlier attempt's snapshot became available since: it is the way back
             self.attempt.snapshot, self.attempt.snapshot_reused = reused, True
             return reused
         if quota == "unread":
             quota = await snapshot_quota(self.client)
         if quota is not None and quota.full and quota.limit is not None:
-            raise ExtendRefused(messages.snapshot_quota_refusal(quota.in_use, quota.limit), self.attempt)
+            raise self._refused(messages.snapshot_quota_refusal(quota.in_use, quota.limit))
         if self._progress is not None:
             await self._progress(0.0, self.timeout_s, messages.snapshot_starting(self.attempt.volume_id))
         snapshot = await self._create(volume)
         if not is_volume_id(snapshot.id):  # the way back must be an id a request can name, nothing else
-            raise ExtendRefused(messages.SNAPSHOT_ID_NOT_UUID, self.attempt)
+            raise self._refused(messages.SNAPSHOT_ID_NOT_UUID)
         if not self._ours(snapshot):
             raise self._foreign(snapshot)
         self.attempt.snapshot = snapshot
@@ -119,7 +120,7 @@ class SnapshotStep:
             if status in SNAPSHOT_FAILED_STATUSES or status.startswith("error"):
                 raise self._refused(messages.snapshot_failed(label, snapshot.status))
             if schedule.remaining <= 0:  # it may still become available: the next attempt may reuse it
-                remember_unfinished(self.attempt.volume_id, snapshot.id)
+                self.unfinished[self.attempt.volume_id] = snapshot.id
                 raise self._refused(messages.snapshot_timed_out(label, snapshot.status, self.timeout_s))
             await schedule.pause()
             try:
@@ -147,4 +148,4 @@ class SnapshotStep:
         return self._refused(messages.snapshot_not_this_attempts(label, snapshot.volume_id, volume_id, self.name))
 
     def _refused(self, message: str) -> ExtendRefused:
-        return ExtendRefused(message, self.attempt)
+        return ExtendRefused(message, self.attempt, ["snapshot"])

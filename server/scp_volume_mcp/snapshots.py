@@ -121,8 +121,9 @@ def snapshot_name(volume_id: str, now: float | None = None) -> str:
 
 REUSE_WITHIN_S = 3600.0
 """How recent a snapshot this server took of a volume must be to serve again as an extension's way back."""
-_UNFINISHED: dict[str, str] = {}
-"""Volume id -> the id of the snapshot this process took first for it that was not available in time."""
+UnfinishedSnapshots = dict[str, str]
+"""Volume id -> the id of the snapshot a server took first for it that was not available in time (each server
+keeps its own: `ResizeLedger.unfinished_snapshots`)."""
 
 
 def is_ours(snapshot: Snapshot, volume_id: str) -> bool:
@@ -130,19 +131,14 @@ def is_ours(snapshot: Snapshot, volume_id: str) -> bool:
     return (snapshot.name or "").startswith(f"{NAME_PREFIX} {_NOT_IN_NAME.sub('-', volume_id)} ")
 
 
-def remember_unfinished(volume_id: str, snapshot_id: str) -> None:
-    """A snapshot taken first was not available within the call's time: the next attempt may reuse it."""
-    _UNFINISHED[volume_id] = snapshot_id
-
-
 async def reusable_snapshot(
-    client: ScpClient, volume_id: str, size_gb: int, now: float | None = None
+    client: ScpClient, unfinished: UnfinishedSnapshots, volume_id: str, size_gb: int, now: float | None = None
 ) -> Snapshot | None:
     """The snapshot this process took first for an earlier attempt of the volume that timed out waiting for it,
     when it is now available, ours by its name, at most REUSE_WITHIN_S old and of the volume's present size (no
     resize since): the way back a snapshot first would give, so none is taken again. Only then is anything read
     (one GET), so a snapshot first costs no extra round trip otherwise. None: take a new one."""
-    snapshot_id = _UNFINISHED.get(volume_id)
+    snapshot_id = unfinished.get(volume_id)
     if snapshot_id is None:
         return None
     try:
@@ -155,7 +151,7 @@ async def reusable_snapshot(
     status = snapshot.status.strip().lower()
     if status != SNAPSHOT_AVAILABLE and recent and not status.startswith("error"):
         return None  # still on its way: it stays remembered
-    del _UNFINISHED[volume_id]
+    del unfinished[volume_id]
     ours = is_ours(snapshot, volume_id) and snapshot.volume_id == volume_id and snapshot.id == snapshot_id
     usable = status == SNAPSHOT_AVAILABLE and snapshot.size == size_gb and is_volume_id(snapshot.id)
     return snapshot if ours and recent and usable else None
