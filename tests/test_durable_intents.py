@@ -247,3 +247,16 @@ async def test_with_the_trail_off_only_this_process_remembers_and_only_for_the_e
         after = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 112})
     assert not after.is_error, text(after)
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}, {"size": 112}]
+
+
+def test_the_refusal_names_the_expiry_the_ledger_uses() -> None:
+    """The expiry counts from an attempt's latest record (a snapshot taken first may have taken most of an hour
+    between its intent and its resize): the refusal's "until" says the same."""
+    from scp_volume_mcp import messages
+    from scp_volume_mcp.audit.open_attempts import OpenAttempt
+
+    intent, sent = datetime(2026, 12, 2, 10, 0, tzinfo=UTC), datetime(2026, 12, 2, 10, 50, tzinfo=UTC)
+    attempt = OpenAttempt("a-1", EXAMPLE_VOLUME_ID, 104, intent.isoformat(), "r1", "accepted", since=sent.isoformat())
+    text = messages.reason_pending(attempt)
+    assert "started 2026-12-02 10:00:00 UTC" in text
+    assert "until 2026-12-02 11:50:00 UTC" in text

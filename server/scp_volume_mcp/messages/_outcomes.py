@@ -33,7 +33,8 @@ def reason_pending(attempt: OpenAttempt) -> str:
     """An earlier attempt whose resize may still be under way: when, where, to what size, and how it clears."""
     what = "its outcome is unknown" if attempt.outcome is None else f"its outcome was {attempt.outcome}"
     started = _utc(attempt.started)
-    expires = _utc((_moment(attempt.started) + timedelta(seconds=PENDING_TTL_S)).isoformat())
+    # The expiry counts from its latest record (the pending outcome, when there is one), as the ledger does.
+    expires = _utc((_moment(attempt.since or attempt.started) + timedelta(seconds=PENDING_TTL_S)).isoformat())
     by = f" by {short(attempt.replica)}" if attempt.replica else ""
     return (
         f"an extension of this volume to {attempt.target_gb} GB is already in progress or its fate is unknown "

@@ -119,7 +119,8 @@ def snapshot_timed_out(label: str, status: str, timeout_s: float) -> str:
     return _nothing_resized(
         f"Snapshot {label} is still {quoted(status)} after {timeout_s:g} s. It may still complete: "
         "plan_volume_extension shows the volume's latest snapshot and its status; once it is available, extend "
-        "again with snapshot_first=true and this snapshot is used, not another one taken."
+        "again with snapshot_first=true and this server reuses it rather than taking another (a restarted server, or "
+        "another replica, takes a new one)."
     )
 
 
