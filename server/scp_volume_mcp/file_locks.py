@@ -8,12 +8,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
-from filelock import FileLock, Timeout
 
 from .audit import FileAuditTrail
 from .coordination import CoordinationError, HeldInProcess, HeldLock
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 POLL_S = 0.05
 
@@ -45,6 +48,8 @@ class FileVolumeLocks:
         except OSError as exc:
             raise CoordinationError(f"cannot make the volume locks' folder {folder}: {exc.strerror}") from None
         name = hashlib.sha256(volume_id.encode()).hexdigest()[:32]
+        from filelock import FileLock  # loaded with the first lock, not with the server (start-up)
+
         lock = FileLock(folder / f"{name}.lock", thread_local=False)
         try:
             with anyio.move_on_after(self.lock_timeout_s):
@@ -65,6 +70,8 @@ class FileVolumeLocks:
 
 
 def _try(lock: FileLock) -> bool:
+    from filelock import Timeout
+
     try:
         lock.acquire(timeout=0)
     except Timeout:

@@ -21,12 +21,15 @@ import time
 import uuid
 from pathlib import Path
 from stat import S_ISREG
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
-from filelock import FileLock, Timeout
 
 from .open_attempts import OpenAttempt, OpenAttemptIndex
 from .records import AuditError, AuditRecord
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 MAX_BYTES = 8 * 2**20
 """The current file's size past which it is rotated (about 20,000 attempts)."""
@@ -49,7 +52,8 @@ class FileAuditTrail:
         self._index = OpenAttemptIndex()
         self._offset = 0
         self._file_id: tuple[int, int] | None = None
-        self._file_lock = FileLock(f"{path}.lock", timeout=LOCK_TIMEOUT_S, thread_local=False) if path else None
+        self._file_lock: FileLock | None = None
+        """Made at the first append: `filelock` loads then, not with the server (start-up)."""
 
     def __repr__(self) -> str:
         return f"FileAuditTrail({str(self.path)!r})"
@@ -67,14 +71,18 @@ class FileAuditTrail:
     def append(self, record: AuditRecord) -> None:
         """Append and fsync one line, under the lock shared with other processes. Raises `AuditError` when any
         step fails (full disk included)."""
-        if self.path is None or self._file_lock is None:
+        if self.path is None:
             return
+        from filelock import FileLock, Timeout
+
         line = record.line()
         try:
             with self._append_lock:
                 if not self._shareable():  # a missing folder, a directory, a device: fails (or not) on its own
                     _append(self.path, line)
                     return
+                if self._file_lock is None:
+                    self._file_lock = FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT_S, thread_local=False)
                 with self._file_lock:
                     if self.path.exists() and self.path.stat().st_size >= self.max_bytes:
                         self._rotate()
