@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 PENDING_TTL_S = 3600.0
@@ -37,6 +37,15 @@ class OpenAttempt:
 
     def age_s(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(UTC)) - _moment(self.since or self.started)).total_seconds()
+
+    @property
+    def started_at(self) -> datetime:
+        return _moment(self.started)
+
+    @property
+    def expires_at(self) -> datetime:
+        """When it stops blocking: `PENDING_TTL_S` after its latest record."""
+        return _moment(self.since or self.started) + timedelta(seconds=PENDING_TTL_S)
 
 
 def _moment(text: str) -> datetime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from ..scp import (
@@ -12,7 +12,6 @@ from ..untrusted_text import quoted, short
 
 if TYPE_CHECKING:
     from ..audit.open_attempts import OpenAttempt
-from ..audit.open_attempts import PENDING_TTL_S
 from ._failures import RUN_DOCTOR, _said
 from ._snapshots import snapshot_taken_line
 from ._tools import (
@@ -32,9 +31,7 @@ REASON_IN_PROGRESS: Final = (
 def reason_pending(attempt: OpenAttempt) -> str:
     """An earlier attempt whose resize may still be under way: when, where, to what size, and how it clears."""
     what = "its outcome is unknown" if attempt.outcome is None else f"its outcome was {attempt.outcome}"
-    started = _utc(attempt.started)
-    # The expiry counts from its latest record (the pending outcome, when there is one), as the ledger does.
-    expires = _utc((_moment(attempt.since or attempt.started) + timedelta(seconds=PENDING_TTL_S)).isoformat())
+    started, expires = _utc(attempt.started_at), _utc(attempt.expires_at)
     by = f" by {short(attempt.replica)}" if attempt.replica else ""
     return (
         f"an extension of this volume to {attempt.target_gb} GB is already in progress or its fate is unknown "
@@ -45,16 +42,8 @@ def reason_pending(attempt: OpenAttempt) -> str:
     )
 
 
-def _moment(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _utc(text: str) -> str:
-    try:
-        return _moment(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except ValueError:
-        return short(text)
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def closed_by_read(size: int, state: str) -> str:
