@@ -1,5 +1,6 @@
 """The read-only tools: `list_volumes`, `get_volume` and `plan_volume_extension`. They change nothing and never
-touch the team database; every platform text in their results has passed `untrusted_text`."""
+need the audit trail or the team database (a plan reads the open attempts there when it can, to name one that
+blocks the volume); every platform text in their results has passed `untrusted_text`."""
 
 from __future__ import annotations
 

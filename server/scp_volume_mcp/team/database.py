@@ -4,7 +4,7 @@
   TRUNCATE). `scp-volume-mcp db migrate` creates it (`team/schema.py`); a replica only checks the schema's
   version and runs no DDL, so it can run as a role that may only INSERT and SELECT.
 - Fail closed: when the database cannot be reached, no extension is sent and the message says why.
-  Lookups never touch the database.
+  Lookups never need it: a plan reads the open attempts when it can and says nothing of them when it cannot.
 
 psycopg 3 (with psycopg_pool), because one driver serves both the async server and the synchronous
 `scp-volume-mcp audit` command, ships binary wheels, and its pool checks connections and reconnects on
