@@ -7,10 +7,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .scp import ScpConfigError
 from .scp._config import parse_timeout
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 ConfirmationPolicy = Literal["auto", "human", "flag"]
 CONFIRMATION_POLICIES: tuple[ConfirmationPolicy, ...] = ("auto", "human", "flag")
@@ -80,6 +83,8 @@ class ServerSettings:
     shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
     """SCP_SHUTDOWN_GRACE: on SIGTERM, how long tool calls in flight may take to finish before they are
     cancelled (an extension cancelled then records `interrupted`, with what a read back shows)."""
+    policy: Policy | None = None
+    """SCP_POLICY_FILE: the team's limits and approval rules (`policy`), read once at start; None: no file."""
 
     @classmethod
     def from_env(
@@ -130,7 +135,21 @@ class ServerSettings:
             database_url=database_url,
             lock_timeout_s=_seconds(env, "SCP_LOCK_TIMEOUT", 30.0),
             shutdown_grace_s=_seconds(env, "SCP_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE_S),
+            policy=_policy(env),
         )
+
+
+def _policy(env: Mapping[str, str]) -> Policy | None:
+    """The policy file named by SCP_POLICY_FILE, read and validated now (imported only when one is set)."""
+    raw = (env.get("SCP_POLICY_FILE") or "").strip()
+    if not raw:
+        return None
+    from .policy import PolicyError, load_policy
+
+    try:
+        return load_policy(Path(raw).expanduser())
+    except PolicyError as exc:
+        raise SettingsError(str(exc), fix=exc.fix) from None
 
 
 AUDIT_OFF = "off"
