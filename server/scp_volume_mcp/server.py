@@ -24,7 +24,6 @@ from pydantic import ValidationError
 from . import __version__, messages
 from .app_state import AppState
 from .audit import AuditTrail, FileAuditTrail
-from .audit.table_trail import TableAuditTrail
 from .coordination import VolumeCoordinator
 from .extend_tool import extend_volume, extend_volume_without_snapshot
 from .file_locks import FileVolumeLocks
@@ -33,8 +32,6 @@ from .oauth import JwtTokenVerifier, OAuthSettings
 from .resize_ledger import ResizeLedger
 from .scp_access import ScpAccess, default_client_factory
 from .settings import ServerSettings
-from .team.coordinator import TeamCoordinator
-from .team.database import Database
 from .tool_context import Refused, is_empty_answer_error, raw_argument_problems
 
 if TYPE_CHECKING:
@@ -142,6 +139,10 @@ def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient
     audit: AuditTrail
     coordinator: VolumeCoordinator | None
     if url:
+        from .audit.table_trail import TableAuditTrail  # team mode only: not on a stdio server's start-up path
+        from .team.coordinator import TeamCoordinator
+        from .team.database import Database
+
         database = Database(url, lock_timeout_s=settings.lock_timeout_s)
         audit, coordinator = TableAuditTrail(database), TeamCoordinator(database)
     else:

@@ -14,19 +14,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from ..scp import API_VERSIONS, EXTENDING_STATE, MAX_VOLUME_SIZE_GB
+from ..scp import API_VERSIONS, EXTENDING_STATE
+from ._defaults import DEFAULT_MAX_VOLUME_GB, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
 from ._faults import Fault, FaultList
 from ._history import AcceptedResize, ResizeHistory
 from ._journal import Journal, JournalEntry
 from ._seed import default_snapshots, default_volumes
 from ._snapshots import SnapshotStore
 
-EMULATOR_ACCESS_KEY: Final = "emulator-access-key"
-EMULATOR_SECRET_KEY: Final = "emulator-secret-key"  # noqa: S105 - the emulator's published demo key
-DEFAULT_PORT: Final = 8765
-
-DEFAULT_MAX_VOLUME_GB: Final = MAX_VOLUME_SIZE_GB
-"""Virtual Server data volumes reach about 12 TB (12,288 GB); 16,384 GB is the bare-metal limit."""
 LIMIT_MISSING: Final = "<missing>"
 """`per_volume_limit` value that leaves `limit` out of the quota answer."""
 SELF_URL: Final = "{self}"
