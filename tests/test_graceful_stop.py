@@ -331,6 +331,61 @@ async def test_stdio_past_the_grace_an_extension_is_interrupted_and_recorded(
     assert_one_stop_logged(output)
 
 
+async def test_stdio_stdin_closed_with_an_extension_in_flight_answers_it_then_exits_0(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    # A host that sends a request and closes stdin (a pipe, a host shutting down) still gets its answer: the
+    # extension finishes and is recorded instead of being cancelled when the input ends.
+    emulator.state.add_fault(Fault("extend", latency_s=SLOW_PUT_S))
+    log = tmp_path / "audit.jsonl"
+    env = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log))}
+    async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=env) as process:
+        peer = StdioPeer(process)
+        with anyio.fail_after(20):
+            await peer.hello()
+        await peer.call(1, ARGS)
+        assert process.stdin is not None
+        await process.stdin.aclose()
+        with anyio.fail_after(SLOW_PUT_S + 15):
+            done = await peer.answer(1)
+            code = await process.wait()
+        output = await stderr_of(process)
+    assert code == 0, output
+    assert "result" in done, done
+    assert not done["result"].get("isError"), done
+    intent, outcome = records(log)
+    assert (intent["phase"], outcome["phase"]) == ("intent", "outcome")
+    assert outcome["outcome"] in ("completed", "accepted")
+    assert len(emulator.state.requests("PUT")) == 1
+    assert "Traceback" not in output, output
+
+
+async def test_stdio_stdin_closed_past_the_grace_interrupts_and_records_the_extension(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.state.settings.extend_seconds = 60
+    log = tmp_path / "audit.jsonl"
+    env = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log),
+                                   SCP_SHUTDOWN_GRACE="1", SCP_POLL_INTERVAL="0.2")}  # fmt: skip
+    async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=env) as process:
+        peer = StdioPeer(process)
+        with anyio.fail_after(20):
+            await peer.hello()
+        await peer.call(1, {**ARGS, "wait": True, "timeout_s": 120})
+        await until(lambda: bool(emulator.state.requests("PUT")))
+        assert process.stdin is not None
+        await process.stdin.aclose()
+        with anyio.fail_after(1 + READ_BACK_S + 10):
+            code = await process.wait()
+        output = await stderr_of(process)
+    assert code == 0, output
+    assert "still unanswered after 1 s" in output, output
+    intent, outcome = records(log)
+    assert intent["phase"] == "intent"
+    assert (outcome["phase"], outcome["outcome"]) == ("outcome", "interrupted")
+    assert len(emulator.state.requests("PUT")) == 1
+
+
 # --- the setting --------------------------------------------------------------------------------------
 
 
