@@ -44,6 +44,7 @@ ENV_SETTINGS = {
     "SCP_CONFIRMATION": "confirmation",
     "SCP_READ_ONLY": "read_only",
     "SCP_SNAPSHOT_POLICY": "snapshot_policy",
+    "SCP_POLICY_FILE": "policy_file",
 }
 
 

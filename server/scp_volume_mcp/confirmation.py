@@ -78,7 +78,8 @@ async def _extension_check(volume_id: str, new_size_gb: int, ctx: Ctx, *, snapsh
                       requested_size_gb=new_size_gb)  # fmt: skip
     state = app_state(ctx)
     with scp_errors(volume_id):
-        check = await check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=snapshot_first)
+        check = await check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=snapshot_first,
+                                   policy=state.settings.policy)  # fmt: skip
     if check.assessment.verdict == "refused":
         message = messages.refusal(check.label, check.assessment.reasons)
         await refuse(ctx, check, new_size_gb, message, check.assessment.codes)

@@ -257,6 +257,11 @@ def _server(report: _Report) -> None:
     report.ok(f"confirmation policy {settings.confirmation}; read-only {'on' if settings.read_only else 'off'}")
     policy = settings.snapshot_policy
     report.ok(f"snapshot policy {policy} (SCP_SNAPSHOT_POLICY): {_SNAPSHOT_POLICY[policy]}")
+    if settings.policy is None:
+        report.info("no team policy file (SCP_POLICY_FILE): no limits beyond the platform's")
+    else:
+        rules = settings.policy.describe()
+        report.ok(f"team policy {settings.policy.source} (SCP_POLICY_FILE): " + ("; ".join(rules) or "no rules"))
     if settings.database_url:
         _team_trail(report, settings.database_url, settings.lock_timeout_s)
     else:

@@ -152,13 +152,14 @@ class ExtendOperation:
     async def _judge(self, volume: Volume) -> None:
         """The guards again, on a fresh read, with any resize known to be on its way; raises the refusal
         (nothing sent)."""
+        volume_id, attempt_id = self.attempt.volume_id, self.attempt.attempt_id
         try:
-            pending = await self.ledger.blocking_attempt(
-                self.attempt.volume_id, volume, exclude=self.attempt.attempt_id
-            )
+            pending = await self.ledger.blocking_attempt(volume_id, volume, exclude=attempt_id)
+            # Under the lock: two extensions cannot both pass a daily limit that only one of them fits.
+            facts = await self.ledger.policy_facts(self.check.policy, volume_id, exclude=attempt_id)
         except AuditError as exc:
             raise ExtendRefused(messages.audit_unreadable(str(exc)), self.attempt, ["audit"]) from None
-        assessment = assess_extension(volume, self.attempt.target_gb, self.check.per_volume_quota_gb, pending)
+        assessment = assess_extension(volume, self.attempt.target_gb, self.check.per_volume_quota_gb, pending, facts)
         if assessment.verdict == "refused":
             label = messages.volume_label(volume.name, self.attempt.volume_id)
             raise self._error(messages.refusal(label, assessment.reasons), assessment.codes)

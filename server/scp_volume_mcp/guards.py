@@ -9,7 +9,10 @@ from . import messages
 from .scp import EXTENDABLE_STATES, EXTENDING_STATES, MAX_VOLUME_SIZE_GB, MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from .audit.open_attempts import OpenAttempt
+    from .policy import Policy
 
 Verdict = Literal["extend", "unchanged", "refused"]
 
@@ -19,7 +22,7 @@ class Assessment:
     verdict: Verdict
     reasons: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
-    """One code per reason (see `models.Refusal`): shrink, size, pending, in_progress, state, quota."""
+    """One code per reason (see `models.Refusal`): shrink, size, pending, in_progress, state, quota, policy."""
 
 
 def is_valid_size(new_size_gb: int) -> bool:
@@ -27,13 +30,26 @@ def is_valid_size(new_size_gb: int) -> bool:
     return MIN_EXTEND_TARGET_GB <= new_size_gb <= MAX_VOLUME_SIZE_GB and new_size_gb % SIZE_STEP_GB == 0
 
 
+@dataclass(frozen=True)
+class PolicyFacts:
+    """The team's policy (`policy.Policy`) and what it needs to judge one volume: its growth in the last 24
+    hours as the audit trail counts it."""
+
+    policy: Policy
+    grown_last_day_gb: int = 0
+
+
 def assess_extension(
-    volume: Volume, new_size_gb: int, per_volume_quota_gb: int | None, pending: OpenAttempt | None = None
+    volume: Volume,
+    new_size_gb: int,
+    per_volume_quota_gb: int | None,
+    pending: OpenAttempt | None = None,
+    policy: PolicyFacts | None = None,
 ) -> Assessment:
     """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it. `pending`:
-    an earlier attempt whose resize may still be under way (see `ResizeLedger.blocking_attempt`). A size
-    `extend_volume` would refuse as an argument is refused here too, even the volume's own size, so that the
-    plan says what the extension would."""
+    an earlier attempt whose resize may still be under way (see `ResizeLedger.blocking_attempt`); `policy`:
+    the limits of the team's policy file. A size `extend_volume` would refuse as an argument is refused here
+    too, even the volume's own size, so that the plan says what the extension would."""
     current = volume.size
     if new_size_gb < current:
         return Assessment(
@@ -52,7 +68,16 @@ def assess_extension(
         found.append(("state", messages.reason_state(volume.state)))
     if per_volume_quota_gb is not None and new_size_gb > per_volume_quota_gb:
         found.append(("quota", messages.REASON_QUOTA.format(requested=new_size_gb, quota=per_volume_quota_gb)))
+    found += _policy_reasons(current, new_size_gb, policy)
     return _judged(found) if found else Assessment("extend")
+
+
+def _policy_reasons(current: int, new_size_gb: int, facts: PolicyFacts | None) -> Sequence[tuple[str, str]]:
+    if facts is None:
+        return []
+    grown = facts.grown_last_day_gb
+    broken = facts.policy.broken_limits(current, new_size_gb, grown)
+    return [("policy", messages.reason_policy(rule, current, new_size_gb, grown)) for rule in broken]
 
 
 def _judged(found: list[tuple[str, str]]) -> Assessment:

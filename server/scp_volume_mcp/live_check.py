@@ -4,13 +4,17 @@ the guards and any resize this process (or, in team mode, any replica) knows is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import messages, tracing
-from .guards import Assessment, assess_extension
+from .guards import Assessment, PolicyFacts, assess_extension
 from .resize_ledger import ResizeLedger
 from .scp import Volume, VolumeQuotaSet
 from .scp_access import ScpAccess
 from .side_by_side import side_by_side
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,29 @@ class LiveCheck:
     assessment: Assessment
     generation: int
     """The ledger's resize generation for the volume when it was read (see `ResizeLedger.generation`)."""
+    requested_gb: int
+    """The size judged."""
     quota_set: QuotaRead | None = None
     """The whole quota set, when the check read it fresh (a plan, or a snapshot to come); None: not read."""
+    policy_facts: PolicyFacts | None = None
+    """The team's policy the size was judged by (`SCP_POLICY_FILE`) and the volume's growth it counted."""
+
+    @property
+    def policy(self) -> Policy | None:
+        """The team's policy (the check under the lock judges by it too); None: no policy file."""
+        return self.policy_facts.policy if self.policy_facts is not None else None
+
+    @property
+    def policy_rules(self) -> list[str]:
+        """The policy's rules that apply to this extension, as labels: the limits it would break, then the
+        rule that would send it to a second person."""
+        facts, current = self.policy_facts, self.volume.size
+        if facts is None:
+            return []
+        target = self.requested_gb
+        rules = facts.policy.broken_limits(current, target, facts.grown_last_day_gb)
+        approval = facts.policy.approval_rule(self.volume.name, current, target)
+        return [rule.label for rule in [*rules, *([approval] if approval else [])]]
 
     @property
     def label(self) -> str:
@@ -40,11 +65,18 @@ class LiveCheck:
 
 
 async def check_volume(
-    scp: ScpAccess, ledger: ResizeLedger, volume_id: str, new_size_gb: int, *, quota_set: bool = False
+    scp: ScpAccess,
+    ledger: ResizeLedger,
+    volume_id: str,
+    new_size_gb: int,
+    *,
+    quota_set: bool = False,
+    policy: Policy | None = None,
 ) -> LiveCheck:
-    """Read the volume and the quota side by side and judge the extension. With `quota_set`, the whole quota
-    set is read now (it also carries the snapshot count); otherwise the per-volume limit may come from the
-    cache, and then only the volume is read. Raises `ScpError` when the volume cannot be read."""
+    """Read the volume and the quota side by side and judge the extension (by the team's `policy` too, when
+    one is set). With `quota_set`, the whole quota set is read now (it also carries the snapshot count);
+    otherwise the per-volume limit may come from the cache, and then only the volume is read. Raises
+    `ScpError` when the volume cannot be read."""
     attributes = {"scp.volume_id": volume_id, "scp.target_gb": new_size_gb}
     with tracing.span("scp_volume_mcp.check", **attributes) as span:
         generation = ledger.generation(volume_id)
@@ -61,6 +93,7 @@ async def check_volume(
         # After the volume read: the open attempt is judged against what that read shows (and a settled one
         # is closed), so this cannot go beside it. It reads the audit trail, not the network.
         pending = await ledger.blocking_attempt(volume_id, volume, strict=False)
-        assessment = assess_extension(volume, new_size_gb, quota, pending)
+        facts = await ledger.policy_facts(policy, volume_id, strict=False)  # the trail, when a limit needs it
+        assessment = assess_extension(volume, new_size_gb, quota, pending, facts)
         span.set_attribute("scp.verdict", assessment.verdict)
-        return LiveCheck(volume_id, volume, quota, assessment, generation, read)
+        return LiveCheck(volume_id, volume, quota, assessment, generation, new_size_gb, read, facts)

@@ -69,7 +69,7 @@ async def plan_check(volume_id: VolumeId, new_size_gb: int, ctx: Ctx) -> PlanFac
     with scp_errors(volume_id):
         client = state.scp.client()
         check, (latest, problem) = await side_by_side(
-            check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=True),
+            check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=True, policy=state.settings.policy),
             latest_snapshot(client, volume_id),
         )
     quota = snapshot_quota_of(check.quota_set.quota if check.quota_set else None)
@@ -111,6 +111,7 @@ async def plan_volume_extension(
         api_version=scp_client(app_state(ctx)).api.version,
         next_steps=messages.next_steps(devices(summary), completed=True) if offered else [],
         read_only=settings.read_only,
+        policy_rules=check.policy_rules if assessment.verdict != "unchanged" else [],
         **_plan_snapshot_fields(back, settings.snapshot_policy),
     )
     text = messages.plan_text(

@@ -145,6 +145,11 @@ class ExtensionPlan(BaseModel):
     read_only: bool = Field(
         default=False, description="True when this server is read-only: extend_volume is not offered, so no call"
     )
+    policy_rules: list[str] = Field(
+        default_factory=list,
+        description="The team policy's rules that apply (SCP_POLICY_FILE), e.g. 'limit: max_growth_gb 1024 "
+        "(policy file)': a limit this size breaks, or the rule that sends it to a second person",
+    )
 
 
 class ExtendResult(BaseModel):

@@ -161,6 +161,27 @@ def _limits(limits: Limits) -> list[tuple[RuleName, int]]:
     return [(name, value) for name, value in named if value is not None]
 
 
+def unenforceable(policy: Policy, *, audit_trail: bool) -> tuple[str, str] | None:
+    """Why this server cannot run with `policy`, and the fix; None when it can. A limit that cannot be counted,
+    or a rule that cannot be enforced, stops the server at start rather than being ignored."""
+    where = f"{POLICY_FILE_ENV} ({policy.source})"
+    if policy.approval.enabled:
+        rules = [line for line in policy.describe() if line.startswith("approval:")]
+        return (
+            f"{where} has [approval] rules ({'; '.join(rules)}), which need a second approver: a person other "
+            "than the caller, known by their OAuth identity in team mode. This version offers no approvals, so it "
+            "cannot enforce them and does not start",
+            "remove the [approval] table from the policy file (the [limits] work without it)",
+        )
+    if policy.limits.daily_growth_gb is not None and not audit_trail:
+        return (
+            f"{where} sets daily_growth_gb, which is counted from the audit trail, and the trail is off "
+            "(SCP_AUDIT_LOG=off)",
+            "unset SCP_AUDIT_LOG (or point it at a file), or remove daily_growth_gb",
+        )
+    return None
+
+
 class PolicyError(ValueError):
     """The policy file cannot be read, or holds a key or value the server does not take (`settings` turns it
     into a `SettingsError`, which stops the server at start and shows in `doctor`)."""

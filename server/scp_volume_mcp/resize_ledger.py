@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -24,8 +25,12 @@ from .audit.open_attempts import PENDING_TTL_S, OpenAttempt
 from .audit.records import replica_name
 from .audit.writer import write_outcome
 from .coordination import HeldInProcess, HeldLock, VolumeCoordinator
+from .guards import PolicyFacts
 from .scp import FAILED_STATES, Volume
 from .snapshots import UnfinishedSnapshots
+
+if TYPE_CHECKING:
+    from .policy import Policy
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -134,6 +139,25 @@ class ResizeLedger:
             if strict:
                 await self._close(attempt, volume)
         return None
+
+    async def policy_facts(
+        self, policy: Policy | None, volume_id: str, *, strict: bool = True, exclude: str | None = None
+    ) -> PolicyFacts | None:
+        """The policy with the volume's growth in the last 24 hours, read from the trail only when a
+        `daily_growth_gb` limit needs it (leaving out the attempt `exclude`, which judges itself). `strict`
+        (under the lock): a trail that cannot be read raises `AuditError`; otherwise it counts what it can."""
+        if policy is None:
+            return None
+        if policy.limits.daily_growth_gb is None:
+            return PolicyFacts(policy)
+        try:
+            grown = await self.trail.recent_growth_gb(volume_id, exclude)
+        except Exception as exc:
+            if strict:
+                raise
+            logger.warning("The last day's growth is not readable (%s); the check under the lock decides", exc)
+            grown = 0
+        return PolicyFacts(policy, grown)
 
     async def _close(self, attempt: OpenAttempt, volume: Volume) -> None:
         """A read settled an open attempt: say so in the trail, so that no process asks again."""

@@ -6,8 +6,9 @@ names the same file (stdio servers a host restarts, a demo beside a server).
 - The file is bounded: past `MAX_BYTES` it is renamed with a UTC time suffix and a new file starts with the
   lines of the attempts still open (see `open_attempts`), so those are always found in the current file
   without reading years of history. Rotated files are kept; `scp-volume-mcp audit` reads them too.
-- Open attempts are read incrementally: each process keeps its offset and an index of open attempts, and
-  reads only what was appended since (all of it again after a rotation).
+- Open attempts are read incrementally: each process keeps its offset and an index of open attempts (and of
+  the last day's growth per volume, see `recent_growth`), and reads only what was appended since (all of it
+  again after a rotation). A rotation carries the last day's counted attempts too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from .open_attempts import OpenAttempt, OpenAttemptIndex
+from .recent_growth import RecentGrowthIndex
 from .records import AuditError, AuditRecord
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class FileAuditTrail:
         self._append_lock = threading.Lock()
         self._index_lock = threading.Lock()
         self._index = OpenAttemptIndex()
+        self._growth = RecentGrowthIndex()
         self._offset = 0
         self._file_id: tuple[int, int] | None = None
         self._file_lock: FileLock | None = None
@@ -118,6 +121,19 @@ class FileAuditTrail:
         except OSError as exc:
             raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror or exc}") from None
 
+    async def recent_growth_gb(self, volume_id: str, exclude: str | None = None) -> int:
+        if self.path is None:
+            return 0
+        return await anyio.to_thread.run_sync(self._recent_growth_gb, volume_id, exclude)
+
+    def _recent_growth_gb(self, volume_id: str, exclude: str | None) -> int:
+        try:
+            with self._index_lock:
+                self._catch_up()
+                return self._growth.grown_gb(volume_id, exclude=exclude)
+        except OSError as exc:
+            raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror or exc}") from None
+
     def _catch_up(self) -> None:
         """Feed the index what was appended since the last read (everything, when the file was replaced)."""
         assert self.path is not None
@@ -126,10 +142,11 @@ class FileAuditTrail:
         except FileNotFoundError:
             stat = None
         if stat is None or not S_ISREG(stat.st_mode):  # nothing written yet, or a device such as /dev/full
-            self._index, self._offset, self._file_id = OpenAttemptIndex(), 0, None
+            self._index, self._growth, self._offset, self._file_id = OpenAttemptIndex(), RecentGrowthIndex(), 0, None
             return
         if (stat.st_dev, stat.st_ino) != self._file_id or stat.st_size < self._offset:
-            self._index, self._offset, self._file_id = OpenAttemptIndex(), 0, (stat.st_dev, stat.st_ino)
+            self._index, self._growth = OpenAttemptIndex(), RecentGrowthIndex()
+            self._offset, self._file_id = 0, (stat.st_dev, stat.st_ino)
         with self.path.open("rb") as stream:
             stream.seek(self._offset)
             pending = b""
@@ -149,6 +166,7 @@ class FileAuditTrail:
             record = json.loads(line)
             if isinstance(record, dict):
                 self._index.add(record, line)
+                self._growth.add(record, line)
         except (ValueError, TypeError, OverflowError, UnicodeDecodeError):
             return
 
@@ -159,7 +177,9 @@ class FileAuditTrail:
         with self._index_lock:
             self._catch_up()
             self._index.prune()
-            carried = self._index.carried_lines()
+            self._growth.prune()
+            # An open attempt also counts toward its volume's growth: its lines are carried once.
+            carried = list(dict.fromkeys(self._index.carried_lines() + self._growth.carried_lines()))
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         kept = self.path.with_name(f"{self.path.name}.{stamp}-{uuid.uuid4().hex[:6]}")
         fresh = self.path.with_name(f".{self.path.name}.rotating")

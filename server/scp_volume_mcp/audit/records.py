@@ -93,6 +93,11 @@ class AuditTrail(Protocol):
         """The volume's attempts that may still have a resize under way (see `open_attempts`), recent first;
         raises `AuditError` when the trail cannot be read."""
 
+    async def recent_growth_gb(self, volume_id: str, exclude: str | None = None) -> int:
+        """How much the volume grew in the last 24 hours, as the policy's `daily_growth_gb` counts it (see
+        `recent_growth`), leaving out the attempt `exclude`; raises `AuditError` when the trail cannot be
+        read."""
+
 
 def replica_name() -> str:
     """Which process writes: `SCP_REPLICA_NAME`, else host name and process id."""

@@ -9,10 +9,13 @@ from typing import Any
 from ..team.database import Database, DatabaseError
 from ..team.schema import AUDIT_COLUMNS, TABLE
 from .open_attempts import PENDING_TTL_S, OpenAttempt, open_attempts
+from .recent_growth import GROWTH_WINDOW_S, recent_growth_gb
 from .records import AuditError, AuditRecord, replica_name
 
 OPEN_ATTEMPT_COLUMNS = ("attempt_id", "phase", "outcome", "resize_pending", "requested_size_gb", "volume_id",
                         "replica", "time")  # fmt: skip
+GROWTH_COLUMNS = ("attempt_id", "phase", "outcome", "resize_pending", "previous_size_gb", "requested_size_gb",
+                  "volume_id", "time")  # fmt: skip
 
 
 class TableAuditTrail:
@@ -60,25 +63,38 @@ class TableAuditTrail:
 
     async def open_attempts(self, volume_id: str) -> list[OpenAttempt]:
         """From the volume's records of the last `PENDING_TTL_S` (the index on volume and time serves it)."""
+        rows = await self._recent_rows(OPEN_ATTEMPT_COLUMNS, volume_id, PENDING_TTL_S)
+        if not rows:
+            return []
+        return open_attempts([_record(OPEN_ATTEMPT_COLUMNS, row[:-1]) for row in rows], volume_id, now=rows[0][-1])
+
+    async def recent_growth_gb(self, volume_id: str, exclude: str | None = None) -> int:
+        """From the volume's records of the last day (the index on volume and time serves it), counted at the
+        database's clock."""
+        rows = await self._recent_rows(GROWTH_COLUMNS, volume_id, GROWTH_WINDOW_S)
+        if not rows:
+            return 0
+        records = [_record(GROWTH_COLUMNS, row[:-1]) for row in rows]
+        return recent_growth_gb(records, volume_id, now=rows[0][-1], exclude=exclude)
+
+    async def _recent_rows(self, columns: tuple[str, ...], volume_id: str, window_s: float) -> list[tuple[Any, ...]]:
+        """The volume's rows of the last `window_s`, oldest first, each ending with the database's `now()`."""
         query = (  # aged by the database's clock, which stamped every row (see team/schema.py)
-            f"SELECT {', '.join(OPEN_ATTEMPT_COLUMNS)}, now() FROM {TABLE} "  # noqa: S608
+            f"SELECT {', '.join(columns)}, now() FROM {TABLE} "  # noqa: S608
             "WHERE volume_id = %s AND time >= now() - make_interval(secs => %s) ORDER BY time, id"
         )
         try:
             await self.database.ensure_schema()
-            rows = await self.database.execute(query.encode(), (volume_id, PENDING_TTL_S), fetch=True)
+            return await self.database.execute(query.encode(), (volume_id, window_s), fetch=True)
         except DatabaseError as exc:
             raise AuditError(f"cannot read the audit trail: {exc}") from None
         except Exception as exc:
             problem = f"cannot read the audit trail in {self.database.display_url}: {self.database.safe(exc)}"
             raise AuditError(problem) from None
-        if not rows:
-            return []
-        return open_attempts([_record(row[:-1]) for row in rows], volume_id, now=rows[0][-1])
 
 
-def _record(row: tuple[Any, ...]) -> dict[str, Any]:
-    record = dict(zip(OPEN_ATTEMPT_COLUMNS, row, strict=True))
+def _record(columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, Any]:
+    record = dict(zip(columns, row, strict=True))
     record["time"] = record["time"].isoformat()
     return record
 

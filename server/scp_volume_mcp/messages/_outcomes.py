@@ -12,6 +12,7 @@ from ..untrusted_text import quoted, short
 
 if TYPE_CHECKING:
     from ..audit.open_attempts import OpenAttempt
+    from ..policy import Rule
 from ._failures import RUN_DOCTOR, _said
 from ._snapshots import snapshot_taken_line
 from ._tools import (
@@ -62,6 +63,19 @@ def reason_state(state: str) -> str:
 
 
 REASON_QUOTA: Final = "{requested} GB exceeds the per-volume quota of {quota} GB"
+
+
+def reason_policy(rule: Rule, current: int, target: int, grown_last_day_gb: int) -> str:
+    """A limit of the team's policy file that the extension would break, named as the plan names it."""
+    growth = target - current
+    if rule.name == "max_size_gb":
+        why = f"no volume grows beyond {rule.value} GB; {target} GB would"
+    elif rule.name == "max_growth_gb":
+        why = f"one extension adds at most {rule.value} GB; this one adds {growth} GB"
+    else:
+        why = (f"a volume grows at most {rule.value} GB in 24 hours; it grew {grown_last_day_gb} GB already "
+               f"(the audit trail), and {growth} GB more would make {grown_last_day_gb + growth} GB")  # fmt: skip
+    return f"{rule.label}: {why}"
 
 
 def refusal(label: str, reasons: list[str]) -> str:
