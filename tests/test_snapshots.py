@@ -450,7 +450,7 @@ def test_policy_from_the_environment() -> None:
     [
         (EXAMPLE_VOLUME_ID, 104, True, "A snapshot will be taken first."),
         (EXAMPLE_VOLUME_ID, 104, False, "The latest snapshot is 3 days old."),
-        (VOLUMES["data-available"], 72, False, "No snapshot exists: there will be no way back."),
+        (VOLUMES["data-available"], 72, False, "No snapshot exists: there will be no way back, unless you choose"),
     ],
 )
 async def test_the_question_says_which_way_back_there_will_be(

@@ -41,6 +41,23 @@ class ExtensionConfirmation(BaseModel):
     ] = False
 
 
+class ExtensionConfirmationWithSnapshot(ExtensionConfirmation):
+    """The question when the volume has no snapshot and the policy lets the human ask for one: the way back is
+    offered beside yes and no. Only the JSON `true` asks for it."""
+
+    snapshot_first: Annotated[
+        Any,
+        WithJsonSchema(
+            {
+                "type": "boolean",
+                "title": messages.SNAPSHOT_FIELD_TITLE,
+                "description": messages.SNAPSHOT_FIELD_DESCRIPTION,
+                "default": False,
+            }
+        ),
+    ] = False
+
+
 class Approval(BaseModel):
     """No question was needed: nothing to confirm, or the confirm flag stands."""
 
@@ -128,7 +145,8 @@ async def _decide(
     if (version := _unknowable(ctx)) is not None:  # `auto` behaves as `human`: the flag alone never decides
         await refuse(ctx, check, new_size_gb, messages.consent_unknowable(version), ["consent_unknowable"])
     if _can_elicit(ctx):
-        return Elicit(await _question(check, new_size_gb, ctx, snapshot_first), ExtensionConfirmation)
+        question, offer_snapshot = await _question(check, new_size_gb, ctx, snapshot_first)
+        return Elicit(question, ExtensionConfirmationWithSnapshot if offer_snapshot else ExtensionConfirmation)
     if policy == "human":
         await refuse(ctx, check, new_size_gb, messages.HUMAN_REQUIRED, ["human_required"])
     return Approval()
@@ -152,12 +170,15 @@ def _can_elicit(ctx: Ctx) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-async def _question(check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool) -> str:
-    """The facts first (id, sizes, irreversibility, the way back), the platform's words after them."""
+async def _question(check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool) -> tuple[str, bool]:
+    """The facts first (id, sizes, irreversibility, the way back), the platform's words after them; and whether
+    the form offers to take a snapshot first (none exists, and the snapshot policy lets the caller choose)."""
     state = app_state(ctx)
     summary = VolumeSummary.of(check.volume)
-    first = takes_snapshot_first(state.settings.snapshot_policy, snapshot_first)
+    policy = state.settings.snapshot_policy
+    first = takes_snapshot_first(policy, snapshot_first)
     way_back = None if first else await look_back(scp_client(state), check.volume_id)
+    offer = policy == "optional" and way_back is not None and way_back.latest is None and way_back.problem is None
     return messages.confirmation_question(
         check.volume_id,
         current=check.volume.size,
@@ -165,5 +186,5 @@ async def _question(check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first
         name=summary.name,
         state=summary.state,
         where=messages.summary_where(summary),
-        way_back=messages.question_way_back(way_back),
-    )
+        way_back=messages.question_way_back(way_back, offered=offer),
+    ), offer

@@ -17,6 +17,7 @@ from .audit.writer import write_outcome
 from .confirmation import (
     Confirm,
     ExtensionConfirmation,
+    ExtensionConfirmationWithSnapshot,
     confirmation,
     confirmation_without_snapshot,
     extension_check,
@@ -92,7 +93,7 @@ async def _extend(
     snapshot_first: bool,
 ) -> CallToolResult:
     state = app_state(ctx)
-    first = takes_snapshot_first(state.settings.snapshot_policy, snapshot_first)
+    first = takes_snapshot_first(state.settings.snapshot_policy, snapshot_first) or _snapshot_asked(approval)
     attempt = start_attempt(ctx, check, new_size_gb, snapshot_first=first)
     declined = _not_confirmed(approval)
     if check.assessment.verdict == "unchanged" or declined is not None:
@@ -123,6 +124,12 @@ def _not_confirmed(approval: ElicitationResult[BaseModel]) -> Outcome | None:
     if isinstance(answer, ExtensionConfirmation) and answer.confirm is not True:
         return "declined"
     return None
+
+
+def _snapshot_asked(approval: ElicitationResult[BaseModel]) -> bool:
+    """The human chose "take a snapshot first" on the form that offered it (only the JSON `true` counts)."""
+    answer = approval.data if isinstance(approval, AcceptedElicitation) else None
+    return isinstance(answer, ExtensionConfirmationWithSnapshot) and answer.snapshot_first is True
 
 
 def _odd_answer(approval: ElicitationResult[BaseModel]) -> bool:

@@ -191,8 +191,9 @@ class Refusal(BaseModel):
     reasons: list[str] = Field(
         description="shrink: smaller than now; size: not a size the platform takes; state: not available or "
         "in-use; in_progress: an extension is under way; pending: an earlier attempt may still be resizing it; "
-        "quota: above the per-volume quota; policy: the team's policy file forbids it; scope, human_required, consent_unknowable: no consent here; audit, "
-        "lock: the trail or the lock could not be had; snapshot: the snapshot first failed; other"
+        "quota: above the per-volume quota; policy: the team's policy file forbids it; scope, human_required, "
+        "consent_unknowable: no consent here; audit, lock: the trail or the lock could not be had; snapshot: the "
+        "snapshot first failed; other"
     )
     volume_id: str
     current_size_gb: int | None = Field(description="The size last read; null when the volume was not read")

@@ -65,6 +65,9 @@ def snapshot_quota_full(in_use: int, limit: int) -> str:
 # The confirmation question's last sentence: which way back there will be.
 QUESTION_SNAPSHOT_FIRST: Final = "A snapshot will be taken first."
 QUESTION_NO_SNAPSHOT: Final = "No snapshot exists: there will be no way back."
+QUESTION_NO_SNAPSHOT_OFFER: Final = (
+    "No snapshot exists: there will be no way back, unless you choose to take a snapshot first."
+)
 QUESTION_SNAPSHOTS_UNKNOWN: Final = "Whether a snapshot exists could not be read: there may be no way back."
 
 
@@ -173,12 +176,13 @@ def plan_way_back(back: WayBack, policy: str) -> str:
     return line
 
 
-def question_way_back(back: WayBack | None) -> str:
-    """The confirmation question's way back; `back` None means a snapshot will be taken first."""
+def question_way_back(back: WayBack | None, *, offered: bool = False) -> str:
+    """The confirmation question's way back; `back` None means a snapshot will be taken first; `offered`: the
+    form offers to take one first."""
     if back is None:
         return QUESTION_SNAPSHOT_FIRST
     if back.problem is not None:
         return QUESTION_SNAPSHOTS_UNKNOWN
     if back.latest is None:
-        return QUESTION_NO_SNAPSHOT
+        return QUESTION_NO_SNAPSHOT_OFFER if offered else QUESTION_NO_SNAPSHOT
     return question_latest_snapshot(back.latest_age_s)

@@ -71,6 +71,11 @@ CONFIRM_DESCRIPTION: Final = (
 CONFIRM_MUST_BE_TRUE: Final = "confirm must be the boolean true, given only when the user asked for this extension"
 CONFIRM_FIELD_TITLE: Final = "Extend the volume"
 CONFIRM_FIELD_DESCRIPTION: Final = "Yes, extend it. This cannot be undone."
+SNAPSHOT_FIELD_TITLE: Final = "Take a snapshot first"
+SNAPSHOT_FIELD_DESCRIPTION: Final = (
+    "Snapshot the volume before extending it, so that there is a way back (a restore into a new volume); the "
+    "extension waits until the snapshot is available."
+)
 
 IRREVERSIBLE: Final = (
     "Capacity cannot be shrunk or rolled back: the only way back is restoring a snapshot into a new volume."
