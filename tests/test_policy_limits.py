@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -164,10 +165,11 @@ def test_growth_counts_what_may_have_been_applied_and_not_what_was_never_sent() 
     assert index.grown_gb("v", now=at.replace(day=3, hour=10, second=1)) == 0  # a day later
 
 
-def test_a_rotation_carries_the_last_days_growth(tmp_path: Path) -> None:
+def test_the_last_days_growth_is_read_across_rotations_and_not_carried(tmp_path: Path) -> None:
     from scp_volume_mcp.audit import AuditRecord
 
-    trail = FileAuditTrail(tmp_path / "audit.jsonl", max_bytes=2000)
+    log = tmp_path / "audit.jsonl"
+    trail = FileAuditTrail(log, max_bytes=2000)
     for n in range(12):
         attempt = f"a{n}"
         for phase, outcome in (("intent", None), ("outcome", "completed")):
@@ -175,8 +177,14 @@ def test_a_rotation_carries_the_last_days_growth(tmp_path: Path) -> None:
                                      previous_size_gb=100 + 8 * n, requested_size_gb=108 + 8 * n, outcome=outcome,
                                      api_version="1.3"))  # fmt: skip
     assert trail.rotated_files(), "the test meant to rotate the trail"
+    assert log.stat().st_size < 2000 + 1000, "a settled attempt is not carried into the new file"
     assert trail._recent_growth_gb("v", None) == 12 * 8
-    assert FileAuditTrail(tmp_path / "audit.jsonl")._recent_growth_gb("v", None) == 12 * 8  # read afresh
+    assert FileAuditTrail(log)._recent_growth_gb("v", None) == 12 * 8  # read afresh
+    oldest = trail.rotated_files()[0]
+    in_oldest = sum(1 for line in oldest.read_text(encoding="utf-8").splitlines() if '"intent"' in line)
+    day_ago = time.time() - 24 * 3600 - 60
+    os.utime(oldest, (day_ago, day_ago))  # last written before the window: its attempts are a day old too
+    assert FileAuditTrail(log)._recent_growth_gb("v", None) == (12 - in_oldest) * 8
 
 
 def test_a_policy_this_server_cannot_enforce_stops_it(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ names the same file (stdio servers a host restarts, a demo beside a server).
   without reading years of history. Rotated files are kept; `scp-volume-mcp audit` reads them too.
 - Open attempts are read incrementally: each process keeps its offset and an index of open attempts (and of
   the last day's growth per volume, see `recent_growth`), and reads only what was appended since (all of it
-  again after a rotation). A rotation carries the last day's counted attempts too.
+  again after a rotation). The last day's growth is not carried (a busy day would fill the new file with it):
+  the first growth question after a fresh read also reads the rotated files written within the window.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from .open_attempts import OpenAttempt, OpenAttemptIndex
-from .recent_growth import RecentGrowthIndex
+from .recent_growth import GROWTH_WINDOW_S, RecentGrowthIndex
 from .records import AuditError, AuditRecord
 
 if TYPE_CHECKING:
@@ -130,12 +132,24 @@ class FileAuditTrail:
         try:
             with self._index_lock:
                 self._catch_up()
+                if not self._growth.history_read:  # read once per current file, when growth is first asked
+                    self._read_growth_history()
                 return self._growth.grown_gb(volume_id, exclude=exclude)
         except OSError as exc:
             raise AuditError(f"cannot read the audit log {self.path}: {exc.strerror or exc}") from None
 
+    def _read_growth_history(self) -> None:
+        """Feed the growth index the rotated files written within its window (the order of files does not
+        matter to it); a file last written before the window holds none."""
+        since = time.time() - GROWTH_WINDOW_S
+        for rotated in self.rotated_files():
+            with contextlib.suppress(FileNotFoundError):
+                if rotated.stat().st_mtime >= since:
+                    _read_lines(rotated, 0, lambda record, _: self._growth.add(record))
+        self._growth.history_read = True
+
     def _catch_up(self) -> None:
-        """Feed the index what was appended since the last read (everything, when the file was replaced)."""
+        """Feed the indexes what was appended since the last read (everything, when the file was replaced)."""
         assert self.path is not None
         try:
             stat = self.path.stat()
@@ -147,28 +161,11 @@ class FileAuditTrail:
         if (stat.st_dev, stat.st_ino) != self._file_id or stat.st_size < self._offset:
             self._index, self._growth = OpenAttemptIndex(), RecentGrowthIndex()
             self._offset, self._file_id = 0, (stat.st_dev, stat.st_ino)
-        with self.path.open("rb") as stream:
-            stream.seek(self._offset)
-            pending = b""
-            while chunk := stream.read(READ_CHUNK):  # a large trail (one from before rotation) in bounded pieces
-                pending += chunk
-                complete = pending[: pending.rfind(b"\n") + 1]  # a line being appended now is read next time
-                pending = pending[len(complete) :]
-                for raw in complete.splitlines(keepends=True):
-                    self._feed(raw)
-                self._offset += len(complete)
+        self._offset += _read_lines(self.path, self._offset, self._feed)
 
-    def _feed(self, raw: bytes) -> None:
-        """One stored line into the index; a line that is not a well-formed record (a torn write, a hand edit)
-        is skipped, and never stops the lines after it from being read."""
-        try:
-            line = raw.decode("utf-8")
-            record = json.loads(line)
-            if isinstance(record, dict):
-                self._index.add(record, line)
-                self._growth.add(record, line)
-        except (ValueError, TypeError, OverflowError, UnicodeDecodeError):
-            return
+    def _feed(self, record: dict[str, Any], line: str) -> None:
+        self._index.add(record, line)
+        self._growth.add(record)
 
     def _rotate(self) -> None:
         """Under the shared lock: keep the current file under a time suffix and start a new one holding the
@@ -177,9 +174,7 @@ class FileAuditTrail:
         with self._index_lock:
             self._catch_up()
             self._index.prune()
-            self._growth.prune()
-            # An open attempt also counts toward its volume's growth: its lines are carried once.
-            carried = list(dict.fromkeys(self._index.carried_lines() + self._growth.carried_lines()))
+            carried = self._index.carried_lines()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         kept = self.path.with_name(f"{self.path.name}.{stamp}-{uuid.uuid4().hex[:6]}")
         fresh = self.path.with_name(f".{self.path.name}.rotating")
@@ -217,6 +212,28 @@ class FileAuditTrail:
             scratch.unlink(missing_ok=True)
         free = shutil.disk_usage(self.path.parent).free
         return f"{self.path} (writable; {free / 2**30:.1f} GiB free)"
+
+
+def _read_lines(path: Path, offset: int, feed: Callable[[dict[str, Any], str], None]) -> int:
+    """Feed each record stored in `path` from `offset` on, with its line; returns how many bytes were read
+    (complete lines only: a line being appended now is read next time). A line that is not a well-formed record
+    (a torn write, a hand edit) is skipped, and never stops the lines after it from being read."""
+    read = 0
+    with path.open("rb") as stream:
+        stream.seek(offset)
+        pending = b""
+        while chunk := stream.read(READ_CHUNK):  # a large trail (one from before rotation) in bounded pieces
+            pending += chunk
+            complete = pending[: pending.rfind(b"\n") + 1]
+            pending = pending[len(complete) :]
+            for raw in complete.splitlines(keepends=True):
+                with contextlib.suppress(ValueError, TypeError, OverflowError, UnicodeDecodeError):
+                    line = raw.decode("utf-8")
+                    record = json.loads(line)
+                    if isinstance(record, dict):
+                        feed(record, line)
+            read += len(complete)
+    return read
 
 
 def _append(path: Path, line: str) -> None:

@@ -31,11 +31,12 @@ class RecentGrowthIndex:
 
     def __init__(self) -> None:
         self._counted: dict[str, _Growth] = {}
-        self._lines: dict[str, list[str]] = {}
+        self.history_read = False
+        """Set by a reader once it has fed the records from before the current file (rotated files)."""
         self._not_applied: set[str] = set()
 
-    def add(self, record: Mapping[str, Any], line: str | None = None) -> None:
-        """Feed one stored record (`line`: its text, kept so that a rotation can carry the recent ones)."""
+    def add(self, record: Mapping[str, Any]) -> None:
+        """Feed one stored record."""
         attempt_id = record.get("attempt_id")
         if not isinstance(attempt_id, str):
             return
@@ -44,14 +45,9 @@ class RecentGrowthIndex:
             growth = _growth_of(record)
             if growth is not None:
                 self._counted[attempt_id] = growth
-                self._lines[attempt_id] = [line] if line else []
-        elif phase == "outcome":
-            if record.get("outcome") != "completed" and not record.get("resize_pending"):
-                self._not_applied.add(attempt_id)
-                self._counted.pop(attempt_id, None)
-                self._lines.pop(attempt_id, None)
-            elif line and attempt_id in self._lines:
-                self._lines[attempt_id].append(line)
+        elif phase == "outcome" and record.get("outcome") != "completed" and not record.get("resize_pending"):
+            self._not_applied.add(attempt_id)
+            self._counted.pop(attempt_id, None)
 
     def grown_gb(
         self,
@@ -66,19 +62,6 @@ class RecentGrowthIndex:
         since = (now or datetime.now(UTC)) - timedelta(seconds=window_s)
         return sum(g.growth_gb for attempt_id, g in self._counted.items()
                    if g.volume_id == volume_id and g.started >= since and attempt_id != exclude)  # fmt: skip
-
-    def prune(self, *, window_s: float = GROWTH_WINDOW_S) -> None:
-        """Forget attempts older than the window, and the out-of-order memory."""
-        since = datetime.now(UTC) - timedelta(seconds=window_s)
-        for attempt_id in [a for a, g in self._counted.items() if g.started < since]:
-            self._counted.pop(attempt_id)
-            self._lines.pop(attempt_id, None)
-        self._not_applied.clear()
-
-    def carried_lines(self) -> list[str]:
-        """The stored lines of every counted attempt, oldest first."""
-        order = sorted(self._counted, key=lambda a: self._counted[a].started)
-        return [line for attempt_id in order for line in self._lines.get(attempt_id, [])]
 
 
 def _growth_of(record: Mapping[str, Any]) -> _Growth | None:
