@@ -136,7 +136,7 @@ async def test_no_token_gets_401_pointing_at_the_resource_metadata(emulator: Emu
     assert wrong_audience.status_code == 401
     assert metadata["resource"] == AUDIENCE
     assert metadata["authorization_servers"] == [issuer.url]
-    assert set(metadata["scopes_supported"]) == {"volumes:read", "volumes:extend"}
+    assert set(metadata["scopes_supported"]) == {"volumes:read", "volumes:extend", "volumes:approve"}
 
 
 async def test_scopes_per_tool_and_the_subject_in_the_trail(

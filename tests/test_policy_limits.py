@@ -193,7 +193,12 @@ def test_a_policy_this_server_cannot_enforce_stops_it(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r'approval: protected "prod-\*" \(policy file\)') as raised:
         ServerSettings.from_env({"SCP_POLICY_FILE": str(approval)})
     assert str(approval) in str(raised.value)
-    assert raised.value.fix == "remove the [approval] table from the policy file (the [limits] work without it)"
+    assert "SCP_MCP_OAUTH_ISSUER" in str(raised.value.fix)
+    team = {"SCP_POLICY_FILE": str(approval), "SCP_DATABASE_URL": "postgresql://scp@db.invalid/scp"}
+    with pytest.raises(SettingsError, match="second person"):  # the database alone names nobody
+        ServerSettings.from_env(team)
+    oauth = {"SCP_MCP_OAUTH_ISSUER": "https://login.example", "SCP_MCP_OAUTH_AUDIENCE": "https://mcp.example/mcp"}
+    assert ServerSettings.from_env({**team, **oauth}).policy is not None
     daily = tmp_path / "daily.toml"
     daily.write_text("[limits]\ndaily_growth_gb = 100\n", encoding="utf-8")
     with pytest.raises(SettingsError, match="counted from the audit trail, and the trail is off"):

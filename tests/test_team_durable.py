@@ -39,6 +39,7 @@ GRANT CONNECT ON DATABASE {database} TO {role};
 GRANT USAGE ON SCHEMA public TO {role};
 GRANT SELECT, INSERT ON scp_volume_audit TO {role};
 GRANT SELECT ON scp_volume_schema TO {role};
+GRANT SELECT, INSERT ON scp_volume_approval_request, scp_volume_approval_decision TO {role};
 """
 
 

@@ -1,14 +1,18 @@
-"""What every tool and resolver reads, built once per server: settings, SCP access, the resize ledger and the
-audit trail."""
+"""What every tool and resolver reads, built once per server: settings, SCP access, the resize ledger, the
+audit trail and, with [approval] policy rules, the approval requests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .audit import AuditTrail
 from .resize_ledger import ResizeLedger
 from .scp_access import ScpAccess
 from .settings import ServerSettings
+
+if TYPE_CHECKING:
+    from .team.approvals import ApprovalStore
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,8 @@ class AppState:
     scp: ScpAccess
     ledger: ResizeLedger
     audit: AuditTrail
+    approvals: ApprovalStore | None = None
+    """The second approver's requests (team mode with [approval] rules); None: no rule needs a second person."""
 
     async def start(self) -> None:
         await self.ledger.start()

@@ -16,8 +16,8 @@ from .audit import AuditRecord, Phase, new_attempt_id
 from .audit.records import replica_name
 from .scp import Snapshot, Volume
 
-ConfirmedBy = Literal["human", "flag"]
-Outcome = Literal["completed", "accepted", "unchanged", "declined", "cancelled"]
+ConfirmedBy = Literal["human", "flag", "approval"]
+Outcome = Literal["completed", "accepted", "unchanged", "declined", "cancelled", "awaiting_approval"]
 RecordedOutcome = Outcome | Literal["refused", "failed", "interrupted"]
 
 
@@ -51,6 +51,8 @@ class Attempt:
     attempt_id: str = field(default_factory=new_attempt_id)
     started: str | None = None
     """When its intent was stored (ISO 8601, UTC); None until then."""
+    approval_note: str | None = None
+    """The second approver's request behind it: its id, who asked and who approved (`approval_tools`)."""
 
     @property
     def resize_may_be_pending(self) -> bool:
@@ -73,7 +75,7 @@ class Attempt:
             request_id=self.request_id,
             client_claimed=self.client_claimed,
             caller=self.caller,
-            detail=detail,
+            detail="; ".join(part for part in (detail, self.approval_note) if part) or None,
             snapshot_id=self.snapshot.id if self.snapshot is not None else None,
             replica=self.replica,
             resize_pending=self.resize_may_be_pending and outcome != "completed" if phase == "outcome" else None,

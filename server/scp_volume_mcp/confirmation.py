@@ -142,6 +142,8 @@ async def _decide(
 ) -> Approval | Elicit[ExtensionConfirmation]:
     if check.assessment.verdict == "unchanged" or policy == "flag":
         return Approval()
+    if check.approval_rule is not None:  # this call sends nothing: it asks a second person (approval_tools)
+        return Approval()
     if (version := _unknowable(ctx)) is not None:  # `auto` behaves as `human`: the flag alone never decides
         await refuse(ctx, check, new_size_gb, messages.consent_unknowable(version), ["consent_unknowable"])
     if _can_elicit(ctx):

@@ -26,7 +26,7 @@ from .confirmation import (
 )
 from .extend_operation import ExtendOperation
 from .live_check import LiveCheck
-from .models import ExtendResult, RestoreRequest, SnapshotInfo, VolumeSummary
+from .models import ApprovalInfo, ExtendResult, RestoreRequest, SnapshotInfo, VolumeSummary
 from .scp import MAX_VOLUME_SIZE_GB, MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
 from .snapshots import age_s, restore_request
 from .tool_context import Ctx, Refused, VolumeId, app_state, devices, start_attempt, text_result
@@ -100,20 +100,31 @@ async def _extend(
         note = messages.NO_VALID_ANSWER if declined == "declined" and _odd_answer(approval) else None
         report = ExtendReport(declined or "unchanged", check.volume, attempt, note=note)
         await write_outcome(state.audit, attempt.record("outcome", report.outcome))
-        return _result(report)
+        return extension_result(report)
+    if (rule := check.approval_rule) is not None:  # the team policy wants a second person: nothing is sent now
+        from .approval_tools import request_approval  # only with [approval] rules
+
+        return await request_approval(ctx, check, attempt, rule)
     attempt.confirmed_by = _confirmed_by(approval)
-    progress: Progress = PhasedProgress(ctx.report_progress, total=timeout_s * max(1, int(first) + int(wait)))
+    report = await run_extension(ctx, check, attempt, wait=wait, timeout_s=timeout_s)
+    return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required")
+
+
+async def run_extension(ctx: Ctx, check: LiveCheck, attempt: Attempt, *, wait: bool, timeout_s: float) -> ExtendReport:
+    """Run the confirmed extension under every guard of `ExtendOperation`; a refusal is a typed tool error."""
+    state = app_state(ctx)
+    phases = max(1, int(attempt.snapshot_first) + int(wait))
+    progress: Progress = PhasedProgress(ctx.report_progress, total=timeout_s * phases)
     operation = ExtendOperation(state.scp, state.ledger, state.audit, check, attempt, timeout_s=timeout_s,
                                 poll_s=state.settings.poll_interval_s, progress=progress)  # fmt: skip
     try:
-        report = await operation.run(wait=wait)
+        return await operation.run(wait=wait)
     except ExtendRefused as exc:  # nothing was sent: a typed refusal
         sizes = {"current_size_gb": attempt.previous_size_gb, "requested_size_gb": attempt.target_gb}
         raise Refused(exc.explained, exc.codes, volume_id=attempt.volume_id, **sizes,
                       per_volume_quota_gb=check.per_volume_quota_gb) from None  # fmt: skip
     except ExtendError as exc:
         raise ToolError(exc.explained) from None
-    return _result(report, snapshot_required=state.settings.snapshot_policy == "required")
 
 
 def _not_confirmed(approval: ElicitationResult[BaseModel]) -> Outcome | None:
@@ -144,7 +155,15 @@ def _confirmed_by(approval: ElicitationResult[BaseModel]) -> ConfirmedBy:
     return "human" if asked else "flag"
 
 
-def _result(report: ExtendReport, *, snapshot_required: bool = False) -> CallToolResult:
+def extension_result(
+    report: ExtendReport,
+    *,
+    snapshot_required: bool = False,
+    approval: ApprovalInfo | None = None,
+    approval_line: str | None = None,
+) -> CallToolResult:
+    """The short summary of an extension (structured content plus text); `approval` and `approval_line`: the
+    second person's request behind it, and the sentence saying so (first, when the outcome is waiting for it)."""
     attempt, volume = report.attempt, report.volume
     summary = VolumeSummary.of(volume)
     completed = report.outcome == "completed"
@@ -170,6 +189,7 @@ def _result(report: ExtendReport, *, snapshot_required: bool = False) -> CallToo
         waited_s=round(report.waited_s, 2) if report.waited_s is not None else None,
         note=report.note,
         next_steps=steps,
+        approval=approval,
         **_snapshot_fields(attempt, volume, snapshot_required),
     )
     lines = messages.result_lines(
@@ -185,6 +205,8 @@ def _result(report: ExtendReport, *, snapshot_required: bool = False) -> CallToo
         snapshot_required=snapshot_required,
         snapshot_reused_age_s=(result.snapshot.age_s or 0.0) if result.snapshot and attempt.snapshot_reused else None,
     )
+    if approval_line is not None:
+        lines = [approval_line] if report.outcome == "awaiting_approval" else [*lines, approval_line]
     return text_result(result, "\n".join(lines))
 
 

@@ -235,6 +235,8 @@ def serve(
         app = http_app(settings, host, port, token, oauth=oauth, stateless=stateless, gate=gate)
     except SettingsError as exc:
         print(f"scp-volume-mcp: {exc}", file=sys.stderr)
+        if exc.fix:
+            print(f"  fix: {exc.fix}", file=sys.stderr)
         return 2
     stop = (gate, settings.shutdown_grace_s)
     return _run_http(app, host, port, token, generated, tls_certfile, tls_keyfile, stop, oauth=oauth is not None)

@@ -14,7 +14,7 @@ from .scp_access import ScpAccess
 from .side_by_side import side_by_side
 
 if TYPE_CHECKING:
-    from .policy import Policy
+    from .policy import Policy, Rule
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,15 @@ class LiveCheck:
         facts, current = self.policy_facts, self.volume.size
         if facts is None:
             return []
-        target = self.requested_gb
-        rules = facts.policy.broken_limits(current, target, facts.grown_last_day_gb)
-        approval = facts.policy.approval_rule(self.volume.name, current, target)
+        rules = facts.policy.broken_limits(current, self.requested_gb, facts.grown_last_day_gb)
+        approval = self.approval_rule
         return [rule.label for rule in [*rules, *([approval] if approval else [])]]
+
+    @property
+    def approval_rule(self) -> Rule | None:
+        """The policy's rule that sends this extension to a second person; None: it needs none."""
+        policy = self.policy
+        return policy.approval_rule(self.volume.name, self.volume.size, self.requested_gb) if policy else None
 
     @property
     def label(self) -> str:

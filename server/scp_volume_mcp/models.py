@@ -152,11 +152,42 @@ class ExtensionPlan(BaseModel):
     )
 
 
+class ApprovalInfo(BaseModel):
+    """A second person's approval request behind an extension (the team policy's [approval] rules)."""
+
+    request_id: str
+    rule: str = Field(description="The team policy's rule that needs a second person")
+    requester: str = Field(description="Who asked for the extension (their OAuth subject)")
+    approver: str | None = Field(default=None, description="Who approved or declined it; None while it waits")
+    expires_at: str = Field(description="When the request expires undecided (ISO 8601, the database's clock)")
+    approver_scope: str = Field(description="The OAuth scope a second person needs to approve or decline it")
+
+
+class ExtensionRequest(BaseModel):
+    request_id: str
+    volume_id: str
+    name: str | None
+    previous_size_gb: int
+    requested_size_gb: int
+    snapshot_first: bool = Field(description="Whether the extension snapshots the volume first")
+    rule: str = Field(description="The team policy's rule that needs a second person")
+    requester: str
+    age_s: float = Field(description="Seconds since it was requested (the database's clock)")
+    expires_at: str = Field(description="When it expires undecided (ISO 8601)")
+
+
+class ExtensionRequestList(BaseModel):
+    requests: list[ExtensionRequest] = Field(description="Undecided requests that have not expired, oldest first")
+    returned: int
+    approver_scope: str = Field(description="The OAuth scope needed to approve or decline them")
+
+
 class ExtendResult(BaseModel):
     outcome: Outcome = Field(
         description="completed: the volume has the new size and is usable; accepted: the platform is still "
         "extending it; unchanged: it already had this size, nothing was sent; declined/cancelled: the human "
-        "did not confirm, nothing was sent"
+        "did not confirm, nothing was sent; awaiting_approval: the team policy needs a second person, nothing was "
+        "sent (see approval)"
     )
     volume_id: str
     name: str | None
@@ -170,8 +201,10 @@ class ExtendResult(BaseModel):
     max_iops: int | None = None
     max_throughput: int | None = None
     api_version: str
-    confirmed_by: Literal["human", "flag"] | None = Field(
-        default=None, description="Who confirmed: a human through the client, or the confirm flag alone"
+    confirmed_by: Literal["human", "flag", "approval"] | None = Field(
+        default=None,
+        description="Who confirmed: a human through the client, the confirm flag alone, or a second person's "
+        "approval (approve_extension)",
     )
     request_sent: bool = Field(description="Whether a resize request was sent to SCP by this call")
     waited_s: float | None = None
@@ -182,6 +215,11 @@ class ExtendResult(BaseModel):
         default=False, description="True when SCP_SNAPSHOT_POLICY=required made this extension snapshot first"
     )
     way_back: RestoreRequest | None = Field(default=None, description=messages.WAY_BACK_DESCRIPTION)
+    approval: ApprovalInfo | None = Field(
+        default=None,
+        description="The second person's approval request: waiting (outcome awaiting_approval), or the one "
+        "approve_extension carried out",
+    )
 
 
 class Refusal(BaseModel):
@@ -193,7 +231,8 @@ class Refusal(BaseModel):
         "in-use; in_progress: an extension is under way; pending: an earlier attempt may still be resizing it; "
         "quota: above the per-volume quota; policy: the team's policy file forbids it; scope, human_required, "
         "consent_unknowable: no consent here; audit, lock: the trail or the lock could not be had; snapshot: the "
-        "snapshot first failed; other"
+        "snapshot first failed; approval: an approval request that cannot be carried out (the approver's own, "
+        "expired, already decided, or the volume changed since); other"
     )
     volume_id: str
     current_size_gb: int | None = Field(description="The size last read; null when the volume was not read")

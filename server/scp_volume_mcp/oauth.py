@@ -7,8 +7,9 @@
 - `SCP_MCP_OAUTH_INTROSPECTION_URL` (optional): opaque (non-JWT) tokens are checked there (RFC 7662), with
   `SCP_MCP_OAUTH_CLIENT_ID` / `SCP_MCP_OAUTH_CLIENT_SECRET` when the endpoint wants client authentication.
 
-Scopes: `volumes:read` for every request, `volumes:extend` for `extend_volume`. The token's subject is the
-caller the audit trail records. Tokens are never logged.
+Scopes: `volumes:read` for every request, `volumes:extend` for `extend_volume`, `volumes:approve` for
+`approve_extension` (with [approval] policy rules). The token's subject is the caller the audit trail
+records. Tokens are never logged.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ logger = logging.getLogger("scp_volume_mcp")
 
 READ_SCOPE = "volumes:read"
 EXTEND_SCOPE = "volumes:extend"
-SCOPES = [READ_SCOPE, EXTEND_SCOPE]
+APPROVE_SCOPE = "volumes:approve"
+"""Decide a second person's approval request (`approval_tools`); offered only with [approval] policy rules."""
+SCOPES = [READ_SCOPE, EXTEND_SCOPE, APPROVE_SCOPE]
 ISSUER_ENV = "SCP_MCP_OAUTH_ISSUER"
 AUDIENCE_ENV = "SCP_MCP_OAUTH_AUDIENCE"
 INTROSPECTION_ENV = "SCP_MCP_OAUTH_INTROSPECTION_URL"
@@ -210,6 +213,13 @@ def missing_extend_scope() -> bool:
     carry none: their access is all or nothing)."""
     token = current_token()
     return token is not None and EXTEND_SCOPE not in token.scopes
+
+
+def has_approve_scope() -> bool:
+    """True only for a request whose OAuth token carries `volumes:approve`: without a token there is no
+    person to name, so nothing approves."""
+    token = current_token()
+    return token is not None and APPROVE_SCOPE in token.scopes
 
 
 class ResourceMetadataApp:

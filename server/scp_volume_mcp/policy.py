@@ -161,18 +161,13 @@ def _limits(limits: Limits) -> list[tuple[RuleName, int]]:
     return [(name, value) for name, value in named if value is not None]
 
 
-def unenforceable(policy: Policy, *, audit_trail: bool) -> tuple[str, str] | None:
+def unenforceable(policy: Policy, *, audit_trail: bool, team: bool, oauth: bool) -> tuple[str, str] | None:
     """Why this server cannot run with `policy`, and the fix; None when it can. A limit that cannot be counted,
-    or a rule that cannot be enforced, stops the server at start rather than being ignored."""
+    or a rule that cannot be enforced, stops the server at start rather than being ignored. `team`: the team
+    database is set (SCP_DATABASE_URL); `oauth`: callers are known by OAuth identities."""
     where = f"{POLICY_FILE_ENV} ({policy.source})"
-    if policy.approval.enabled:
-        rules = [line for line in policy.describe() if line.startswith("approval:")]
-        return (
-            f"{where} has [approval] rules ({'; '.join(rules)}), which need a second approver: a person other "
-            "than the caller, known by their OAuth identity in team mode. This version offers no approvals, so it "
-            "cannot enforce them and does not start",
-            "remove the [approval] table from the policy file (the [limits] work without it)",
-        )
+    if policy.approval.enabled and not (team and oauth):
+        return approval_unenforceable(policy), APPROVAL_FIX
     if policy.limits.daily_growth_gb is not None and not audit_trail:
         return (
             f"{where} sets daily_growth_gb, which is counted from the audit trail, and the trail is off "
@@ -180,6 +175,22 @@ def unenforceable(policy: Policy, *, audit_trail: bool) -> tuple[str, str] | Non
             "unset SCP_AUDIT_LOG (or point it at a file), or remove daily_growth_gb",
         )
     return None
+
+
+APPROVAL_FIX = (
+    "serve over HTTP in team mode with OAuth (SCP_DATABASE_URL, SCP_MCP_OAUTH_ISSUER and SCP_MCP_OAUTH_AUDIENCE), "
+    "or remove the [approval] table from the policy file (the [limits] work without it)"
+)
+
+
+def approval_unenforceable(policy: Policy) -> str:
+    """Why [approval] rules cannot be enforced by a server without the team database and OAuth identities."""
+    rules = [line for line in policy.describe() if line.startswith("approval:")]
+    return (
+        f"{POLICY_FILE_ENV} ({policy.source}) has [approval] rules ({'; '.join(rules)}), which need a second "
+        "person: a caller other than the requester, known by their OAuth identity, with the requests kept in the "
+        "team database. This server has no such callers or database, so it cannot enforce them and does not start"
+    )
 
 
 class PolicyError(ValueError):

@@ -31,7 +31,7 @@ from .lookup_tools import get_volume, list_volumes, plan_volume_extension
 from .oauth import JwtTokenVerifier, OAuthSettings
 from .resize_ledger import ResizeLedger
 from .scp_access import ScpAccess, default_client_factory
-from .settings import ServerSettings
+from .settings import ServerSettings, SettingsError
 from .tool_context import Refused, is_empty_answer_error, raw_argument_problems
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ logger = logging.getLogger("scp_volume_mcp")
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 EXTEND = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
+DECIDE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
 
 __all__ = ["VolumeMCPServer", "build_server"]
 
@@ -138,6 +139,7 @@ def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient
     url = settings.database_url
     audit: AuditTrail
     coordinator: VolumeCoordinator | None
+    approvals = None
     if url:
         from .audit.table_trail import TableAuditTrail  # team mode only: not on a stdio server's start-up path
         from .team.coordinator import TeamCoordinator
@@ -145,13 +147,17 @@ def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient
 
         database = Database(url, lock_timeout_s=settings.lock_timeout_s)
         audit, coordinator = TableAuditTrail(database), TeamCoordinator(database)
+        if settings.policy is not None and settings.policy.approval.enabled:
+            from .team.approvals import ApprovalStore
+
+            approvals = ApprovalStore(database)
     else:
         if settings.audit_log is not None and settings.audit_log_default:
             _make_folder(settings.audit_log.parent)
         trail = FileAuditTrail(settings.audit_log)
         audit = trail
         coordinator = FileVolumeLocks(trail, lock_timeout_s=settings.lock_timeout_s) if trail.enabled else None
-    return AppState(settings, ScpAccess(client_factory), ResizeLedger(audit, coordinator), audit)
+    return AppState(settings, ScpAccess(client_factory), ResizeLedger(audit, coordinator), audit, approvals)
 
 
 def _make_folder(folder: Path) -> None:
@@ -170,8 +176,15 @@ def build_server(
     oauth: OAuthSettings | None = None,
     state_keys: Sequence[str] | None = None,
 ) -> VolumeMCPServer:
-    """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode."""
+    """The MCP server with its tools; `extend_volume` is left out entirely in read-only mode, and the approval
+    tools are offered only with [approval] policy rules (which need OAuth and the team database: without them
+    this raises `SettingsError`, and the server does not start)."""
     settings = settings or ServerSettings()
+    policy = settings.policy
+    if policy is not None and policy.approval.enabled and (oauth is None or settings.database_url is None):
+        from .policy import APPROVAL_FIX, approval_unenforceable
+
+        raise SettingsError(approval_unenforceable(policy), fix=APPROVAL_FIX)
     server = VolumeMCPServer(build_state(settings, client_factory), oauth, state_keys)
     descriptions = messages.READ_ONLY_DESCRIPTIONS if settings.read_only else messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
@@ -183,5 +196,13 @@ def build_server(
         extend = extend_volume if settings.snapshot_policy != "off" else extend_volume_without_snapshot
         server.add_tool(extend, name="extend_volume", title="Extend a volume",
                         description=descriptions["extend_volume"], annotations=EXTEND)  # fmt: skip
+        if server.app_state.approvals is not None:
+            from .approval_tools import approve_extension, list_extension_requests
+
+            approval = messages.APPROVAL_DESCRIPTIONS
+            server.add_tool(list_extension_requests, title="List extension requests",
+                            description=approval["list_extension_requests"], annotations=READ_ONLY)  # fmt: skip
+            server.add_tool(approve_extension, title="Approve or decline an extension",
+                            description=approval["approve_extension"], annotations=DECIDE)  # fmt: skip
     server.close_input_schemas()
     return server

@@ -135,23 +135,28 @@ class ServerSettings:
             database_url=database_url,
             lock_timeout_s=_seconds(env, "SCP_LOCK_TIMEOUT", 30.0),
             shutdown_grace_s=_seconds(env, "SCP_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE_S),
-            policy=_policy(env, audit_trail=bool(database_url) or _audit_log(audit) is not None),
+            policy=_policy(
+                env, audit_trail=bool(database_url) or _audit_log(audit) is not None, team=database_url is not None
+            ),
         )
 
 
-def _policy(env: Mapping[str, str], *, audit_trail: bool) -> Policy | None:
+def _policy(env: Mapping[str, str], *, audit_trail: bool, team: bool) -> Policy | None:
     """The policy file named by SCP_POLICY_FILE, read and validated now (imported only when one is set); a
-    policy this server cannot enforce stops it here."""
+    policy this server cannot enforce stops it here (one served over stdio, with no OAuth identities, is
+    stopped by `server.build_server`)."""
     raw = (env.get("SCP_POLICY_FILE") or "").strip()
     if not raw:
         return None
+    from .oauth import ISSUER_ENV
     from .policy import PolicyError, load_policy, unenforceable
 
     try:
         policy = load_policy(Path(raw).expanduser())
     except PolicyError as exc:
         raise SettingsError(str(exc), fix=exc.fix) from None
-    if problem := unenforceable(policy, audit_trail=audit_trail):
+    oauth = bool(env.get(ISSUER_ENV, "").strip())
+    if problem := unenforceable(policy, audit_trail=audit_trail, team=team, oauth=oauth):
         raise SettingsError(problem[0], fix=problem[1])
     return policy
 

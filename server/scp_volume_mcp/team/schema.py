@@ -7,14 +7,20 @@ pending state in the audit table itself (intents without a settled outcome, `res
 records), so that the trail is the only thing a replica writes, and it is append-only. Every row's `time` is
 the database's clock at insertion (a trigger sets it): the one clock the replicas' expiries are measured by,
 whatever their own clocks say, and one a replica's role cannot backdate.
+
+Version 3 adds the second approver's tables (`team/approvals.py`): requests, and decisions whose primary key is
+the request's id, so that a request is decided once, by whichever replica inserts first. Both are append-only,
+stamped by the database's clock, like the audit table.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TABLE = "scp_volume_audit"
+REQUESTS_TABLE = "scp_volume_approval_request"
+DECISIONS_TABLE = "scp_volume_approval_decision"
 VERSION_TABLE = "scp_volume_schema"
 OLD_PENDING_TABLE = "scp_volume_pending"
 LOCK_NAMESPACE = 0x5C9
@@ -73,6 +79,43 @@ DROP TRIGGER IF EXISTS {TABLE}_no_truncate ON {TABLE};
 CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE}
     FOR EACH STATEMENT EXECUTE FUNCTION {TABLE}_append_only();
 DROP TABLE IF EXISTS {OLD_PENDING_TABLE};
+CREATE TABLE IF NOT EXISTS {REQUESTS_TABLE} (
+    request_id text PRIMARY KEY,
+    time timestamptz NOT NULL,
+    ttl_s double precision NOT NULL CHECK (ttl_s > 0),
+    volume_id text NOT NULL,
+    volume_name text,
+    previous_size_gb integer NOT NULL,
+    requested_size_gb integer NOT NULL,
+    snapshot_first boolean NOT NULL,
+    rule text NOT NULL,
+    requester text NOT NULL,
+    replica text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {DECISIONS_TABLE} (
+    request_id text PRIMARY KEY REFERENCES {REQUESTS_TABLE} (request_id),
+    time timestamptz NOT NULL,
+    decision text NOT NULL CHECK (decision IN ('approved', 'declined')),
+    approver text NOT NULL,
+    reason text,
+    replica text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {REQUESTS_TABLE}_time ON {REQUESTS_TABLE} (time);
+CREATE OR REPLACE FUNCTION scp_volume_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+END
+$$;
+DROP TRIGGER IF EXISTS {REQUESTS_TABLE}_no_change ON {REQUESTS_TABLE};
+CREATE TRIGGER {REQUESTS_TABLE}_no_change BEFORE UPDATE OR DELETE ON {REQUESTS_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION scp_volume_append_only();
+DROP TRIGGER IF EXISTS {REQUESTS_TABLE}_time ON {REQUESTS_TABLE};
+CREATE TRIGGER {REQUESTS_TABLE}_time BEFORE INSERT ON {REQUESTS_TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_stamp();
+DROP TRIGGER IF EXISTS {DECISIONS_TABLE}_no_change ON {DECISIONS_TABLE};
+CREATE TRIGGER {DECISIONS_TABLE}_no_change BEFORE UPDATE OR DELETE ON {DECISIONS_TABLE}
+    FOR EACH ROW EXECUTE FUNCTION scp_volume_append_only();
+DROP TRIGGER IF EXISTS {DECISIONS_TABLE}_time ON {DECISIONS_TABLE};
+CREATE TRIGGER {DECISIONS_TABLE}_time BEFORE INSERT ON {DECISIONS_TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_stamp();
 CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
     single boolean PRIMARY KEY DEFAULT true CHECK (single),
     version integer NOT NULL,
