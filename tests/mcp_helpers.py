@@ -55,6 +55,12 @@ class Session:
         return result
 
 
+def for_the_model(tools: list[Tool]) -> list[Tool]:
+    """The tools a host lists for the model: all but app-only ones (`_meta.ui.visibility` without "model",
+    the confirmation card's buttons)."""
+    return [t for t in tools if "model" in (t.meta or {}).get("ui", {}).get("visibility", ["model"])]
+
+
 def text(result: CallToolResult) -> str:
     return "\n".join(getattr(block, "text", "") for block in result.content)
 

@@ -24,6 +24,8 @@ from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 
+from .mcp_helpers import for_the_model
+
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "manifest.json").read_text())
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -50,7 +52,7 @@ ENV_SETTINGS = {
 
 @pytest.mark.anyio
 async def test_manifest_tools_match_the_server() -> None:
-    listed = await build_server(ServerSettings()).list_tools()
+    listed = for_the_model(await build_server(ServerSettings()).list_tools())
     assert [(t.name, t.description) for t in listed] == [(t["name"], t["description"]) for t in MANIFEST["tools"]]
     assert list(DESCRIPTIONS) == [t["name"] for t in MANIFEST["tools"]]
 
@@ -169,7 +171,7 @@ def _user_config(emulator: EmulatorServer) -> dict[str, str]:
 
 async def _lists_tools_and_reads_a_volume(server: StdioServerParameters, emulator: EmulatorServer) -> None:
     async with Client(server, read_timeout_seconds=300) as client:
-        tools = (await client.list_tools()).tools
+        tools = for_the_model((await client.list_tools()).tools)
         assert [t.name for t in tools] == [t["name"] for t in MANIFEST["tools"]]
         result = await client.call_tool("get_volume", {"volume_id": EXAMPLE_VOLUME_ID})
     assert not result.is_error, result.content

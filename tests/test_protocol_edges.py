@@ -14,6 +14,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp.types import METHOD_NOT_FOUND
 
+from scp_volume_mcp.confirmation_card import CARD_URI
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 
 from .mcp_helpers import connect
@@ -23,7 +24,7 @@ HELLO = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocol
 
 
 @pytest.mark.anyio
-async def test_no_prompts_or_resources_are_declared_and_asking_is_method_not_found(
+async def test_no_prompts_are_declared_and_the_only_resource_is_the_card(
     emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with connect(emulator) as session:
@@ -32,11 +33,12 @@ async def test_no_prompts_or_resources_are_declared_and_asking_is_method_not_fou
             await session.client.get_prompt("anything")
         with pytest.raises(MCPError) as resource:
             await session.client.read_resource("scp://volumes")
+        listed = await session.client.list_resources()
     assert capabilities.prompts is None
-    assert capabilities.resources is None
     assert capabilities.tools is not None
+    assert [r.uri for r in listed.resources] == [CARD_URI]
     assert prompt.value.error.code == METHOD_NOT_FOUND
-    assert resource.value.error.code == METHOD_NOT_FOUND
+    assert "scp://volumes" in resource.value.error.message
     assert "Traceback" not in caplog.text
 
 

@@ -3,10 +3,11 @@ audit trail and, with [approval] policy rules, the approval requests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .audit import AuditTrail
+from .card_tokens import CardTokens
 from .resize_ledger import ResizeLedger
 from .scp_access import ScpAccess
 from .settings import ServerSettings
@@ -23,6 +24,8 @@ class AppState:
     audit: AuditTrail
     approvals: ApprovalStore | None = None
     """The second approver's requests (team mode with [approval] rules); None: no rule needs a second person."""
+    card_tokens: CardTokens = field(default_factory=CardTokens)
+    """The confirmation card's single-use tokens (`confirmation_card`)."""
 
     async def start(self) -> None:
         await self.ledger.start()

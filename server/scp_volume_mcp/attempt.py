@@ -17,7 +17,9 @@ from .audit.records import replica_name
 from .scp import Snapshot, Volume
 
 ConfirmedBy = Literal["human", "flag", "approval"]
-Outcome = Literal["completed", "accepted", "unchanged", "declined", "cancelled", "awaiting_approval"]
+Outcome = Literal[
+    "completed", "accepted", "unchanged", "declined", "cancelled", "awaiting_approval", "awaiting_confirmation"
+]
 RecordedOutcome = Outcome | Literal["refused", "failed", "interrupted"]
 
 

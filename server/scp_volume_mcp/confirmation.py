@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NoReturn
 
+from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Elicit, Resolve
 from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
@@ -62,6 +63,11 @@ class Approval(BaseModel):
     """No question was needed: nothing to confirm, or the confirm flag stands."""
 
 
+class CardConsent(BaseModel):
+    """The person confirms in the confirmation card (a host that renders MCP Apps): this call sends nothing and
+    shows the card (`confirmation_card.show_card`)."""
+
+
 def _exactly_true(value: object) -> object:
     """An explicit confirmation is the JSON value `true`, not 1, 1.0 or "true"."""
     if value is not True:
@@ -115,21 +121,21 @@ async def confirmation(
     new_size_gb: int,
     ctx: Ctx,
     snapshot_first: bool,
-) -> Approval | Elicit[ExtensionConfirmation]:
+) -> Approval | CardConsent | Elicit[ExtensionConfirmation]:
     """Ask the human when the policy wants it and the client can; otherwise the confirm flag stands."""
     return await _confirmation(check, new_size_gb, ctx, snapshot_first)
 
 
 async def confirmation_without_snapshot(
     check: Annotated[LiveCheck, Resolve(extension_check)], new_size_gb: int, ctx: Ctx
-) -> Approval | Elicit[ExtensionConfirmation]:
+) -> Approval | CardConsent | Elicit[ExtensionConfirmation]:
     """`confirmation` for the tool without `snapshot_first` (SCP_SNAPSHOT_POLICY=off)."""
     return await _confirmation(check, new_size_gb, ctx, False)
 
 
 async def _confirmation(
     check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool
-) -> Approval | Elicit[ExtensionConfirmation]:
+) -> Approval | CardConsent | Elicit[ExtensionConfirmation]:
     policy = app_state(ctx).settings.confirmation
     with tracing.span("scp_volume_mcp.confirmation", **{"scp.policy": policy}) as span:
         decision = await _decide(check, new_size_gb, ctx, snapshot_first, policy)
@@ -139,11 +145,13 @@ async def _confirmation(
 
 async def _decide(
     check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first: bool, policy: str
-) -> Approval | Elicit[ExtensionConfirmation]:
+) -> Approval | CardConsent | Elicit[ExtensionConfirmation]:
     if check.assessment.verdict == "unchanged" or policy == "flag":
         return Approval()
     if check.approval_rule is not None:  # this call sends nothing: it asks a second person (approval_tools)
         return Approval()
+    if client_supports_apps(ctx):  # the card, not a form: the person sees the plan and presses a button
+        return CardConsent()
     if (version := _unknowable(ctx)) is not None:  # `auto` behaves as `human`: the flag alone never decides
         await refuse(ctx, check, new_size_gb, messages.consent_unknowable(version), ["consent_unknowable"])
     if _can_elicit(ctx):

@@ -15,6 +15,7 @@ from . import messages
 from .attempt import Attempt, ConfirmedBy, ExtendError, ExtendRefused, ExtendReport, Outcome
 from .audit.writer import write_outcome
 from .confirmation import (
+    CardConsent,
     Confirm,
     ExtensionConfirmation,
     ExtensionConfirmationWithSnapshot,
@@ -101,6 +102,10 @@ async def _extend(
         report = ExtendReport(declined or "unchanged", check.volume, attempt, note=note)
         await write_outcome(state.audit, attempt.record("outcome", report.outcome))
         return extension_result(report)
+    if isinstance(approval, AcceptedElicitation) and isinstance(approval.data, CardConsent):
+        from .confirmation_card import show_card  # a host that renders MCP Apps: the person decides in the card
+
+        return await show_card(ctx, check, attempt)
     if (rule := check.approval_rule) is not None:  # the team policy wants a second person: nothing is sent now
         from .approval_tools import request_approval  # only with [approval] rules
 
@@ -163,7 +168,8 @@ def extension_result(
     approval_line: str | None = None,
 ) -> CallToolResult:
     """The short summary of an extension (structured content plus text); `approval` and `approval_line`: the
-    second person's request behind it, and the sentence saying so (first, when the outcome is waiting for it)."""
+    second person's request behind it, and the sentence saying so (the only one, while the outcome waits for a
+    person)."""
     attempt, volume = report.attempt, report.volume
     summary = VolumeSummary.of(volume)
     completed = report.outcome == "completed"
@@ -206,7 +212,8 @@ def extension_result(
         snapshot_reused_age_s=(result.snapshot.age_s or 0.0) if result.snapshot and attempt.snapshot_reused else None,
     )
     if approval_line is not None:
-        lines = [approval_line] if report.outcome == "awaiting_approval" else [*lines, approval_line]
+        waiting = report.outcome in ("awaiting_approval", "awaiting_confirmation")
+        lines = [approval_line] if waiting else [*lines, approval_line]
     return text_result(result, "\n".join(lines))
 
 

@@ -90,6 +90,17 @@ async def plan_volume_extension(
     ctx: Ctx,
     facts: Annotated[PlanFacts, Resolve(plan_check)],
 ) -> Annotated[CallToolResult, ExtensionPlan]:
+    plan, text = extension_plan(ctx, facts, volume_id, new_size_gb)
+    result = text_result(plan, text)
+    if plan.would_be_accepted:
+        from .confirmation_card import card_meta  # the card's token: for a client that renders apps, in _meta only
+
+        result.meta = card_meta(ctx, facts.check)
+    return result
+
+
+def extension_plan(ctx: Ctx, facts: PlanFacts, volume_id: str, new_size_gb: int) -> tuple[ExtensionPlan, str]:
+    """The plan and its text, from the facts read (the plan tool's, and the confirmation card's)."""
     check, back = facts.check, facts.back
     volume, assessment = check.volume, check.assessment
     summary = VolumeSummary.of(volume)
@@ -128,9 +139,9 @@ async def plan_volume_extension(
     if check.per_volume_quota_gb is None and assessment.verdict != "unchanged":
         text += " " + messages.quota_not_applied(app_state(ctx).scp.quota_unstated)
     if not accepted:  # nothing would happen: no way back to warn about
-        return text_result(plan, text)
+        return plan, text
     policy = "off" if settings.read_only else settings.snapshot_policy  # read-only: snapshot_first is not offered
-    return text_result(plan, f"{text}\n{messages.plan_way_back(back, policy)}")
+    return plan, f"{text}\n{messages.plan_way_back(back, policy)}"
 
 
 def _plan_snapshot_fields(back: WayBack, policy: SnapshotPolicy) -> dict[str, Any]:

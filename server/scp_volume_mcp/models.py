@@ -187,7 +187,7 @@ class ExtendResult(BaseModel):
         description="completed: the volume has the new size and is usable; accepted: the platform is still "
         "extending it; unchanged: it already had this size, nothing was sent; declined/cancelled: the human "
         "did not confirm, nothing was sent; awaiting_approval: the team policy needs a second person, nothing was "
-        "sent (see approval)"
+        "sent (see approval); awaiting_confirmation: the person confirms in the confirmation card, nothing was sent"
     )
     volume_id: str
     name: str | None

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mcp.server.extension import Extension
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.request_state import RequestStateSecurity
@@ -51,7 +52,11 @@ class VolumeMCPServer(MCPServer[AppState]):
     outside any request (`MCPServer.call_tool`, which gives the tool no request context) still finds it."""
 
     def __init__(
-        self, state: AppState, oauth: OAuthSettings | None = None, state_keys: Sequence[str] | None = None
+        self,
+        state: AppState,
+        oauth: OAuthSettings | None = None,
+        state_keys: Sequence[str] | None = None,
+        extensions: Sequence[Extension] = (),
     ) -> None:
         self.app_state = state
         super().__init__(
@@ -64,12 +69,13 @@ class VolumeMCPServer(MCPServer[AppState]):
             token_verifier=JwtTokenVerifier(oauth) if oauth is not None else None,
             # Shared keys (SCP_MCP_STATE_KEYS) let a confirmation started on one replica finish on another.
             request_state_security=RequestStateSecurity(keys=list(state_keys)) if state_keys else None,
+            extensions=extensions,
         )
-        # This server has no prompts and no resources: without their handlers the SDK does not declare the
-        # capabilities, and `prompts/get` or `resources/read` are "method not found" (not error code 0 with a
-        # logged traceback). MCPServer registers them unconditionally and offers no switch: drop this once it
-        # derives those capabilities from what is registered.
-        for method in ("prompts/list", "prompts/get", "resources/list", "resources/templates/list", "resources/read"):
+        # This server has no prompts: without their handlers the SDK does not declare the capability, and
+        # `prompts/get` is "method not found" (not error code 0 with a logged traceback). MCPServer registers them
+        # unconditionally and offers no switch: drop this once it derives capabilities from what is registered.
+        # Its only resource is the confirmation card (`confirmation_card`).
+        for method in ("prompts/list", "prompts/get"):
             self._lowlevel_server._request_handlers.pop(method, None)
 
     async def run_stdio_async(self) -> None:
@@ -185,17 +191,23 @@ def build_server(
         from .policy import APPROVAL_FIX, approval_unenforceable
 
         raise SettingsError(approval_unenforceable(policy), fix=APPROVAL_FIX)
-    server = VolumeMCPServer(build_state(settings, client_factory), oauth, state_keys)
+    from .confirmation_card import UI_META, card_extension
+
+    server = VolumeMCPServer(build_state(settings, client_factory), oauth, state_keys, [card_extension()])
     descriptions = messages.READ_ONLY_DESCRIPTIONS if settings.read_only else messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
                     annotations=READ_ONLY)  # fmt: skip
     server.add_tool(get_volume, title="Get volume", description=descriptions["get_volume"], annotations=READ_ONLY)
     server.add_tool(plan_volume_extension, title="Plan a volume extension",
-                    description=descriptions["plan_volume_extension"], annotations=READ_ONLY)  # fmt: skip
+                    description=descriptions["plan_volume_extension"], annotations=READ_ONLY, meta=UI_META)  # fmt: skip
     if not settings.read_only:
         extend = extend_volume if settings.snapshot_policy != "off" else extend_volume_without_snapshot
         server.add_tool(extend, name="extend_volume", title="Extend a volume",
-                        description=descriptions["extend_volume"], annotations=EXTEND)  # fmt: skip
+                        description=descriptions["extend_volume"], annotations=EXTEND, meta=UI_META)  # fmt: skip
+        from .confirmation_card import CARD_TOOL, CARD_TOOL_ANNOTATIONS, CARD_TOOL_META, decide_extension_card
+
+        server.add_tool(decide_extension_card, name=CARD_TOOL, title="Decide from the card", meta=CARD_TOOL_META,
+                        description=messages.CARD_TOOL_DESCRIPTION, annotations=CARD_TOOL_ANNOTATIONS)  # fmt: skip
         if server.app_state.approvals is not None:
             from .approval_tools import approve_extension, list_extension_requests
 

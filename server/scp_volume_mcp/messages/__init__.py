@@ -26,6 +26,13 @@ from ._approvals import (
     request_list_text,
     request_not_found,
 )
+from ._card import (
+    CARD_DESCRIPTION,
+    CARD_TOOL_DESCRIPTION,
+    awaiting_card,
+    card_changed,
+    card_unusable,
+)
 from ._failures import (
     EXPLAIN_LIMIT,
     RUN_DOCTOR,
@@ -134,6 +141,8 @@ from ._tools import (
 __all__ = [
     "APPROVAL_DESCRIPTIONS",
     "APPROVE_DESCRIPTION",
+    "CARD_DESCRIPTION",
+    "CARD_TOOL_DESCRIPTION",
     "CONFIRM_DESCRIPTION",
     "CONFIRM_FIELD_DESCRIPTION",
     "CONFIRM_FIELD_TITLE",
@@ -179,7 +188,10 @@ __all__ = [
     "audit_unreadable",
     "audit_unwritable",
     "awaiting_approval",
+    "awaiting_card",
     "bounded",
+    "card_changed",
+    "card_unusable",
     "changed_since_request",
     "clock_skew_s",
     "closed_by_read",

@@ -1,0 +1,140 @@
+"""The confirmation card (MCP Apps, `io.modelcontextprotocol/ui`): in a host that renders apps, a plan is a card
+the person looks at, with Approve, Approve with a snapshot first, and Decline.
+
+- `plan_volume_extension` and `extend_volume` name the card (`_meta.ui.resourceUri`), a `ui://` resource served
+  as `text/html;profile=mcp-app` (`confirmation_card.html`); hosts without apps show the text, as before.
+- A plan that would be accepted, for a client that negotiated apps, carries a single-use token for the card in
+  its result's `_meta` only (`card_tokens`): bound to the volume, both sizes and the session, valid minutes.
+- The buttons call `decide_extension_card`, an app-only tool (visibility `["app"]`). It acts only on a valid
+  token, checks the volume again (it must still have the size the card showed) and runs the extension as
+  `extend_volume` would: the lock, the re-check, the policy (a rule that needs a second person makes a
+  request), the snapshot policy and the durable intent. A click is a person's consent (`confirmed_by: human`).
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import Annotated, Any, Literal
+
+from mcp.server.apps import Apps, client_supports_apps
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types.version import is_version_at_least
+from pydantic import Field
+
+from . import messages
+from .attempt import Attempt, ExtendReport
+from .audit.writer import write_outcome
+from .card_tokens import CardGrant, CardTokenError
+from .confirmation import QUESTION_IN_RESULT_VERSION, refuse, takes_snapshot_first
+from .extend_tool import extension_result, run_extension
+from .live_check import LiveCheck, check_volume
+from .models import ExtendResult
+from .oauth import caller, missing_extend_scope
+from .tool_context import Ctx, app_state, scp_errors, start_attempt
+
+CARD_URI = "ui://scp-volume-mcp/confirm-extension.html"
+CARD_META = "io.github.scp-volume-mcp/card"
+"""The key of the card's token in a tool result's `_meta`."""
+CARD_TOOL = "decide_extension_card"
+UI_META: dict[str, Any] = {"ui": {"resourceUri": CARD_URI}}
+"""The `_meta` of the tools whose results the card shows."""
+
+Token = Annotated[str, Field(max_length=1000, description="The token the card received with the plan")]
+Choice = Annotated[
+    Literal["approve", "approve_with_snapshot", "decline"],
+    Field(description="The button the person pressed"),
+]
+
+
+CARD_TOOL_META: dict[str, Any] = {"ui": {"resourceUri": CARD_URI, "visibility": ["app"]}}
+"""The `_meta` of the card's own tool: hosts list it for the card, never for the model."""
+CARD_TOOL_ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+                                        open_world_hint=True)  # fmt: skip
+
+
+def card_extension() -> Apps:
+    """The MCP Apps extension with the card's resource (the server adds the card's tool after its own, unless it
+    is read-only: `server.build_server`)."""
+    apps = Apps()
+    html = files(__package__ or "scp_volume_mcp").joinpath("confirmation_card.html").read_text(encoding="utf-8")
+    apps.add_html_resource(CARD_URI, html, name="confirm-extension", title="Volume extension card",
+                           description=messages.CARD_DESCRIPTION, prefers_border=True)  # fmt: skip
+    return apps
+
+
+def card_meta(ctx: Ctx, check: LiveCheck) -> dict[str, Any] | None:
+    """The card's token for a plan that would be accepted, when the client renders apps; None otherwise."""
+    state = app_state(ctx)
+    if state.settings.read_only or check.assessment.verdict != "extend" or not client_supports_apps(ctx):
+        return None
+    grant = CardGrant(check.volume_id, check.volume.size, check.requested_gb)
+    token, expires = state.card_tokens.issue(grant, session_of(ctx))
+    card = {"token": token, "expires_at": expires, "tool": CARD_TOOL, "snapshot": state.settings.snapshot_policy}
+    return {CARD_META: card}
+
+
+async def show_card(ctx: Ctx, check: LiveCheck, attempt: Attempt) -> CallToolResult:
+    """`extend_volume` in a host that renders apps: nothing is sent; the result shows the card with the plan,
+    and the person's button does the rest (`decide_extension_card`)."""
+    from .lookup_tools import extension_plan, plan_check
+
+    facts = await plan_check(check.volume_id, check.requested_gb, ctx)  # the way back and the quota, read now
+    plan, _ = extension_plan(ctx, facts, check.volume_id, check.requested_gb)
+    await write_outcome(app_state(ctx).audit, attempt.record("outcome", "awaiting_confirmation", "shown in the card"))
+    waiting = messages.awaiting_card(check.label, check.volume.size, check.requested_gb)
+    result = extension_result(ExtendReport("awaiting_confirmation", check.volume, attempt), approval_line=waiting)
+    meta = card_meta(ctx, check)  # the check this call passed: its verdict was "extend"
+    assert meta is not None, "the card is shown only to a client that renders apps"
+    meta[CARD_META]["plan"] = plan.model_dump(mode="json")  # what the card shows; the model reads neither
+    result.meta = meta
+    return result
+
+
+def session_of(ctx: Ctx) -> str:
+    """What a card's token is bound to: the OAuth caller, and the connection where the protocol has one (the
+    HTTP session id, or the session of a client that began with `initialize`). From protocol 2026-07-28 on,
+    which has no sessions, a card is bound to the caller and to this server process (its key)."""
+    state = app_state(ctx)
+    parts = [caller() or ""]
+    request = ctx.request_context.request
+    headers = getattr(request, "headers", None)
+    http_session = headers.get("mcp-session-id") if headers is not None else None
+    version = ctx.protocol_version
+    if http_session:
+        parts.append(f"http:{http_session}")
+    elif version is not None and not is_version_at_least(version, QUESTION_IN_RESULT_VERSION):
+        parts.append(f"connection:{state.card_tokens.session_name(ctx.session)}")
+    return "|".join(parts)
+
+
+async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annotated[CallToolResult, ExtendResult]:
+    if missing_extend_scope():
+        raise ToolError(messages.MISSING_EXTEND_SCOPE)
+    state = app_state(ctx)
+    try:
+        grant = state.card_tokens.redeem(token, session_of(ctx))
+    except CardTokenError as exc:
+        raise ToolError(messages.card_unusable(str(exc))) from None
+    first = takes_snapshot_first(state.settings.snapshot_policy, choice == "approve_with_snapshot")
+    with scp_errors(grant.volume_id):
+        check = await check_volume(state.scp, state.ledger, grant.volume_id, grant.target_gb, quota_set=first,
+                                   policy=state.settings.policy)  # fmt: skip
+    if check.volume.size != grant.current_gb:  # changed since the card was shown: it no longer says what happens
+        changed = messages.card_changed(check.label, shown=grant.current_gb, now=check.volume.size)
+        await refuse(ctx, check, grant.target_gb, changed, ["state"])
+    if check.assessment.verdict == "refused":
+        reasons = messages.refusal(check.label, check.assessment.reasons)
+        await refuse(ctx, check, grant.target_gb, reasons, check.assessment.codes)
+    attempt = start_attempt(ctx, check, grant.target_gb, snapshot_first=first)
+    if choice == "decline":
+        report = ExtendReport("declined", check.volume, attempt)
+        await write_outcome(state.audit, attempt.record("outcome", "declined", "declined in the confirmation card"))
+        return extension_result(report)
+    if (rule := check.approval_rule) is not None:  # the team policy wants a second person: a request, not a resize
+        from .approval_tools import request_approval
+
+        return await request_approval(ctx, check, attempt, rule)
+    attempt.confirmed_by = "human"
+    report = await run_extension(ctx, check, attempt, wait=False, timeout_s=300.0)
+    return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required")
