@@ -261,3 +261,19 @@ def test_approval_rules_need_oauth_and_the_team_database(emulator: EmulatorServe
                             text=True, timeout=60)  # fmt: skip
     assert doctor.returncode != 0
     assert "[approval] rules" in doctor.stdout + doctor.stderr
+
+
+async def test_a_subject_with_invisible_characters_is_still_its_requester(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    """The request stores the requester's subject cleaned; the approver's is compared in the same form, so a
+    zero-width character (or a subject past the stored length) cannot make one person two."""
+    subject = "dave\u200b" + "x" * 300
+    policy = _policy(tmp_path, "second_person_over_gb = 16")
+    with _team(emulator, issuer, team_db, policy) as [url]:
+        request_id = await _request(url, issuer, requester=subject)
+        decide = {"request_id": request_id, "approve": True}
+        own = await call(url, issuer.token(subject, f"{EXTEND} volumes:approve"), "approve_extension", decide)
+        assert own.is_error
+        assert "yourself" in text(own)
+    assert emulator.state.requests("PUT") == []

@@ -30,7 +30,7 @@ from .models import ApprovalInfo, ExtendResult, ExtensionRequest, ExtensionReque
 from .oauth import APPROVE_SCOPE, caller, has_approve_scope
 from .policy import Rule
 from .scp import Volume
-from .team.approvals import ApprovalError, ApprovalRequest, ApprovalStore
+from .team.approvals import ApprovalError, ApprovalRequest, ApprovalStore, stored_subject
 from .tool_context import Ctx, Refused, app_state, scp_client, scp_errors, start_attempt, text_result
 
 T = TypeVar("T")
@@ -133,17 +133,25 @@ async def approve_extension(
         await _refuse(ctx, attempt, messages.already_decided(request_id, request.decision, request.approver))
     if request.expired:
         await _refuse(ctx, attempt, messages.request_expired(request_id, _iso(request)))
-    if approver == request.requester:
+    if stored_subject(approver) == request.requester:  # compared as stored: one person cannot pass for two
         await _refuse(ctx, attempt, messages.own_request(request_id))
     decision = "approved" if approve else "declined"
     note = messages.audit_note(request_id, requester=request.requester, approver=approver, decision=decision,
                                reason=reason)  # fmt: skip
     if not approve:
         return await _decline(ctx, request, attempt, approver, reason or "", note)
+    return await _approve(ctx, request, approver, reason, note, snapshot_first=attempt.snapshot_first, wait=wait,
+                          timeout_s=timeout_s)  # fmt: skip
+
+
+async def _approve(ctx: Ctx, request: ApprovalRequest, approver: str, reason: str | None, note: str, *,
+                   snapshot_first: bool, wait: bool, timeout_s: float) -> CallToolResult:  # fmt: skip
+    """Check the volume again, claim the request, and run the extension under every guard."""
+    state, request_id = app_state(ctx), request.request_id
     with scp_errors(request.volume_id):
         check = await check_volume(state.scp, state.ledger, request.volume_id, request.requested_size_gb,
-                                   quota_set=attempt.snapshot_first, policy=state.settings.policy)  # fmt: skip
-    attempt = start_attempt(ctx, check, request.requested_size_gb, snapshot_first=attempt.snapshot_first)
+                                   quota_set=snapshot_first, policy=state.settings.policy)  # fmt: skip
+    attempt = start_attempt(ctx, check, request.requested_size_gb, snapshot_first=snapshot_first)
     attempt.approval_note, attempt.confirmed_by = note, "approval"
     if check.volume.size != request.previous_size_gb:  # a manual change (or another extension) since the request
         changed = messages.changed_since_request(check.label, request_id, requested_from=request.previous_size_gb,
@@ -154,7 +162,14 @@ async def approve_extension(
                       codes=check.assessment.codes)  # fmt: skip
     if not await _decide(ctx, request_id, "approved", approver, reason):
         await _refuse(ctx, attempt, messages.already_decided(request_id, "decided", None), check)
-    report = await run_extension(ctx, check, attempt, wait=wait, timeout_s=timeout_s)
+    try:
+        report = await run_extension(ctx, check, attempt, wait=wait, timeout_s=timeout_s)
+    except Refused as exc:  # refused under the lock (another resize began meanwhile): the approval is spent
+        refusal = exc.refusal
+        raise Refused(f"{exc.message} {messages.approval_spent(request_id)}", refusal.reasons,
+                      volume_id=refusal.volume_id, current_size_gb=refusal.current_size_gb,
+                      requested_size_gb=refusal.requested_size_gb,
+                      per_volume_quota_gb=refusal.per_volume_quota_gb) from None  # fmt: skip
     line = messages.approved_line(request_id, requester=request.requester, approver=approver)
     return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required",
                             approval=_info(request, approver), approval_line=line)  # fmt: skip

@@ -50,6 +50,10 @@ def approvals_unreachable(detail: str) -> str:
     return f"The approval requests could not be read or written ({detail}). Nothing was sent; try again."
 
 
+def approval_spent(request_id: str) -> str:
+    return f"Request {request_id} is decided (approved) and cannot be used again; the requester can ask anew."
+
+
 def approved_line(request_id: str, *, requester: str, approver: str) -> str:
     return f"Approved by {quoted(approver)} (request {request_id}, asked by {quoted(requester)})."
 

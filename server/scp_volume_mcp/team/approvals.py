@@ -66,6 +66,12 @@ def _text(value: str | None) -> str | None:
     return clean(value, TEXT_LIMIT).text if value is not None else None
 
 
+def stored_subject(subject: str) -> str:
+    """A subject as a request stores it (cleaned, bounded): compare an approver's subject in this form, so
+    that invisible characters or a length past the bound cannot make one person two."""
+    return clean(subject, TEXT_LIMIT).text
+
+
 class ApprovalStore:
     """Requests and decisions in the team database."""
 
@@ -86,7 +92,7 @@ class ApprovalStore:
         """Store a new request and return it as stored (its time from the database)."""
         request_id = new_attempt_id()
         row = (request_id, ttl_s, volume_id, _text(volume_name), previous_size_gb, requested_size_gb,
-               snapshot_first, rule, _text(requester), replica_name())  # fmt: skip
+               snapshot_first, rule, stored_subject(requester), replica_name())  # fmt: skip
         await self._run(
             f"INSERT INTO {REQUESTS_TABLE} (request_id, time, ttl_s, volume_id, volume_name, previous_size_gb, "  # noqa: S608
             "requested_size_gb, snapshot_first, rule, requester, replica) "
