@@ -13,8 +13,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,16 +272,24 @@ async def stderr_of(process: Process) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+@asynccontextmanager
+async def stdio_serve(emulator: EmulatorServer, log: Path, **env: str) -> AsyncIterator[tuple[Process, StdioPeer]]:
+    """`scp-volume-mcp serve` over stdio (confirm flag, the audit file `log`), initialized: the process and its
+    peer."""
+    variables = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log), **env)}
+    async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=variables) as process:
+        peer = StdioPeer(process)
+        with anyio.fail_after(20):
+            await peer.hello()
+        yield process, peer
+
+
 async def test_stdio_an_extension_in_flight_finishes_new_calls_are_refused_and_it_exits_0(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator.state.add_fault(Fault("extend", latency_s=SLOW_PUT_S))
     log = tmp_path / "audit.jsonl"
-    env = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log))}
-    async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=env) as process:
-        peer = StdioPeer(process)
-        with anyio.fail_after(20):
-            await peer.hello()
+    async with stdio_serve(emulator, log) as (process, peer):
         await peer.call(1, ARGS)
         await until(lambda: bool(records(log)))  # the intent: the resize is on its way
         started = time.monotonic()
@@ -310,12 +318,7 @@ async def test_stdio_past_the_grace_an_extension_is_interrupted_and_recorded(
 ) -> None:
     emulator.state.settings.extend_seconds = 60
     log = tmp_path / "audit.jsonl"
-    env = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log),
-                                   SCP_SHUTDOWN_GRACE="1", SCP_POLL_INTERVAL="0.2")}  # fmt: skip
-    async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=env) as process:
-        peer = StdioPeer(process)
-        with anyio.fail_after(20):
-            await peer.hello()
+    async with stdio_serve(emulator, log, SCP_SHUTDOWN_GRACE="1", SCP_POLL_INTERVAL="0.2") as (process, peer):
         await peer.call(1, {**ARGS, "wait": True, "timeout_s": 120})
         await until(lambda: bool(emulator.state.requests("PUT")))
         code, took = await stdio_stop(process, timeout_s=1 + READ_BACK_S + 10)
@@ -338,11 +341,7 @@ async def test_stdio_stdin_closed_with_an_extension_in_flight_answers_it_then_ex
     # extension finishes and is recorded instead of being cancelled when the input ends.
     emulator.state.add_fault(Fault("extend", latency_s=SLOW_PUT_S))
     log = tmp_path / "audit.jsonl"
-    env = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log))}
-    async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=env) as process:
-        peer = StdioPeer(process)
-        with anyio.fail_after(20):
-            await peer.hello()
+    async with stdio_serve(emulator, log) as (process, peer):
         await peer.call(1, ARGS)
         assert process.stdin is not None
         await process.stdin.aclose()
@@ -365,12 +364,7 @@ async def test_stdio_stdin_closed_past_the_grace_interrupts_and_records_the_exte
 ) -> None:
     emulator.state.settings.extend_seconds = 60
     log = tmp_path / "audit.jsonl"
-    env = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log),
-                                   SCP_SHUTDOWN_GRACE="1", SCP_POLL_INTERVAL="0.2")}  # fmt: skip
-    async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=env) as process:
-        peer = StdioPeer(process)
-        with anyio.fail_after(20):
-            await peer.hello()
+    async with stdio_serve(emulator, log, SCP_SHUTDOWN_GRACE="1", SCP_POLL_INTERVAL="0.2") as (process, peer):
         await peer.call(1, {**ARGS, "wait": True, "timeout_s": 120})
         await until(lambda: bool(emulator.state.requests("PUT")))
         assert process.stdin is not None
