@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import anyio
 import psycopg
 import pytest
 
-from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 from .mcp_helpers import text
@@ -45,15 +45,20 @@ def issuer() -> Iterator[Issuer]:
 
 @contextmanager
 def _team(
-    emulator: EmulatorServer, issuer: Issuer, team_db: str, policy: str, replicas: int = 1
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, policy: str, replicas: int = 1, confirmation: str = "flag"
 ) -> Iterator[list[str]]:
     """`replicas` servers sharing the team database, with OAuth and the policy file: their MCP URLs."""
     oauth = oauth_env(issuer)
-    with http_server(emulator, **oauth, SCP_DATABASE_URL=team_db, SCP_POLICY_FILE=policy) as first:
+
+    def replica() -> AbstractContextManager[str]:
+        return http_server(emulator, **oauth, SCP_DATABASE_URL=team_db, SCP_POLICY_FILE=policy,
+                           SCP_CONFIRMATION=confirmation)  # fmt: skip
+
+    with replica() as first:
         if replicas == 1:
             yield [first]
             return
-        with http_server(emulator, **oauth, SCP_DATABASE_URL=team_db, SCP_POLICY_FILE=policy) as second:
+        with replica() as second:
             yield [first, second]
 
 
@@ -277,3 +282,91 @@ async def test_a_subject_with_invisible_characters_is_still_its_requester(
         assert own.is_error
         assert "yourself" in text(own)
     assert emulator.state.requests("PUT") == []
+
+
+async def test_a_token_without_a_subject_names_nobody(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    """Two devices of one person are two client ids, not two people: without a subject nothing is requested or
+    approved."""
+    with _team(emulator, issuer, team_db, _policy(tmp_path, "second_person_over_gb = 16")) as [url]:
+        nameless = issuer.token("", EXTEND, client_id="alice-laptop")
+        asked = await call(url, nameless, "extend_volume", BIG)
+        assert asked.is_error
+        assert "names no subject" in text(asked)
+        request_id = await _request(url, issuer)
+        decide = {"request_id": request_id, "approve": True}
+        approved = await call(url, issuer.token("", APPROVE, client_id="alice-phone"), "approve_extension", decide)
+        assert approved.is_error
+        assert "names no subject" in text(approved)
+    assert emulator.state.requests("PUT") == []
+
+
+async def test_under_the_human_policy_an_approver_who_cannot_be_asked_is_refused(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    policy = _policy(tmp_path, "second_person_over_gb = 16")
+    with _team(emulator, issuer, team_db, policy, confirmation="human") as [url]:
+        request_id = await _request(url, issuer)  # a request sends nothing: no question for it
+        decide = {"request_id": request_id, "approve": True}
+        refused = await call(url, issuer.token("bob", APPROVE), "approve_extension", decide)
+        assert refused.is_error
+        assert "SCP_CONFIRMATION=human" in text(refused)
+        declined = await call(url, issuer.token("bob", APPROVE), "approve_extension",
+                              {**decide, "approve": False, "reason": "too big"})  # fmt: skip
+        assert not declined.is_error, text(declined)
+    assert emulator.state.requests("PUT") == []
+
+
+async def test_two_requests_from_one_size_approved_at_once_extend_once(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    """Two requests made from 100 GB, approved at once on two replicas (the first PUT slow): one resize. Which
+    guard stops the second depends on timing (the first's open attempt, or, under the lock, a volume no longer at
+    the size approved: tests/test_extension.py pins that one down)."""
+    emulator.state.settings.extend_seconds = 0.0
+    emulator.state.add_fault(Fault("extend", latency_s=1.5))
+    policy = _policy(tmp_path, "second_person_over_gb = 16")
+    with _team(emulator, issuer, team_db, policy, replicas=2) as [first, second]:
+        small = await _request(first, issuer)
+        big = await call(first, issuer.token("alice", EXTEND), "extend_volume", {**BIG, "new_size_gb": 200})
+        assert big.structured_content is not None
+        results: list[Any] = []
+
+        async def approve(url: str, who: str, request_id: str) -> None:
+            decide = {"request_id": request_id, "approve": True}
+            results.append(await call(url, issuer.token(who, APPROVE), "approve_extension", decide))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(approve, first, "bob", small)
+            tg.start_soon(approve, second, "carol", big.structured_content["approval"]["request_id"])
+    assert sorted(r.is_error for r in results) == [False, True], [text(r) for r in results]
+    assert len(emulator.state.requests("PUT")) == 1
+    [refused] = [r for r in results if r.is_error]
+    assert "Nothing was sent" in text(refused)
+
+
+async def test_the_approver_is_shown_cleaned_and_an_invisible_reason_is_none(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    with _team(emulator, issuer, team_db, _policy(tmp_path, "second_person_over_gb = 16")) as [url]:
+        request_id = await _request(url, issuer)
+        odd = "bob\u202e\x1b[31m" + "y" * 5000
+        decide: dict[str, Any] = {"request_id": request_id, "approve": False, "reason": "\u200b\u200b"}
+        empty = await call(url, issuer.token(odd, APPROVE), "approve_extension", decide)
+        assert empty.is_error
+        assert "reason" in text(empty)
+        declined = await call(url, issuer.token(odd, APPROVE), "approve_extension", {**decide, "reason": "no"})
+    assert declined.structured_content is not None
+    approver = declined.structured_content["approval"]["approver"]
+    assert approver.startswith("bob")
+    assert len(approver) <= 200
+    assert "\u202e" not in approver
+    assert "\x1b" not in approver
+    assert "\x1b" not in text(declined)
+
+
+def test_the_approval_tables_refuse_truncate(team_db: str) -> None:
+    for table in ("scp_volume_approval_request", "scp_volume_approval_decision"):
+        with psycopg.connect(team_db, autocommit=True) as conn, pytest.raises(psycopg.errors.RaiseException):
+            conn.execute(f"TRUNCATE {table} CASCADE".encode())

@@ -65,3 +65,24 @@ async def test_progress_goes_through_the_callback_and_the_status_is_the_platform
     assert seen
     assert all(total == 10 for _, total, _ in seen)
     assert "extending, 100 GB of 104 GB" in seen[0][2]
+
+
+async def test_under_the_lock_a_volume_no_longer_at_the_approved_size_is_refused(emulator: EmulatorServer) -> None:
+    """An approval (a card, a second person) approved growing from one size; the volume changed after the check
+    and before the lock: nothing is sent. At the approved size, the same operation sends its resize."""
+    scp, ledger = ScpAccess(client_factory(emulator)), ResizeLedger(FileAuditTrail(None))
+    checked = await check_volume(scp, ledger, EXAMPLE_VOLUME_ID, 120)
+    emulator.state.put({**(emulator.state.get(EXAMPLE_VOLUME_ID) or {}), "size": 112})  # a change in the console
+
+    def approved(from_gb: int) -> ExtendOperation:
+        attempt = Attempt(EXAMPLE_VOLUME_ID, 120, 100, confirmed_by="approval", approved_from_gb=from_gb)
+        return ExtendOperation(scp, ledger, FileAuditTrail(None), checked, attempt, timeout_s=10, poll_s=0.1)
+
+    with pytest.raises(ExtendRefused) as refused:
+        await approved(100).run(wait=False)
+    assert "112 GB now, not the 100 GB it had when the extension was approved" in refused.value.message
+    assert refused.value.codes == ["state"]
+    assert emulator.state.requests("PUT") == []
+    await approved(112).run(wait=False)
+    await scp.aclose()
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 120}]

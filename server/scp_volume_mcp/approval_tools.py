@@ -16,18 +16,19 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC
 from typing import Annotated, NoReturn, TypeVar
 
+from mcp.server.mcpserver import ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from . import messages, untrusted_text
 from .attempt import Attempt, ExtendReport
 from .audit.writer import write_outcome
-from .confirmation import refuse, takes_snapshot_first
-from .extend_tool import TimeoutS, Wait, extension_result, run_extension
+from .confirmation import approval_consent, refuse, takes_snapshot_first
+from .extend_tool import TimeoutS, Wait, extension_result, not_confirmed, run_extension
 from .live_check import LiveCheck, check_volume
 from .models import ApprovalInfo, ExtendResult, ExtensionRequest, ExtensionRequestList
-from .oauth import APPROVE_SCOPE, caller, has_approve_scope
+from .oauth import APPROVE_SCOPE, has_approve_scope, person
 from .policy import Rule
 from .scp import Volume
 from .team.approvals import ApprovalError, ApprovalRequest, ApprovalStore, stored_subject
@@ -47,9 +48,11 @@ Reason = Annotated[str | None, Field(max_length=500, description=messages.REASON
 async def request_approval(ctx: Ctx, check: LiveCheck, attempt: Attempt, rule: Rule) -> CallToolResult:
     """Store the request a rule asks for and say who can decide it; nothing is sent to SCP."""
     state = app_state(ctx)
-    policy = check.policy
-    if state.approvals is None or policy is None or attempt.caller is None:  # never served so: fail closed
+    policy, requester = check.policy, person()
+    if state.approvals is None or policy is None:  # never served so: fail closed
         await refuse(ctx, check, attempt.target_gb, messages.approvals_unavailable(rule.label), ["approval"])
+    if requester is None:  # a token without a subject names nobody that a second person could differ from
+        await refuse(ctx, check, attempt.target_gb, messages.NO_SUBJECT, ["approval"])
     try:
         request = await state.approvals.create(
             volume_id=attempt.volume_id,
@@ -58,7 +61,7 @@ async def request_approval(ctx: Ctx, check: LiveCheck, attempt: Attempt, rule: R
             requested_size_gb=attempt.target_gb,
             snapshot_first=attempt.snapshot_first,
             rule=rule.label,
-            requester=attempt.caller,
+            requester=requester,
             ttl_s=policy.approval.request_ttl_hours * 3600,
         )
     except ApprovalError as exc:
@@ -111,17 +114,21 @@ async def approve_extension(
     request_id: RequestId,
     approve: Approve,
     ctx: Ctx,
+    consent: Annotated[ElicitationResult[BaseModel], Resolve(approval_consent)],
     reason: Reason = None,
     wait: Wait = False,
     timeout_s: TimeoutS = 300.0,
 ) -> Annotated[CallToolResult, ExtendResult]:
     if not has_approve_scope():  # before anything is read: this caller may not decide
         raise ToolError(messages.MISSING_APPROVE_SCOPE)
-    if not approve and not (reason or "").strip():
+    if approve and not_confirmed(consent) is not None:  # the approver said no to their own question
+        raise ToolError(messages.APPROVAL_NOT_CONFIRMED)
+    if not approve and not untrusted_text.field(reason):  # a reason of invisible characters says nothing
         raise ToolError(messages.DECLINE_NEEDS_REASON)
-    approver = caller()
-    if not approver:  # a token without a subject or a client id names nobody: nobody can be the second person
-        raise ToolError(messages.NO_APPROVER_IDENTITY)
+    subject = person()
+    if subject is None:  # a token without a subject names nobody: nobody can be the second person
+        raise ToolError(messages.NO_SUBJECT)
+    approver = stored_subject(subject)  # as requests store subjects: compared, shown and recorded in this form
     request = await _read(lambda store: store.get(request_id), ctx)
     if request is None:
         raise ToolError(messages.request_not_found(request_id))
@@ -133,7 +140,7 @@ async def approve_extension(
         await _refuse(ctx, attempt, messages.already_decided(request_id, request.decision, request.approver))
     if request.expired:
         await _refuse(ctx, attempt, messages.request_expired(request_id, _iso(request)))
-    if stored_subject(approver) == request.requester:  # compared as stored: one person cannot pass for two
+    if approver == request.requester:  # both as stored: invisible characters cannot make one person two
         await _refuse(ctx, attempt, messages.own_request(request_id))
     decision = "approved" if approve else "declined"
     note = messages.audit_note(request_id, requester=request.requester, approver=approver, decision=decision,
@@ -153,6 +160,7 @@ async def _approve(ctx: Ctx, request: ApprovalRequest, approver: str, reason: st
                                    quota_set=snapshot_first, policy=state.settings.policy)  # fmt: skip
     attempt = start_attempt(ctx, check, request.requested_size_gb, snapshot_first=snapshot_first)
     attempt.approval_note, attempt.confirmed_by = note, "approval"
+    attempt.approved_from_gb = request.previous_size_gb  # judged again under the lock
     if check.volume.size != request.previous_size_gb:  # a manual change (or another extension) since the request
         changed = messages.changed_since_request(check.label, request_id, requested_from=request.previous_size_gb,
                                                  now=check.volume.size)  # fmt: skip
@@ -161,7 +169,7 @@ async def _approve(ctx: Ctx, request: ApprovalRequest, approver: str, reason: st
         await _refuse(ctx, attempt, messages.refusal(check.label, check.assessment.reasons), check,
                       codes=check.assessment.codes)  # fmt: skip
     if not await _decide(ctx, request_id, "approved", approver, reason):
-        await _refuse(ctx, attempt, messages.already_decided(request_id, "decided", None), check)
+        await _refuse(ctx, attempt, await _why_undecidable(ctx, request), check)
     try:
         report = await run_extension(ctx, check, attempt, wait=wait, timeout_s=timeout_s)
     except Refused as exc:  # refused under the lock (another resize began meanwhile): the approval is spent
@@ -180,7 +188,7 @@ async def _decline(
 ) -> CallToolResult:
     """Record the decision and the declined attempt; the volume is read for the summary when it can be."""
     if not await _decide(ctx, request.request_id, "declined", approver, reason):
-        await _refuse(ctx, attempt, messages.already_decided(request.request_id, "decided", None))
+        await _refuse(ctx, attempt, await _why_undecidable(ctx, request))
     attempt.approval_note = note
     await write_outcome(app_state(ctx).audit, attempt.record("outcome", "declined"))
     try:
@@ -192,6 +200,14 @@ async def _decline(
                              requester=request.requester, approver=approver, reason=reason)  # fmt: skip
     report = ExtendReport("declined", volume, attempt)
     return extension_result(report, approval=_info(request, approver), approval_line=line)
+
+
+async def _why_undecidable(ctx: Ctx, request: ApprovalRequest) -> str:
+    """Why a decision was not recorded: another one won meanwhile, or the request expired meanwhile."""
+    now = await _read(lambda store: store.get(request.request_id), ctx)
+    if now is not None and now.decision is not None:
+        return messages.already_decided(request.request_id, now.decision, now.approver)
+    return messages.request_expired(request.request_id, _iso(now or request))
 
 
 async def _decide(ctx: Ctx, request_id: str, decision: str, approver: str, reason: str | None) -> bool:
@@ -210,6 +226,17 @@ async def _refuse(
     raise Refused(message, codes or ["approval"], volume_id=attempt.volume_id, current_size_gb=attempt.previous_size_gb,
                   requested_size_gb=attempt.target_gb,
                   per_volume_quota_gb=check.per_volume_quota_gb if check else None)  # fmt: skip
+
+
+async def approval_question(ctx: Ctx, request_id: str) -> str:
+    """What the approver is asked before an approval runs: the request's facts, the platform's words quoted."""
+    request = await _read(lambda store: store.get(request_id), ctx)
+    if request is None:
+        raise ToolError(messages.request_not_found(request_id))
+    label = messages.volume_label(untrusted_text.field(request.volume_name), request.volume_id)
+    return messages.approval_question(label, request_id, previous=request.previous_size_gb,
+                                      target=request.requested_size_gb, requester=request.requester,
+                                      rule=request.rule)  # fmt: skip
 
 
 def _store(ctx: Ctx) -> ApprovalStore:

@@ -53,6 +53,9 @@ class Attempt:
     attempt_id: str = field(default_factory=new_attempt_id)
     started: str | None = None
     """When its intent was stored (ISO 8601, UTC); None until then."""
+    approved_from_gb: int | None = None
+    """The size a person approved growing from (a card, a second person's request): under the lock the volume
+    must still have it, or nothing is sent."""
     approval_note: str | None = None
     """The second approver's request behind it: its id, who asked and who approved (`approval_tools`)."""
 

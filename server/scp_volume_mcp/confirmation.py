@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, NoReturn
 
 from mcp.server.apps import client_supports_apps
 from mcp.server.mcpserver import Elicit, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
@@ -198,3 +199,23 @@ async def _question(check: LiveCheck, new_size_gb: int, ctx: Ctx, snapshot_first
         where=messages.summary_where(summary),
         way_back=messages.question_way_back(way_back, offered=offer),
     ), offer
+
+
+async def approval_consent(request_id: str, approve: bool, ctx: Ctx) -> Approval | Elicit[ExtensionConfirmation]:
+    """The approver's own consent before an approval runs an extension: asked as `extend_volume` asks (the
+    same policy: `human` refuses a client that cannot ask, `auto` lets the `approve` argument stand there, `flag`
+    never asks). Declining sends nothing, so it needs no question."""
+    from .oauth import has_approve_scope
+
+    policy = app_state(ctx).settings.confirmation
+    if not approve or policy == "flag" or not has_approve_scope():  # the tool refuses a missing scope itself
+        return Approval()
+    if (version := _unknowable(ctx)) is not None:
+        raise ToolError(messages.consent_unknowable(version))
+    if _can_elicit(ctx):
+        from .approval_tools import approval_question
+
+        return Elicit(await approval_question(ctx, request_id), ExtensionConfirmation)
+    if policy == "human":
+        raise ToolError(messages.HUMAN_REQUIRED)
+    return Approval()

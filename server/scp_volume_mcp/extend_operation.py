@@ -153,6 +153,10 @@ class ExtendOperation:
         """The guards again, on a fresh read, with any resize known to be on its way; raises the refusal
         (nothing sent)."""
         volume_id, attempt_id = self.attempt.volume_id, self.attempt.attempt_id
+        approved_from = self.attempt.approved_from_gb
+        if approved_from is not None and volume.size != approved_from:  # what the person approved is gone
+            label = messages.volume_label(volume.name, volume_id)
+            raise self._error(messages.changed_since_approval(label, approved_from, volume.size), ["state"])
         try:
             pending = await self.ledger.blocking_attempt(volume_id, volume, exclude=attempt_id)
             # Under the lock: two extensions cannot both pass a daily limit that only one of them fits.

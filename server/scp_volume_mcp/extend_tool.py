@@ -96,7 +96,7 @@ async def _extend(
     state = app_state(ctx)
     first = takes_snapshot_first(state.settings.snapshot_policy, snapshot_first) or _snapshot_asked(approval)
     attempt = start_attempt(ctx, check, new_size_gb, snapshot_first=first)
-    declined = _not_confirmed(approval)
+    declined = not_confirmed(approval)
     if check.assessment.verdict == "unchanged" or declined is not None:
         note = messages.NO_VALID_ANSWER if declined == "declined" and _odd_answer(approval) else None
         report = ExtendReport(declined or "unchanged", check.volume, attempt, note=note)
@@ -132,7 +132,7 @@ async def run_extension(ctx: Ctx, check: LiveCheck, attempt: Attempt, *, wait: b
         raise ToolError(exc.explained) from None
 
 
-def _not_confirmed(approval: ElicitationResult[BaseModel]) -> Outcome | None:
+def not_confirmed(approval: ElicitationResult[BaseModel]) -> Outcome | None:
     """`declined` or `cancelled` when the human did not say yes; None when the extension may go ahead."""
     if not isinstance(approval, AcceptedElicitation):
         return "declined" if approval.action == "decline" else "cancelled"

@@ -208,6 +208,15 @@ def caller() -> str | None:
     return token.subject or (token.client_id if token.client_id != "unknown" else None)
 
 
+def person() -> str | None:
+    """The token's subject, when it names one: who asks for and who approves a second person's request.
+    Never the client id (two devices of one person are two clients, and a shared client is nobody), and never
+    an empty subject (which some issuers and introspection answers allow)."""
+    token = current_token()
+    subject = token.subject.strip() if token is not None and isinstance(token.subject, str) else ""
+    return subject or None
+
+
 def missing_extend_scope() -> bool:
     """True when the request carries an OAuth token without `volumes:extend` (the static token and stdio
     carry none: their access is all or nothing)."""

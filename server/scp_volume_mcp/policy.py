@@ -27,6 +27,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .untrusted_text import clean
+
 POLICY_FILE_ENV = "SCP_POLICY_FILE"
 DAY_S = 24 * 3600
 DEFAULT_REQUEST_TTL_HOURS = 24.0
@@ -130,11 +132,13 @@ class Policy:
 
     def approval_rule(self, volume_name: str | None, current_gb: int, target_gb: int) -> Rule | None:
         """The rule that sends this extension to a second person, or None. A protected name wins (it names the
-        pattern); a volume without a name matches no pattern."""
+        pattern); a volume without a name matches no pattern. A name matches as the platform spells it or as
+        people read it (invisible characters removed): `\u200bprod-db` is shown as, and protected as, `prod-db`."""
         rules = self.approval
         if volume_name:
+            names = {volume_name, clean(volume_name).text}
             for pattern in rules.protected:
-                if fnmatch.fnmatchcase(volume_name, pattern):
+                if any(fnmatch.fnmatchcase(name, pattern) for name in names):
                     return Rule("protected", pattern)
         over = rules.second_person_over_gb
         if over is not None and target_gb - current_gb > over:

@@ -24,8 +24,13 @@ MISSING_APPROVE_SCOPE: Final = (
     "Refusing: your access token lacks the scope volumes:approve, which deciding an extension request needs. "
     "Nothing was sent."
 )
-NO_APPROVER_IDENTITY: Final = (
-    "Refusing: your access token names no subject, so this decision could not say who made it. Nothing was sent."
+NO_SUBJECT: Final = (
+    "Refusing: your access token names no subject (sub), and a second person's approval needs to know who asks "
+    "and who approves (a client id is not a person). Nothing was sent."
+)
+APPROVAL_NOT_CONFIRMED: Final = (
+    "You did not confirm the approval: nothing was sent, and the request stays open (decline it with a reason, "
+    "or leave it to expire)."
 )
 DECLINE_NEEDS_REASON: Final = "Say why in reason when you decline a request (the requester reads it). Nothing was sent."
 
@@ -36,6 +41,14 @@ def awaiting_approval(label: str, *, previous: int, target: int, rule: str, requ
         f"Extending {label} from {previous} GB to {target} GB needs a second person ({rule}): nothing was sent. "
         f"Request {request_id} waits for someone with the scope {scope}, other than {quoted(requester)}, to call "
         f"approve_extension(request_id={request_id!r}, approve=true); it expires at {expires_at}."
+    )
+
+
+def approval_question(label: str, request_id: str, *, previous: int, target: int, requester: str, rule: str) -> str:
+    return (
+        f"Approve extending {label} from {previous} GB to {target} GB (+{target - previous} GB), asked by "
+        f"{quoted(requester)} (request {request_id}; {rule})? It runs now and cannot be undone: a volume can never "
+        "shrink, and the only way back is a snapshot restored into a new volume."
     )
 
 
@@ -91,6 +104,13 @@ def own_request(request_id: str) -> str:
     return (
         f"Refusing: you asked for request {request_id} yourself, and it needs a second person. Nothing was sent; "
         "ask someone else with the scope volumes:approve."
+    )
+
+
+def changed_since_approval(label: str, approved_from: int, now: int) -> str:
+    return (
+        f"{label} is {now} GB now, not the {approved_from} GB it had when the extension was approved: what was "
+        "approved no longer says what would happen. Nothing was sent."
     )
 
 

@@ -93,14 +93,19 @@ class ApprovalStore:
         request_id = new_attempt_id()
         row = (request_id, ttl_s, volume_id, _text(volume_name), previous_size_gb, requested_size_gb,
                snapshot_first, rule, stored_subject(requester), replica_name())  # fmt: skip
-        await self._run(
-            f"INSERT INTO {REQUESTS_TABLE} (request_id, time, ttl_s, volume_id, volume_name, previous_size_gb, "  # noqa: S608
-            "requested_size_gb, snapshot_first, rule, requester, replica) "
-            "VALUES (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            row,
-        )
+        try:
+            await self._run(
+                f"INSERT INTO {REQUESTS_TABLE} (request_id, time, ttl_s, volume_id, volume_name, previous_size_gb, "  # noqa: S608
+                "requested_size_gb, snapshot_first, rule, requester, replica) "
+                "VALUES (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                row,
+            )
+        except ApprovalError:  # a retry after a dropped connection may find its own first INSERT committed
+            if await self.get(request_id) is None:
+                raise
         found = await self.get(request_id)
-        assert found is not None
+        if found is None:
+            raise ApprovalError(f"request {request_id} was stored but cannot be read back")
         return found
 
     async def get(self, request_id: str) -> ApprovalRequest | None:
@@ -115,14 +120,21 @@ class ApprovalStore:
         return [_request(row) for row in rows]
 
     async def decide(self, request_id: str, decision: Decision, approver: str, reason: str | None) -> bool:
-        """Record the decision; False when the request was already decided (another replica's INSERT won)."""
+        """Record the decision if the request is undecided and has not expired (judged at the INSERT, by the
+        database's clock); False otherwise (another replica's decision won, or the time ran out). A statement
+        retried after a dropped connection recognizes its own committed row by its nonce."""
+        nonce = new_attempt_id()
         rows = await self._run(
-            f"INSERT INTO {DECISIONS_TABLE} (request_id, time, decision, approver, reason, replica) "  # noqa: S608
-            "VALUES (%s, now(), %s, %s, %s, %s) ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-            (request_id, decision, _text(approver), _text(reason), replica_name()),
+            f"INSERT INTO {DECISIONS_TABLE} (request_id, time, decision, approver, reason, replica, nonce) "  # noqa: S608
+            f"SELECT r.request_id, now(), %s, %s, %s, %s, %s FROM {REQUESTS_TABLE} r WHERE r.request_id = %s "
+            "AND now() < r.time + make_interval(secs => r.ttl_s) ON CONFLICT (request_id) DO NOTHING RETURNING nonce",
+            (decision, stored_subject(approver), _text(reason), replica_name(), nonce, request_id),
             fetch=True,
         )
-        return bool(rows)
+        if rows:
+            return True
+        mine = await self._run(f"SELECT nonce FROM {DECISIONS_TABLE} WHERE request_id = %s", (request_id,), fetch=True)  # noqa: S608
+        return bool(mine) and mine[0][0] == nonce
 
 
 _SELECT = (
