@@ -370,3 +370,40 @@ def test_the_approval_tables_refuse_truncate(team_db: str) -> None:
     for table in ("scp_volume_approval_request", "scp_volume_approval_decision"):
         with psycopg.connect(team_db, autocommit=True) as conn, pytest.raises(psycopg.errors.RaiseException):
             conn.execute(f"TRUNCATE {table} CASCADE".encode())
+
+
+async def test_the_approver_confirms_in_a_form_where_the_client_can_ask(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    from .mcp_helpers import answer
+
+    asked: list[str] = []
+
+    async def approve_with(url: str, action: str, request_id: str) -> Any:
+        headers = {"Authorization": f"Bearer {issuer.token('bob', APPROVE)}"}
+        async with (
+            httpx2.AsyncClient(headers=headers) as http,
+            Client(
+                streamable_http_client(url, http_client=http), elicitation_callback=answer(action, asked=asked)
+            ) as client,
+        ):
+            return await client.call_tool("approve_extension", {"request_id": request_id, "approve": True})
+
+    with _team(emulator, issuer, team_db, _policy(tmp_path, "second_person_over_gb = 16"), confirmation="auto") as [
+        url
+    ]:
+        request_id = await _request(url, issuer)
+        said_no = await approve_with(url, "decline", request_id)
+        assert said_no.is_error
+        assert "did not confirm the approval" in text(said_no)
+        assert emulator.state.requests("PUT") == []
+        said_yes = await approve_with(url, "accept", request_id)
+    assert not said_yes.is_error, text(said_yes)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 128}]
+    assert len(asked) == 2
+    assert '"alice"' in asked[0]
+    assert "100 GB to 128 GB" in asked[0]
