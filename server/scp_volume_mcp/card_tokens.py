@@ -7,9 +7,8 @@ once. It travels only in the tool result's `_meta` (for the card), never in the 
 the model reads.
 
 A token is an HMAC (SHA-256) over its claims with a key made at start, so it can be checked without storing it;
-the nonces of used tokens are kept until they expire. The key is made per process, or derived from the first
-of the replicas' shared `SCP_MCP_STATE_KEYS`, so that any replica behind a load balancer answers a card. A
-token used on one replica and pressed again on another finds the volume at its new size, and is refused.
+the nonces of used tokens are kept until they expire. The key is per process: a card is answered by the server
+that showed it (stdio, or HTTP with sessions).
 """
 
 from __future__ import annotations
@@ -44,9 +43,9 @@ class CardTokenError(Exception):
 class CardTokens:
     """Issues and redeems the card's tokens; one per server process."""
 
-    def __init__(self, ttl_s: float = TOKEN_TTL_S, shared_secret: str | None = None) -> None:
+    def __init__(self, ttl_s: float = TOKEN_TTL_S) -> None:
         self.ttl_s = ttl_s
-        self._key = secrets.token_bytes(32) if shared_secret is None else _derive(shared_secret)
+        self._key = secrets.token_bytes(32)
         self._used: dict[str, float] = {}
         self._lock = threading.Lock()
         self._sessions: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
@@ -99,11 +98,6 @@ class CardTokens:
 
     def _sign(self, body: str) -> bytes:
         return hmac.new(self._key, body.encode(), hashlib.sha256).digest()
-
-
-def _derive(shared_secret: str) -> bytes:
-    """The card's own key from a shared secret (never the secret itself, which also seals request state)."""
-    return hmac.new(shared_secret.encode(), b"scp-volume-mcp confirmation card tokens", hashlib.sha256).digest()
 
 
 def _b64(data: bytes) -> str:

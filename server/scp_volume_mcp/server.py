@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,6 @@ from pydantic import ValidationError
 from . import __version__, messages
 from .app_state import AppState
 from .audit import AuditTrail, FileAuditTrail
-from .card_tokens import CardTokens
 from .coordination import VolumeCoordinator
 from .extend_tool import extend_volume, extend_volume_without_snapshot
 from .file_locks import FileVolumeLocks
@@ -195,10 +193,7 @@ def build_server(
         raise SettingsError(approval_unenforceable(policy), fix=APPROVAL_FIX)
     from .confirmation_card import UI_META, card_extension
 
-    state = build_state(settings, client_factory)
-    if state_keys:  # replicas sharing keys answer each other's cards
-        state = replace(state, card_tokens=CardTokens(shared_secret=state_keys[0]))
-    server = VolumeMCPServer(state, oauth, state_keys, [card_extension()])
+    server = VolumeMCPServer(build_state(settings, client_factory), oauth, state_keys, [card_extension()])
     descriptions = messages.READ_ONLY_DESCRIPTIONS if settings.read_only else messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
                     annotations=READ_ONLY)  # fmt: skip
