@@ -171,7 +171,7 @@ def _user_config(emulator: EmulatorServer) -> dict[str, str]:
 
 async def _lists_tools_and_reads_a_volume(server: StdioServerParameters, emulator: EmulatorServer) -> None:
     async with Client(server, read_timeout_seconds=300) as client:
-        tools = for_the_model((await client.list_tools()).tools)
+        tools = (await client.list_tools()).tools
         assert [t.name for t in tools] == [t["name"] for t in MANIFEST["tools"]]
         result = await client.call_tool("get_volume", {"volume_id": EXAMPLE_VOLUME_ID})
     assert not result.is_error, result.content

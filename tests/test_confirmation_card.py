@@ -15,6 +15,8 @@ import pytest
 from mcp import Client
 from mcp.client.extension import ClientExtension
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 
 from scp_volume_mcp.confirmation_card import CARD_META, CARD_TOOL, CARD_URI
 from scp_volume_mcp.emulator import EmulatorServer
@@ -83,11 +85,49 @@ async def test_read_only_serves_the_card_without_its_buttons_tool(emulator: Emul
     assert plan.meta is None or CARD_META not in plan.meta
 
 
-async def test_a_host_without_apps_gets_no_token(emulator: EmulatorServer) -> None:
+async def test_a_host_without_apps_gets_no_token_and_no_card_tool(emulator: EmulatorServer) -> None:
+    """Such a host does not know `visibility`: it would show the card's tool to its model. It neither lists nor
+    calls it."""
     async with host(emulator, apps=False) as client:
         plan = await client.call_tool("plan_volume_extension", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104})
+        names = [t.name for t in (await client.list_tools()).tools]
+        with pytest.raises(MCPError) as unknown:
+            await client.call_tool(CARD_TOOL, {"token": "x.y", "choice": "approve"})
     assert not plan.is_error
     assert plan.meta is None or CARD_META not in plan.meta
+    assert names == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]
+    assert unknown.value.error.code == INVALID_PARAMS
+    assert emulator.state.requests("PUT") == []
+
+
+async def test_a_client_that_began_with_initialize_presses_its_own_card(emulator: EmulatorServer) -> None:
+    """A 2025-era client (stdio, HTTP with sessions): the SDK makes a session object per request, and the card
+    stays bound to the connection behind them."""
+    server = build_server(ServerSettings(poll_interval_s=0.05), client_factory(emulator))
+    async with Client(server, mode="legacy", extensions=[AppsHost()]) as client:
+        done = await press(client, await plan_card(client), "approve")
+    assert not done.is_error, text(done)
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]
+
+
+async def test_an_unusable_card_and_a_decline_are_on_record(emulator: EmulatorServer, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    server = build_server(ServerSettings(poll_interval_s=0.05, audit_log=log), client_factory(emulator))
+    async with Client(server, extensions=[AppsHost()]) as client:
+        card = await plan_card(client)
+        declined = await press(client, card, "decline")
+        again = await press(client, card, "approve")
+    assert declined.structured_content is not None
+    assert declined.structured_content["outcome"] == "declined"
+    assert again.is_error
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [(r["outcome"], r["volume_id"], r["requested_size_gb"]) for r in records] == [
+        ("declined", EXAMPLE_VOLUME_ID, 104),
+        ("refused", EXAMPLE_VOLUME_ID, 104),
+    ]
+    assert "already used" in records[1]["detail"]
+    assert card["token"] not in log.read_text(encoding="utf-8")
+    assert emulator.state.requests("PUT") == []
 
 
 async def test_approve_extends_once_and_the_token_is_single_use(emulator: EmulatorServer) -> None:

@@ -16,7 +16,6 @@ from mcp import Client, StdioServerParameters
 
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 
-from .mcp_helpers import for_the_model
 from .test_transports import SCRIPT, http_server
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
@@ -59,7 +58,7 @@ def _command(name: str) -> str:
 
 async def _lists_tools(command: str, args: list[str], env: dict[str, str]) -> None:
     async with Client(StdioServerParameters(command=_command(command), args=args, env=env)) as client:
-        tools = for_the_model((await client.list_tools()).tools)
+        tools = (await client.list_tools()).tools
         assert [t.name for t in tools] == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]
         result = await client.call_tool("list_volumes", {"name": "volume01"})
         assert not result.is_error, result.content  # the placeholder keys were wired to the right variables

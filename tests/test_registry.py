@@ -21,8 +21,6 @@ from mcp import Client, StdioServerParameters
 from scp_volume_mcp import __version__
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 
-from .mcp_helpers import for_the_model
-
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_JSON: dict[str, Any] = json.loads((ROOT / "server.json").read_text())
 SCHEMA: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "server.schema.json").read_text())
@@ -187,7 +185,7 @@ async def test_uvx_snippet_starts_the_server(emulator: EmulatorServer) -> None:
     args = ["tool", "run", *(str(ROOT) if a == CHECKOUT else a for a in server["args"])]
     args[2:2] = ["--refresh-package", PROJECT["name"]]
     async with Client(StdioServerParameters(command=find_uv_bin(), args=args, env=env), read_timeout_seconds=300) as c:
-        tools = for_the_model((await c.list_tools()).tools)
+        tools = (await c.list_tools()).tools
         assert [t.name for t in tools] == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]
         result = await c.call_tool("list_volumes", {"name": "volume01"})
     assert not result.is_error, result.content

@@ -8,7 +8,6 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from scp_volume_mcp.confirmation_card import CARD_TOOL
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import ServerSettings
@@ -35,7 +34,7 @@ def no_put(emulator: EmulatorServer) -> bool:
 async def test_tools_are_described_and_annotated(emulator: EmulatorServer) -> None:
     async with connect(emulator) as session:
         tools = session.tools
-    assert list(tools) == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume", CARD_TOOL]
+    assert list(tools) == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]  # not the card's
     for tool in tools.values():
         assert tool.title
         assert tool.description

@@ -27,7 +27,6 @@ from scp_volume_mcp.audit.command import read_file
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
-from .mcp_helpers import for_the_model
 from .test_transports import free_port, scp_env
 
 pytestmark = pytest.mark.anyio
@@ -76,7 +75,7 @@ async def test_https_with_a_real_certificate(emulator: EmulatorServer, tmp_path:
             httpx2.AsyncClient(verify=trust, headers={"Authorization": f"Bearer {token}"}) as http,
             Client(streamable_http_client(f"https://127.0.0.1:{port}/mcp", http_client=http)) as client,
         ):
-            assert len(for_the_model((await client.list_tools()).tools)) == 4
+            assert len((await client.list_tools()).tools) == 4
         async with httpx2.AsyncClient(verify=ssl.create_default_context()) as untrusting:
             with pytest.raises(httpx2.ConnectError):
                 await untrusting.post(f"https://127.0.0.1:{port}/mcp", json={})

@@ -24,8 +24,6 @@ from mcp.client.streamable_http import streamable_http_client
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
-from .mcp_helpers import for_the_model
-
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 SCRIPT = shutil.which("scp-volume-mcp") or str(Path(sys.executable).with_name("scp-volume-mcp"))
 
@@ -49,7 +47,7 @@ def free_port() -> int:
 async def test_stdio_serve_extends_once_and_refuses_the_rest(emulator: EmulatorServer) -> None:
     server = StdioServerParameters(command=SCRIPT, args=["serve"], env=scp_env(emulator, SCP_CONFIRMATION="flag"))
     async with Client(server) as client:
-        names = [t.name for t in for_the_model((await client.list_tools()).tools)]
+        names = [t.name for t in (await client.list_tools()).tools]
         assert names == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]
         ok = await client.call_tool(
             "extend_volume", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True}
@@ -79,7 +77,7 @@ async def test_stdio_without_credentials_still_lists_tools_and_explains(emulator
     env = {"SCP_CONFIG_DIR": "/nonexistent", "HOME": "/nonexistent"}
     server = StdioServerParameters(command=sys.executable, args=["-m", "scp_volume_mcp", "serve"], env=env)
     async with Client(server) as client:
-        assert len(for_the_model((await client.list_tools()).tools)) == 4
+        assert len((await client.list_tools()).tools) == 4
         result = await client.call_tool("get_volume", {"volume_id": EXAMPLE_VOLUME_ID})
     assert result.is_error
     assert "SCP_ACCESS_KEY" in str(result.content)
@@ -135,7 +133,7 @@ def http_server(
 async def test_http_without_token_on_loopback(emulator: EmulatorServer) -> None:
     with http_server(emulator) as url:
         async with Client(url) as client:
-            assert len(for_the_model((await client.list_tools()).tools)) == 4
+            assert len((await client.list_tools()).tools) == 4
             result = await client.call_tool(
                 "extend_volume", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True}
             )
@@ -166,7 +164,7 @@ async def test_http_with_token(emulator: EmulatorServer) -> None:
             httpx2.AsyncClient(headers=headers) as http2,
             Client(streamable_http_client(url, http_client=http2)) as client,
         ):
-            assert len(for_the_model((await client.list_tools()).tools)) == 4
+            assert len((await client.list_tools()).tools) == 4
 
 
 def _serve_http(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -202,7 +200,7 @@ async def test_without_a_token_one_is_generated_printed_and_required(emulator: E
             httpx2.AsyncClient(headers=headers) as http2,
             Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http2)) as client,
         ):
-            assert len(for_the_model((await client.list_tools()).tools)) == 4
+            assert len((await client.list_tools()).tools) == 4
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -41,12 +41,7 @@ def main() -> int:
         return 0
     with EmulatorServer() as emulator:
         listed = _inspect(npx, emulator.url, "tools/list")
-        # The host lists app-only tools (the confirmation card's buttons) for the card, not for the model.
-        names = [
-            t["name"]
-            for t in listed["tools"]
-            if "model" in t.get("_meta", {}).get("ui", {}).get("visibility", ["model"])
-        ]
+        names = [tool["name"] for tool in listed["tools"]]
         called = _inspect(
             npx, emulator.url, "tools/call", "--tool-name", "get_volume", "--tool-arg", f"volume_id={EXAMPLE_VOLUME_ID}"
         )

@@ -37,7 +37,12 @@ class CardGrant:
 
 
 class CardTokenError(Exception):
-    """The token cannot be used; the message says why, in words for the person at the card."""
+    """The token cannot be used; the message says why, in words for the person at the card. `grant`: what a
+    token this server signed was for (None for one it did not sign)."""
+
+    def __init__(self, message: str, grant: CardGrant | None = None) -> None:
+        super().__init__(message)
+        self.grant = grant
 
 
 class CardTokens:
@@ -81,17 +86,18 @@ class CardTokens:
             claims = None
         if not isinstance(claims, dict):
             raise CardTokenError("this card's token is not one this server issued (it restarts with a new key)")
+        grant = CardGrant(str(claims["v"]), int(claims["c"]), int(claims["t"]))  # signed here: its claims hold
         if claims.get("s") != self._session_digest(session):
-            raise CardTokenError("this card belongs to another session")
+            raise CardTokenError("this card belongs to another session", grant)
         now = time.time()
         if not isinstance(claims.get("e"), int | float) or claims["e"] <= now:
-            raise CardTokenError(f"this card has expired (its buttons work for {self.ttl_s / 60:g} minutes)")
+            raise CardTokenError(f"this card has expired (its buttons work for {self.ttl_s / 60:g} minutes)", grant)
         with self._lock:
             self._used = {nonce: until for nonce, until in self._used.items() if until > now}
             if claims["n"] in self._used:
-                raise CardTokenError("this card's buttons were already used")
+                raise CardTokenError("this card's buttons were already used", grant)
             self._used[claims["n"]] = float(claims["e"])
-        return CardGrant(str(claims["v"]), int(claims["c"]), int(claims["t"]))
+        return grant
 
     def _session_digest(self, session: str) -> str:
         return _b64(self._sign("session:" + session)[:12])

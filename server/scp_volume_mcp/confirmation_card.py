@@ -17,8 +17,10 @@ from importlib.resources import files
 from typing import Annotated, Any, Literal
 
 from mcp.server.apps import Apps, client_supports_apps
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, CallToolResult, ListToolsResult, ToolAnnotations
 from mcp.types.version import is_version_at_least
 from pydantic import Field
 
@@ -31,6 +33,7 @@ from .extend_tool import extension_result, run_extension
 from .live_check import LiveCheck, check_volume
 from .models import ExtendResult
 from .oauth import caller, missing_extend_scope
+from .scp import Volume
 from .tool_context import Ctx, app_state, scp_errors, start_attempt
 
 CARD_URI = "ui://scp-volume-mcp/confirm-extension.html"
@@ -85,7 +88,8 @@ async def show_card(ctx: Ctx, check: LiveCheck, attempt: Attempt) -> CallToolRes
     waiting = messages.awaiting_card(check.label, check.volume.size, check.requested_gb)
     result = extension_result(ExtendReport("awaiting_confirmation", check.volume, attempt), approval_line=waiting)
     meta = card_meta(ctx, check)  # the check this call passed: its verdict was "extend"
-    assert meta is not None, "the card is shown only to a client that renders apps"
+    if meta is None:  # cannot happen: the card is shown only to a client that renders apps, for a size it takes
+        raise ToolError(messages.card_unusable("this client does not render the card"))
     meta[CARD_META]["plan"] = plan.model_dump(mode="json")  # what the card shows; the model reads neither
     result.meta = meta
     return result
@@ -93,8 +97,9 @@ async def show_card(ctx: Ctx, check: LiveCheck, attempt: Attempt) -> CallToolRes
 
 def session_of(ctx: Ctx) -> str:
     """What a card's token is bound to: the OAuth caller, and the connection where the protocol has one (the
-    HTTP session id, or the session of a client that began with `initialize`). From protocol 2026-07-28 on,
-    which has no sessions, a card is bound to the caller and to this server process (its key)."""
+    HTTP session id, or the connection of a client that began with `initialize`: stdio, HTTP with sessions).
+    From protocol 2026-07-28 on, which has no sessions, a card is bound to the caller and to this server
+    process (its key); without OAuth, to the process only: any client of it that holds the token can press."""
     state = app_state(ctx)
     parts = [caller() or ""]
     request = ctx.request_context.request
@@ -104,7 +109,11 @@ def session_of(ctx: Ctx) -> str:
     if http_session:
         parts.append(f"http:{http_session}")
     elif version is not None and not is_version_at_least(version, QUESTION_IN_RESULT_VERSION):
-        parts.append(f"connection:{state.card_tokens.session_name(ctx.session)}")
+        # The SDK makes a ServerSession per request; the connection behind it lives as long as the client's
+        # `initialize`. MCPServer's Context offers no public handle to it: read it here, and only here.
+        connection = getattr(ctx.session, "_connection", None)
+        if connection is not None:
+            parts.append(f"connection:{state.card_tokens.session_name(connection)}")
     return "|".join(parts)
 
 
@@ -115,7 +124,13 @@ async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annot
     try:
         grant = state.card_tokens.redeem(token, session_of(ctx))
     except CardTokenError as exc:
+        if exc.grant is not None:  # a token this server signed (expired, used, another session's): on record
+            unusable = Attempt(exc.grant.volume_id, exc.grant.target_gb, exc.grant.current_gb,
+                               api_version=state.scp.api_version, caller=caller())  # fmt: skip
+            await write_outcome(state.audit, unusable.record("outcome", "refused", f"card: {exc}"))
         raise ToolError(messages.card_unusable(str(exc))) from None
+    if choice == "decline":  # nothing will be sent: no read of the platform needed to say so
+        return await _decline(ctx, grant)
     first = takes_snapshot_first(state.settings.snapshot_policy, choice == "approve_with_snapshot")
     with scp_errors(grant.volume_id):
         check = await check_volume(state.scp, state.ledger, grant.volume_id, grant.target_gb, quota_set=first,
@@ -127,10 +142,6 @@ async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annot
         reasons = messages.refusal(check.label, check.assessment.reasons)
         await refuse(ctx, check, grant.target_gb, reasons, check.assessment.codes)
     attempt = start_attempt(ctx, check, grant.target_gb, snapshot_first=first)
-    if choice == "decline":
-        report = ExtendReport("declined", check.volume, attempt)
-        await write_outcome(state.audit, attempt.record("outcome", "declined", "declined in the confirmation card"))
-        return extension_result(report)
     if (rule := check.approval_rule) is not None:  # the team policy wants a second person: a request, not a resize
         from .approval_tools import request_approval
 
@@ -138,3 +149,34 @@ async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annot
     attempt.confirmed_by, attempt.approved_from_gb = "human", grant.current_gb  # judged again under the lock
     report = await run_extension(ctx, check, attempt, wait=False, timeout_s=300.0)
     return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required")
+
+
+async def _decline(ctx: Ctx, grant: CardGrant) -> CallToolResult:
+    """Record the person's Decline; the volume is read for the summary when it can be (nothing depends on it)."""
+    state = app_state(ctx)
+    attempt = Attempt(grant.volume_id, grant.target_gb, grant.current_gb, api_version=state.scp.api_version,
+                      caller=caller())  # fmt: skip
+    await write_outcome(state.audit, attempt.record("outcome", "declined", "declined in the confirmation card"))
+    try:
+        volume = await state.scp.client().show_volume(grant.volume_id)
+    except Exception:  # the decline stands without it: the summary shows what the card showed
+        volume = Volume(id=grant.volume_id, size=grant.current_gb, state="unknown")
+    return extension_result(ExtendReport("declined", volume, attempt))
+
+
+async def hide_from_other_hosts(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Server middleware: a client that does not render apps neither lists nor calls the card's tool. Such a
+    host does not know `visibility`, and would show an app-only tool to its model."""
+    if ctx.method not in ("tools/list", "tools/call") or client_supports_apps(ctx):
+        return await call_next(ctx)
+    if ctx.method == "tools/call" and (ctx.params or {}).get("name") == CARD_TOOL:
+        raise MCPError(code=INVALID_PARAMS, message=messages.unknown_tool(CARD_TOOL, []))
+    result = await call_next(ctx)
+    if isinstance(result, ListToolsResult):
+        return result.model_copy(update={"tools": [t for t in result.tools if t.name != CARD_TOOL]})
+    if isinstance(result, dict) and isinstance(result.get("tools"), list):  # the SDK passes results serialized
+        return {
+            **result,
+            "tools": [t for t in result["tools"] if not (isinstance(t, dict) and t.get("name") == CARD_TOOL)],
+        }
+    return result

@@ -204,10 +204,17 @@ def build_server(
         extend = extend_volume if settings.snapshot_policy != "off" else extend_volume_without_snapshot
         server.add_tool(extend, name="extend_volume", title="Extend a volume",
                         description=descriptions["extend_volume"], annotations=EXTEND, meta=UI_META)  # fmt: skip
-        from .confirmation_card import CARD_TOOL, CARD_TOOL_ANNOTATIONS, CARD_TOOL_META, decide_extension_card
+        from .confirmation_card import (
+            CARD_TOOL,
+            CARD_TOOL_ANNOTATIONS,
+            CARD_TOOL_META,
+            decide_extension_card,
+            hide_from_other_hosts,
+        )
 
         server.add_tool(decide_extension_card, name=CARD_TOOL, title="Decide from the card", meta=CARD_TOOL_META,
                         description=messages.CARD_TOOL_DESCRIPTION, annotations=CARD_TOOL_ANNOTATIONS)  # fmt: skip
+        server.middleware.append(hide_from_other_hosts)
         if server.app_state.approvals is not None:
             from .approval_tools import approve_extension, list_extension_requests
 
