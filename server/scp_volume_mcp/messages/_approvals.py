@@ -107,19 +107,22 @@ def own_request(request_id: str) -> str:
     )
 
 
-def changed_since_approval(label: str, approved_from: int, now: int) -> str:
+def size_moved(label: str, *, was: int, now: int, when: str, what: str, next_step: str = "") -> str:
+    """A volume whose size changed since a person saw or approved it: what they said yes to is gone."""
     return (
-        f"{label} is {now} GB now, not the {approved_from} GB it had when the extension was approved: what was "
-        "approved no longer says what would happen. Nothing was sent."
+        f"{label} is {now} GB now, not the {was} GB {when}: {what} no longer says what would happen. Nothing was "
+        f"sent{'; ' + next_step if next_step else ''}."
     )
+
+
+def changed_since_approval(label: str, approved_from: int, now: int) -> str:
+    return size_moved(label, was=approved_from, now=now, when="it had when the extension was approved",
+                      what="what was approved")  # fmt: skip
 
 
 def changed_since_request(label: str, request_id: str, *, requested_from: int, now: int) -> str:
-    return (
-        f"{label} is {now} GB now, not the {requested_from} GB it had when request {request_id} was made: the "
-        "request no longer says what would happen. Nothing was sent; the requester can ask again from the "
-        "current size."
-    )
+    return size_moved(label, was=requested_from, now=now, when=f"it had when request {request_id} was made",
+                      what="the request", next_step="the requester can ask again from the current size")  # fmt: skip
 
 
 def request_list_text(entries: list[str], scope: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from ._approvals import size_moved
+
 CARD_DESCRIPTION: Final = (
     "The extension's confirmation card: the volume, both sizes, the quota, the way back and the team policy, "
     "with Approve, Approve with a snapshot first, and Decline"
@@ -19,10 +21,8 @@ def card_unusable(why: str) -> str:
 
 
 def card_changed(label: str, *, shown: int, now: int) -> str:
-    return (
-        f"{label} is {now} GB now, not the {shown} GB the card showed: the card no longer says what would happen. "
-        "Nothing was sent; plan the extension again."
-    )
+    return size_moved(label, was=shown, now=now, when="the card showed", what="the card",
+                      next_step="plan the extension again")  # fmt: skip
 
 
 def awaiting_card(label: str, current: int, target: int) -> str:
