@@ -30,9 +30,8 @@ from .live_check import LiveCheck, check_volume
 from .models import ApprovalInfo, ExtendResult, ExtensionRequest, ExtensionRequestList
 from .oauth import APPROVE_SCOPE, has_approve_scope, person
 from .policy import Rule
-from .scp import Volume
 from .team.approvals import ApprovalError, ApprovalRequest, ApprovalStore, stored_subject
-from .tool_context import Ctx, Refused, app_state, scp_client, scp_errors, start_attempt, text_result
+from .tool_context import Ctx, Refused, app_state, scp_errors, start_attempt, text_result, volume_for_summary
 
 T = TypeVar("T")
 RequestId = Annotated[
@@ -72,7 +71,7 @@ async def request_approval(ctx: Ctx, check: LiveCheck, attempt: Attempt, rule: R
     line = messages.awaiting_approval(check.label, previous=request.previous_size_gb, target=request.requested_size_gb,
                                       rule=rule.label, request_id=request.request_id, requester=request.requester,
                                       expires_at=info.expires_at, scope=APPROVE_SCOPE)  # fmt: skip
-    return extension_result(ExtendReport("awaiting_approval", check.volume, attempt), approval=info, approval_line=line)
+    return extension_result(ExtendReport("awaiting_approval", check.volume, attempt), approval=info, decision_line=line)
 
 
 async def list_extension_requests(ctx: Ctx) -> Annotated[CallToolResult, ExtensionRequestList]:
@@ -180,7 +179,7 @@ async def _approve(ctx: Ctx, request: ApprovalRequest, approver: str, reason: st
                       per_volume_quota_gb=refusal.per_volume_quota_gb) from None  # fmt: skip
     line = messages.approved_line(request_id, requester=request.requester, approver=approver)
     return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required",
-                            approval=_info(request, approver), approval_line=line)  # fmt: skip
+                            approval=_info(request, approver), decision_line=line)  # fmt: skip
 
 
 async def _decline(
@@ -191,15 +190,13 @@ async def _decline(
         await _refuse(ctx, attempt, await _why_undecidable(ctx, request))
     attempt.approval_note = note
     await write_outcome(app_state(ctx).audit, attempt.record("outcome", "declined"))
-    try:
-        volume = await scp_client(app_state(ctx)).show_volume(request.volume_id)
-    except Exception:  # the decision stands without it: the summary shows the request's facts
-        volume = Volume(id=request.volume_id, name=request.volume_name, size=request.previous_size_gb, state="unknown")
+    volume = await volume_for_summary(app_state(ctx), request.volume_id, size=request.previous_size_gb,
+                                      name=request.volume_name)  # fmt: skip
     label = messages.volume_label(untrusted_text.field(request.volume_name), request.volume_id)
     line = messages.declined(label, request.requested_size_gb, request_id=request.request_id,
                              requester=request.requester, approver=approver, reason=reason)  # fmt: skip
     report = ExtendReport("declined", volume, attempt)
-    return extension_result(report, approval=_info(request, approver), approval_line=line)
+    return extension_result(report, approval=_info(request, approver), decision_line=line)
 
 
 async def _why_undecidable(ctx: Ctx, request: ApprovalRequest) -> str:

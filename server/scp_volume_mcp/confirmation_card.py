@@ -33,8 +33,7 @@ from .extend_tool import extension_result, run_extension
 from .live_check import LiveCheck, check_volume
 from .models import ExtendResult
 from .oauth import caller, missing_extend_scope
-from .scp import Volume
-from .tool_context import Ctx, app_state, scp_errors, start_attempt
+from .tool_context import Ctx, app_state, scp_errors, start_attempt, volume_for_summary
 
 CARD_URI = "ui://scp-volume-mcp/confirm-extension.html"
 CARD_META = "io.github.scp-volume-mcp/card"
@@ -80,13 +79,13 @@ def card_meta(ctx: Ctx, check: LiveCheck) -> dict[str, Any] | None:
 async def show_card(ctx: Ctx, check: LiveCheck, attempt: Attempt) -> CallToolResult:
     """`extend_volume` in a host that renders apps: nothing is sent; the result shows the card with the plan,
     and the person's button does the rest (`decide_extension_card`)."""
-    from .lookup_tools import extension_plan, plan_check
+    from .lookup_tools import extension_plan, plan_facts_of
 
-    facts = await plan_check(check.volume_id, check.requested_gb, ctx)  # the way back and the quota, read now
+    facts = await plan_facts_of(ctx, check)  # the way back (the volume was just read)
     plan, _ = extension_plan(ctx, facts, check.volume_id, check.requested_gb)
     await write_outcome(app_state(ctx).audit, attempt.record("outcome", "awaiting_confirmation", "shown in the card"))
     waiting = messages.awaiting_card(check.label, check.volume.size, check.requested_gb)
-    result = extension_result(ExtendReport("awaiting_confirmation", check.volume, attempt), approval_line=waiting)
+    result = extension_result(ExtendReport("awaiting_confirmation", check.volume, attempt), decision_line=waiting)
     meta = card_meta(ctx, check)  # the check this call passed: its verdict was "extend"
     if meta is None:  # cannot happen: the card is shown only to a client that renders apps, for a size it takes
         raise ToolError(messages.card_unusable("this client does not render the card"))
@@ -157,10 +156,7 @@ async def _decline(ctx: Ctx, grant: CardGrant) -> CallToolResult:
     attempt = Attempt(grant.volume_id, grant.target_gb, grant.current_gb, api_version=state.scp.api_version,
                       caller=caller())  # fmt: skip
     await write_outcome(state.audit, attempt.record("outcome", "declined", "declined in the confirmation card"))
-    try:
-        volume = await state.scp.client().show_volume(grant.volume_id)
-    except Exception:  # the decline stands without it: the summary shows what the card showed
-        volume = Volume(id=grant.volume_id, size=grant.current_gb, state="unknown")
+    volume = await volume_for_summary(state, grant.volume_id, size=grant.current_gb)
     return extension_result(ExtendReport("declined", volume, attempt))
 
 

@@ -165,11 +165,11 @@ def extension_result(
     *,
     snapshot_required: bool = False,
     approval: ApprovalInfo | None = None,
-    approval_line: str | None = None,
+    decision_line: str | None = None,
 ) -> CallToolResult:
-    """The short summary of an extension (structured content plus text); `approval` and `approval_line`: the
-    second person's request behind it, and the sentence saying so (the only one, while the outcome waits for a
-    person)."""
+    """The short summary of an extension (structured content plus text). `approval`: the second person's request
+    behind it; `decision_line`: the sentence about a person's decision (an approval, a card), the only one while
+    the outcome waits for it."""
     attempt, volume = report.attempt, report.volume
     summary = VolumeSummary.of(volume)
     completed = report.outcome == "completed"
@@ -211,9 +211,9 @@ def extension_result(
         snapshot_required=snapshot_required,
         snapshot_reused_age_s=(result.snapshot.age_s or 0.0) if result.snapshot and attempt.snapshot_reused else None,
     )
-    if approval_line is not None:
+    if decision_line is not None:
         waiting = report.outcome in ("awaiting_approval", "awaiting_confirmation")
-        lines = [approval_line] if waiting else [*lines, approval_line]
+        lines = [decision_line] if waiting else [*lines, decision_line]
     return text_result(result, "\n".join(lines))
 
 

@@ -76,6 +76,21 @@ async def plan_check(volume_id: VolumeId, new_size_gb: int, ctx: Ctx) -> PlanFac
     return PlanFacts(check, WayBack(latest, quota, problem))
 
 
+async def plan_facts_of(ctx: Ctx, check: LiveCheck) -> PlanFacts:
+    """The plan's facts for a volume already checked (the confirmation card of `extend_volume`): only the way
+    back is read now, and the quota set beside it when the check did not read it."""
+    state = app_state(ctx)
+    with scp_errors(check.volume_id):
+        client = state.scp.client()
+        if check.quota_set is not None:
+            latest, problem = await latest_snapshot(client, check.volume_id)
+            quota_set = check.quota_set.quota
+        else:
+            (latest, problem), quota_set = await side_by_side(latest_snapshot(client, check.volume_id),
+                                                              state.scp.quota_set())  # fmt: skip
+    return PlanFacts(check, WayBack(latest, snapshot_quota_of(quota_set), problem))
+
+
 async def plan_volume_extension(
     volume_id: VolumeId,
     new_size_gb: Annotated[

@@ -19,7 +19,7 @@ from .attempt import Attempt
 from .live_check import LiveCheck
 from .models import Refusal, VolumeSummary
 from .oauth import caller
-from .scp import EXAMPLE_VOLUME_ID, VOLUME_ID_PATTERN, ScpError
+from .scp import EXAMPLE_VOLUME_ID, VOLUME_ID_PATTERN, ScpError, Volume
 
 if TYPE_CHECKING:
     from .scp import ScpClient
@@ -59,6 +59,15 @@ def scp_errors(volume_id: str | None = None) -> Iterator[None]:
         yield
     except ScpError as exc:
         raise ToolError(messages.explain(exc, volume_id)) from None
+
+
+async def volume_for_summary(state: AppState, volume_id: str, *, size: int, name: str | None = None) -> Volume:
+    """The volume as read now, for the summary of a result nothing else depends on (a decline): when it cannot
+    be read, what was last known of it, in state "unknown"."""
+    try:
+        return await state.scp.client().show_volume(volume_id)
+    except Exception:  # the decision stands without the read
+        return Volume(id=volume_id, name=name, size=size, state="unknown")
 
 
 def devices(summary: VolumeSummary) -> list[str | None]:

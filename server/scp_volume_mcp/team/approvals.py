@@ -62,14 +62,15 @@ class ApprovalError(Exception):
     """The approvals could not be read or written; the message says why (never the database's password)."""
 
 
-def _text(value: str | None) -> str | None:
-    return clean(value, TEXT_LIMIT).text if value is not None else None
-
-
 def stored_subject(subject: str) -> str:
     """A subject as a request stores it (cleaned, bounded): compare an approver's subject in this form, so
     that invisible characters or a length past the bound cannot make one person two."""
     return clean(subject, TEXT_LIMIT).text
+
+
+def _text(value: str | None) -> str | None:
+    """A volume name or a reason, stored as subjects are."""
+    return stored_subject(value) if value is not None else None
 
 
 class ApprovalStore:
