@@ -1,4 +1,5 @@
-"""The `scp-volume-mcp` command. Imports stay inside the commands: `serve` over stdio starts fast."""
+"""The `scp-volume-mcp` command. Imports stay inside the commands (and the parser): `serve` over stdio starts fast,
+and `main` pauses the garbage collector before any of them (`gc_pause`)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
-from .emulator import DEFAULT_MAX_VOLUME_GB
-from .emulator import DEFAULT_PORT as EMULATOR_PORT
+from . import __version__, gc_pause
 from .logs import LOG_LEVELS, configure_logging
-from .settings import CONFIRMATION_POLICIES
 
 DESCRIPTION = """\
 Grow Samsung Cloud Platform (SCP v2) block-storage volumes from MCP clients, safely.
@@ -77,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     """`serve`: the transport, its address and authentication, and the server's policies."""
+    from .settings import CONFIRMATION_POLICIES
+
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000); the endpoint is /mcp")
@@ -105,6 +105,9 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 def _emulator_options(parser: argparse.ArgumentParser) -> None:
     """`emulator`: its address, the volumes it serves and how the platform behaves."""
+    from .emulator import DEFAULT_MAX_VOLUME_GB
+    from .emulator import DEFAULT_PORT as EMULATOR_PORT
+
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"default {EMULATOR_PORT}")
     parser.add_argument("--volumes", metavar="FILE", help="JSON file of volumes to serve instead of the seeded ones")
@@ -208,7 +211,14 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    gc_pause.pause()  # until `serve` has built its server, or the command's arguments are parsed
+    try:
+        return _run(_parser().parse_args(argv))
+    finally:
+        gc_pause.resume()
+
+
+def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_format)
     if args.command == "serve":
         from .http_transport import serve
@@ -224,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_keyfile=args.tls_keyfile,
             stateless=args.stateless,
         )
+    gc_pause.resume()
     if args.command == "demo":
         from .demo import run_demo
 
