@@ -44,25 +44,32 @@ class VolumeSummary(BaseModel):
 
     @classmethod
     def of(cls, volume: Volume) -> VolumeSummary:
-        texts = [volume.id, volume.name, volume.state, volume.volume_type]
-        texts += [t for s in volume.servers[:MAX_ATTACHMENTS] for t in (s.id, s.device)]
-        cut = len(volume.servers) > MAX_ATTACHMENTS or any(t and untrusted_text.clean(t).cut for t in texts)
+        cleaned: list[untrusted_text.Cleaned] = []
+
+        def field(value: str | None) -> str | None:  # each text cleaned once: its text, and whether it was cut
+            if value is None:
+                return None
+            cleaned.append(untrusted_text.clean(value))
+            return cleaned[-1].text
+
+        volume_id, name, state, volume_type = (
+            field(t) for t in (volume.id, volume.name, volume.state, volume.volume_type)
+        )
+        servers = volume.servers[:MAX_ATTACHMENTS]
+        attachments = [Attachment(server_id=field(s.id) or "", device=field(s.device)) for s in servers]
         return cls(
-            id=untrusted_text.field(volume.id) or "",
-            name=untrusted_text.field(volume.name),
+            id=volume_id or "",
+            name=name,
+            state=state or "",
+            volume_type=volume_type,
             size_gb=volume.size,
-            state=untrusted_text.field(volume.state) or "",
-            volume_type=untrusted_text.field(volume.volume_type),
             encrypted=volume.encrypted,
             bootable=volume.bootable,
             multiattach=volume.multiattach,
-            attachments=[
-                Attachment(server_id=untrusted_text.field(s.id) or "", device=untrusted_text.field(s.device))
-                for s in volume.servers[:MAX_ATTACHMENTS]
-            ],
+            attachments=attachments,
             max_iops=getattr(volume, "max_iops", None),
             max_throughput=getattr(volume, "max_throughput", None),
-            cut=cut,
+            cut=len(volume.servers) > MAX_ATTACHMENTS or any(c.cut for c in cleaned),
         )
 
     @property

@@ -16,21 +16,17 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, StatusCode
 
+from .scp import tracing_off
+
 logger = logging.getLogger("scp_volume_mcp")
 _tracer = trace.get_tracer("scp_volume_mcp")
-
-
-def _tracing_off() -> bool:
-    """No tracer provider is installed (the API's proxy, or the explicit no-op): a span would record nothing,
-    and entering one still costs a context switch of its own (issue #20 measured the spans of one extension)."""
-    return isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 @contextmanager
 def span(name: str, **attributes: Any) -> Iterator[Span]:
     """A child span of whatever is current; an exception marks it as an error (and is re-raised). Without a
     tracer provider, the non-recording span and nothing else."""
-    if _tracing_off():
+    if tracing_off():
         yield trace.INVALID_SPAN
         return
     with _tracer.start_as_current_span(

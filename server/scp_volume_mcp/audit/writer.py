@@ -17,6 +17,8 @@ AUDIT_WRITE_S = 30.0
 
 async def write_intent(trail: AuditTrail, record: AuditRecord) -> None:
     """Store the intent before a resize leaves; raises `AuditError` when it cannot be stored."""
+    if not trail.enabled:  # SCP_AUDIT_LOG=off: no deadline to arm for nothing
+        return
     try:
         with anyio.fail_after(AUDIT_WRITE_S):
             await trail.write(record)
@@ -29,6 +31,8 @@ async def write_intent(trail: AuditTrail, record: AuditRecord) -> None:
 async def write_outcome(trail: AuditTrail, record: AuditRecord) -> None:
     """Store an outcome. A cancellation (the client's, or its disconnection) does not interrupt it, though a
     stuck trail does not hold the call forever; a failure is logged, never raised (the request may be sent)."""
+    if not trail.enabled:
+        return
     try:
         with anyio.move_on_after(AUDIT_WRITE_S, shield=True) as scope:
             await trail.write(record)

@@ -65,6 +65,7 @@ from ._platform import (
     known_spelling,
     state_key,
 )
+from ._tracing import tracing_off
 from ._versions import ApiVersionStatus, check_api_version
 
 if TYPE_CHECKING:
@@ -144,5 +145,6 @@ __all__ = [
     "load_config",
     "signature",
     "state_key",
+    "tracing_off",
     "url_host",
 ]

@@ -30,6 +30,7 @@ from ._errors import (
 from ._models import volume_model
 from ._platform import HEADER_API_VERSION
 from ._signing import ScpAuth
+from ._tracing import tracing_off
 from ._versions import ApiVersionStatus, check_api_version, known_versions
 
 logger = logging.getLogger("scp_volume_mcp.scp")
@@ -53,6 +54,7 @@ def backoff_delay(attempt: int, base_s: float, retry_after: float | None) -> flo
 
 _tracer = trace.get_tracer("scp_volume_mcp.scp")
 """A no-op unless an OpenTelemetry SDK is installed and configured (see scp_volume_mcp.tracing)."""
+
 _ID_AFTER = {"volumes": "volume_id", "snapshots": "snapshot_id"}
 
 
@@ -138,6 +140,8 @@ class SignedSession:
 
     async def _send(self, method: str, path: str, *, attempt: int = 1, **kwargs: Any) -> httpx.Response:
         """One request, in a span named for its route template (ids left out of the name, kept as attributes)."""
+        if tracing_off():
+            return await self._transmit(method, path, **kwargs)
         template, ids = route_template(path)
         attributes: dict[str, str | int] = {
             "http.request.method": method,
