@@ -21,11 +21,17 @@ def collector_as_found() -> Iterator[None]:
     (gc.enable if enabled else gc.disable)()
 
 
-def test_stdio_serves_with_the_collector_running_and_start_up_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enough configuration for `serve` to build its server (nothing is sent: the endpoint is never called)."""
     monkeypatch.setenv("SCP_ACCESS_KEY", "access-key-for-a-test")
     monkeypatch.setenv("SCP_SECRET_KEY", "secret-key-for-a-test")
     monkeypatch.setenv("SCP_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("SCP_AUDIT_LOG", "off")
+
+
+@pytest.mark.usefixtures("configured")
+def test_stdio_serves_with_the_collector_running_and_start_up_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, Any] = {}
 
     def serving(server: Any, gate: Any, grace_s: float) -> None:
@@ -39,11 +45,8 @@ def test_stdio_serves_with_the_collector_running_and_start_up_frozen(monkeypatch
     assert seen["frozen"] > 0
 
 
+@pytest.mark.usefixtures("configured")
 def test_the_collector_is_paused_until_the_server_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCP_ACCESS_KEY", "access-key-for-a-test")
-    monkeypatch.setenv("SCP_SECRET_KEY", "secret-key-for-a-test")
-    monkeypatch.setenv("SCP_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("SCP_AUDIT_LOG", "off")
     from scp_volume_mcp import server
 
     built = server.build_server
@@ -94,17 +97,26 @@ def test_a_collector_someone_else_disabled_stays_disabled() -> None:
     assert gc.get_freeze_count() == 0  # nothing of theirs was frozen either
 
 
-def test_http_serves_with_the_collector_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCP_ACCESS_KEY", "access-key-for-a-test")
-    monkeypatch.setenv("SCP_SECRET_KEY", "secret-key-for-a-test")
-    monkeypatch.setenv("SCP_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("SCP_AUDIT_LOG", "off")
-    seen: list[bool] = []
+@pytest.mark.usefixtures("configured")
+def test_http_serves_with_the_collector_running_and_start_up_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[bool, int]] = []
 
     def serving(*args: Any, **kwargs: Any) -> int:
-        seen.append(gc.isenabled())
+        seen.append((gc.isenabled(), gc.get_freeze_count()))
         return 0
 
     monkeypatch.setattr(http_transport, "_run_http", serving)
+    gc.unfreeze()
     assert main(["serve", "--transport", "http", "--no-auth"]) == 0
-    assert seen == [True]
+    [(enabled, frozen)] = seen
+    assert enabled is True
+    assert frozen > 0
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["serve", "--help"], ["serve", "--port", "not-a-port"]])
+def test_the_collector_is_on_after_the_parser_exits(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    gc.unfreeze()
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # nothing is frozen by a command that never served

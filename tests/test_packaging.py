@@ -27,7 +27,7 @@ def test_scp_public_surface_is_pinned() -> None:
         "VolumeServer", "VolumeShowResponse", "VolumeShowResponseV1Dot2", "check_api_version", "classify_state",
         "config_dir", "credentials_exposure", "is_loopback_host", "is_volume_id", "known_spelling",
         "load_config", "signature",
-        "state_key", "tracing_off", "url_host",
+        "state_key", "url_host",
     ]  # fmt: skip
 
 

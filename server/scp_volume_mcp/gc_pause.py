@@ -4,9 +4,13 @@ Start-up is imports (the SDK, pydantic, ours) and building the tools' models and
 objects that live as long as the process. Each allocation burst makes the collector scan them again, generation
 after generation, for nothing; on this project's benchmark that scanning was about a tenth of the time to answer
 `tools/list`. So `cli.main` pauses the collector first, and `serve` resumes it once the server is built, after
-`gc.freeze()` has moved what start-up made into the permanent generation (CPython's advice for long-lived objects
-made at start: later collections no longer walk them). Reference counting frees memory as usual meanwhile; only
-cycles wait, for a second at most. Every other command resumes it as soon as its arguments are parsed.
+`gc.freeze()` has moved everything alive then into the permanent generation, which later collections (and the one
+at exit) no longer walk: per call, a full collection has the request's objects to look at, not the SDK's.
+
+The price, bounded and paid once: cycles made during start-up are frozen with the rest instead of collected (about
+0.4 MB measured: argument parsers, schema generators, temporary classes). A `gc.collect()` before the freeze would
+reclaim them for about as much time as the pause saves. Reference counting frees everything else as usual. Every
+other command resumes the collector as soon as its arguments are parsed.
 """
 
 from __future__ import annotations

@@ -46,17 +46,17 @@ class VolumeSummary(BaseModel):
     def of(cls, volume: Volume) -> VolumeSummary:
         cleaned: list[untrusted_text.Cleaned] = []
 
-        def field(value: str | None) -> str | None:  # each text cleaned once: its text, and whether it was cut
+        def clean_once(value: str | None) -> str | None:  # its text; whether it was cut is kept in `cleaned`
             if value is None:
                 return None
             cleaned.append(untrusted_text.clean(value))
             return cleaned[-1].text
 
         volume_id, name, state, volume_type = (
-            field(t) for t in (volume.id, volume.name, volume.state, volume.volume_type)
+            clean_once(t) for t in (volume.id, volume.name, volume.state, volume.volume_type)
         )
         servers = volume.servers[:MAX_ATTACHMENTS]
-        attachments = [Attachment(server_id=field(s.id) or "", device=field(s.device)) for s in servers]
+        attachments = [Attachment(server_id=clean_once(s.id) or "", device=clean_once(s.device)) for s in servers]
         return cls(
             id=volume_id or "",
             name=name,

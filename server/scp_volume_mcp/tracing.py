@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span, StatusCode
 
-from .scp import tracing_off
+from .scp._tracing import tracing_off
 
 logger = logging.getLogger("scp_volume_mcp")
 _tracer = trace.get_tracer("scp_volume_mcp")

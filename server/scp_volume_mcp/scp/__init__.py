@@ -65,7 +65,6 @@ from ._platform import (
     known_spelling,
     state_key,
 )
-from ._tracing import tracing_off
 from ._versions import ApiVersionStatus, check_api_version
 
 if TYPE_CHECKING:
@@ -145,6 +144,5 @@ __all__ = [
     "load_config",
     "signature",
     "state_key",
-    "tracing_off",
     "url_host",
 ]
