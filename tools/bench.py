@@ -1028,6 +1028,9 @@ def print_scale(scale: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    # Before any MCPServer exists (the per-call child's too): its constructor would otherwise set the root logger
+    # to INFO, and every request of the measured calls would be logged.
+    logging.basicConfig(level=logging.WARNING)
     if sys.argv[1:2] == ["--per-call-child"]:  # the per-call measurement of --baseline's code, in a child
         print(json.dumps(bench_per_call(sys.argv[2], int(sys.argv[3]))))
         return 0
@@ -1037,8 +1040,6 @@ def main() -> int:
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     parser.add_argument("--baseline", metavar="REV", help="also measure REV's server/ (git archive), side by side")
     args = parser.parse_args()
-    # Before any MCPServer exists: its constructor would otherwise set the root logger to INFO.
-    logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-baseline-") as folder:
         if args.baseline:
             unpack_baseline(args.baseline, Path(folder))

@@ -178,7 +178,7 @@ def main() -> int:
         calls = per_call(args.calls, baseline) if args.only in (None, "per_call") else {}
     if startup:
         floor = startup["minimal MCPServer"]
-        print("start-up (spawn to exit, stdio: initialize, tools/list), instructions:")
+        print("start-up (spawn to the tools/list answer, stdio), instructions:")
         for name, count in startup.items():
             print(f"  {name:28s} {count / 1e9:7.3f} G  x{count / floor:.3f} of the minimal server")
         like_for_like = startup["scp-volume-mcp"] / startup["minimal, collector paused"]
