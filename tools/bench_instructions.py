@@ -157,7 +157,11 @@ async def _calls(endpoint: str, mode: str, calls: int) -> None:
 
 def main() -> int:
     if sys.argv[1:2] == ["--calls-child"]:
+        import logging
+
         import anyio
+
+        logging.basicConfig(level=logging.WARNING)  # before any MCPServer, which would log every request at INFO
 
         anyio.run(_calls, sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return 0
