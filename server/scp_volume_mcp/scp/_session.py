@@ -54,7 +54,6 @@ def backoff_delay(attempt: int, base_s: float, retry_after: float | None) -> flo
 
 _tracer = trace.get_tracer("scp_volume_mcp.scp")
 """A no-op unless an OpenTelemetry SDK is installed and configured (see scp_volume_mcp.tracing)."""
-
 _ID_AFTER = {"volumes": "volume_id", "snapshots": "snapshot_id"}
 
 
