@@ -124,8 +124,7 @@ async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annot
         grant = state.card_tokens.redeem(token, session_of(ctx))
     except CardTokenError as exc:
         if exc.grant is not None:  # a token this server signed (expired, used, another session's): on record
-            unusable = Attempt(exc.grant.volume_id, exc.grant.target_gb, exc.grant.current_gb,
-                               api_version=state.scp.api_version, caller=caller())  # fmt: skip
+            unusable = _attempt_of(ctx, exc.grant)
             await write_outcome(state.audit, unusable.record("outcome", "refused", f"card: {exc}"))
         raise ToolError(messages.card_unusable(str(exc))) from None
     if choice == "decline":  # nothing will be sent: no read of the platform needed to say so
@@ -152,12 +151,18 @@ async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annot
 
 async def _decline(ctx: Ctx, grant: CardGrant) -> CallToolResult:
     """Record the person's Decline; the volume is read for the summary when it can be (nothing depends on it)."""
-    state = app_state(ctx)
-    attempt = Attempt(grant.volume_id, grant.target_gb, grant.current_gb, api_version=state.scp.api_version,
-                      caller=caller())  # fmt: skip
+    state, attempt = app_state(ctx), _attempt_of(ctx, grant)
     await write_outcome(state.audit, attempt.record("outcome", "declined", "declined in the confirmation card"))
     volume = await volume_for_summary(state, grant.volume_id, size=grant.current_gb)
     return extension_result(ExtendReport("declined", volume, attempt))
+
+
+def _attempt_of(ctx: Ctx, grant: CardGrant) -> Attempt:
+    """The record of a press that extends nothing (a Decline, an unusable token): the sizes the card showed."""
+    state = app_state(ctx)
+    return Attempt(
+        grant.volume_id, grant.target_gb, grant.current_gb, api_version=state.scp.api_version, caller=caller()
+    )
 
 
 async def hide_from_other_hosts(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
@@ -165,8 +170,10 @@ async def hide_from_other_hosts(ctx: ServerRequestContext[Any, Any], call_next: 
     host does not know `visibility`, and would show an app-only tool to its model."""
     if ctx.method not in ("tools/list", "tools/call") or client_supports_apps(ctx):
         return await call_next(ctx)
-    if ctx.method == "tools/call" and (ctx.params or {}).get("name") == CARD_TOOL:
-        raise MCPError(code=INVALID_PARAMS, message=messages.unknown_tool(CARD_TOOL, []))
+    if ctx.method == "tools/call":
+        if (ctx.params or {}).get("name") == CARD_TOOL:
+            raise MCPError(code=INVALID_PARAMS, message=messages.unknown_tool(CARD_TOOL, []))
+        return await call_next(ctx)
     result = await call_next(ctx)
     if isinstance(result, ListToolsResult):
         return result.model_copy(update={"tools": [t for t in result.tools if t.name != CARD_TOOL]})
