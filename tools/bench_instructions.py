@@ -34,7 +34,6 @@ import httpx
 
 import bench
 
-FLOOR_VOLUME = "6b1f2a8e-0c8d-4d3e-9a57-1f0c2b7d9e01"
 STDIO_INPUT = "\n".join(
     [
         '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},'
@@ -141,7 +140,7 @@ async def _calls(endpoint: str, mode: str, calls: int) -> None:
             (await http.put(f"/v1/volumes/{volume_id}/size", json={"size": new_size_gb})).raise_for_status()
             return "ok"
 
-        tool, volume_id = "same_requests", FLOOR_VOLUME
+        tool, volume_id = "same_requests", EXAMPLE_VOLUME_ID  # its own emulator: the same volume, the same bodies
     from scp_volume_mcp import scp_access
 
     scp_access.QUOTA_TTL_S = float("inf")  # read once in the warm-up, whatever callgrind's pace
