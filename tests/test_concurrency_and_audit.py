@@ -79,15 +79,20 @@ async def test_fifty_concurrent_extends_of_different_volumes_all_succeed(emulato
 async def test_a_snapshot_read_back_never_takes_another_calls_snapshot(emulator: EmulatorServer) -> None:
     emulator.state.add_fault(Fault("snapshot", status=500, skip=1))  # the second POST fails, nothing created
     async with Client(build_server(FLAG, client_factory(emulator))) as client, anyio.create_task_group() as tg:
-        results: list[Any] = []
+        results: dict[int, Any] = {}
 
         async def call(size: int) -> None:
             arguments = {**_args(EXAMPLE_VOLUME_ID, size), "snapshot_first": True}
-            results.append(await client.call_tool("extend_volume", arguments))
+            results[size] = await client.call_tool("extend_volume", arguments)
 
+        # The second call starts once the first has taken its snapshot (and so holds the volume's lock): started
+        # together, either could take the lock first, and 104 after 200 is refused before any snapshot.
         tg.start_soon(call, 104)
+        with anyio.fail_after(10):
+            while not emulator.state.requests("POST"):  # noqa: ASYNC110 - the emulator runs on its own thread
+                await anyio.sleep(0.005)
         tg.start_soon(call, 200)
-    first, second = results
+    first, second = results[104], results[200]
     assert not first.is_error, text(first)
     assert second.is_error
     assert "Nothing was resized" in text(second)
