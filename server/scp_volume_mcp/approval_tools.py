@@ -170,7 +170,7 @@ async def _approve(ctx: Ctx, request: ApprovalRequest, approver: str, reason: st
     if not await _decide(ctx, request_id, "approved", approver, reason):
         await _refuse(ctx, attempt, await _why_undecidable(ctx, request), check)
     try:
-        report = await run_extension(ctx, check, attempt, wait=wait, timeout_s=timeout_s)
+        report = await run_extension(ctx, state, check, attempt, wait=wait, timeout_s=timeout_s)
     except Refused as exc:  # refused under the lock (another resize began meanwhile): the approval is spent
         refusal = exc.refusal
         raise Refused(f"{exc.message} {messages.approval_spent(request_id)}", refusal.reasons,

@@ -13,6 +13,7 @@ from mcp.types.version import is_version_at_least
 from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from . import messages, tracing
+from .app_state import AppState
 from .audit.writer import write_outcome
 from .live_check import LiveCheck, check_volume
 from .models import VolumeSummary
@@ -86,21 +87,23 @@ def takes_snapshot_first(policy: SnapshotPolicy, asked: bool) -> bool:
 
 async def extension_check(volume_id: str, new_size_gb: int, ctx: Ctx) -> LiveCheck:
     """The live check, refusing (and auditing) anything that must not be sent, before a human is asked."""
-    return await _extension_check(volume_id, new_size_gb, ctx, snapshot_first=False)
+    return await _extension_check(volume_id, new_size_gb, ctx, app_state(ctx), snapshot_first=False)
 
 
 async def extension_check_with_snapshot(volume_id: str, new_size_gb: int, ctx: Ctx, snapshot_first: bool) -> LiveCheck:
     """`extension_check` for the tool that offers `snapshot_first`: when a snapshot will come first, the
     snapshot quota is read with the volume (the quota set, side by side) instead of after the lock."""
-    first = takes_snapshot_first(app_state(ctx).settings.snapshot_policy, snapshot_first)
-    return await _extension_check(volume_id, new_size_gb, ctx, snapshot_first=first)
+    state = app_state(ctx)
+    first = takes_snapshot_first(state.settings.snapshot_policy, snapshot_first)
+    return await _extension_check(volume_id, new_size_gb, ctx, state, snapshot_first=first)
 
 
-async def _extension_check(volume_id: str, new_size_gb: int, ctx: Ctx, *, snapshot_first: bool) -> LiveCheck:
+async def _extension_check(
+    volume_id: str, new_size_gb: int, ctx: Ctx, state: AppState, *, snapshot_first: bool
+) -> LiveCheck:
     if missing_extend_scope():  # before anything is read: this caller may look, not extend
         raise Refused(messages.MISSING_EXTEND_SCOPE, ["scope"], volume_id=volume_id, current_size_gb=None,
                       requested_size_gb=new_size_gb)  # fmt: skip
-    state = app_state(ctx)
     with scp_errors(volume_id):
         check = await check_volume(state.scp, state.ledger, volume_id, new_size_gb, quota_set=snapshot_first,
                                    policy=state.settings.policy)  # fmt: skip

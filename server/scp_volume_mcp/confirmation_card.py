@@ -145,7 +145,7 @@ async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annot
 
         return await request_approval(ctx, check, attempt, rule)
     attempt.confirmed_by, attempt.approved_from_gb = "human", grant.current_gb  # judged again under the lock
-    report = await run_extension(ctx, check, attempt, wait=False, timeout_s=300.0)
+    report = await run_extension(ctx, state, check, attempt, wait=False, timeout_s=300.0)
     return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required")
 
 

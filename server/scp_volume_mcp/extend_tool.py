@@ -12,6 +12,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field, Strict
 
 from . import messages
+from .app_state import AppState
 from .attempt import Attempt, ConfirmedBy, ExtendError, ExtendRefused, ExtendReport, Outcome
 from .audit.writer import write_outcome
 from .confirmation import (
@@ -111,13 +112,15 @@ async def _extend(
 
         return await request_approval(ctx, check, attempt, rule)
     attempt.confirmed_by = _confirmed_by(approval)
-    report = await run_extension(ctx, check, attempt, wait=wait, timeout_s=timeout_s)
+    report = await run_extension(ctx, state, check, attempt, wait=wait, timeout_s=timeout_s)
     return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required")
 
 
-async def run_extension(ctx: Ctx, check: LiveCheck, attempt: Attempt, *, wait: bool, timeout_s: float) -> ExtendReport:
-    """Run the confirmed extension under every guard of `ExtendOperation`; a refusal is a typed tool error."""
-    state = app_state(ctx)
+async def run_extension(
+    ctx: Ctx, state: AppState, check: LiveCheck, attempt: Attempt, *, wait: bool, timeout_s: float
+) -> ExtendReport:
+    """Run the confirmed extension under every guard of `ExtendOperation`; a refusal is a typed tool error.
+    `state`: `app_state(ctx)`, as the caller read it."""
     phases = max(1, int(attempt.snapshot_first) + int(wait))
     progress: Progress = PhasedProgress(ctx.report_progress, total=timeout_s * phases)
     operation = ExtendOperation(state.scp, state.ledger, state.audit, check, attempt, timeout_s=timeout_s,

@@ -43,13 +43,21 @@ VolumeId = Annotated[
 
 def app_state(ctx: Ctx) -> AppState:
     """The state the lifespan yields; outside any request (`MCPServer.call_tool` from Python, which gives the
-    tool no request context) the state the server keeps (`server.VolumeMCPServer.app_state`)."""
+    tool no request context) the state the server keeps (`server.VolumeMCPServer.app_state`).
+
+    Each call reads the context's request context, a pydantic private attribute: about 20 µs, as two failed
+    attribute lookups each raise and format an `AttributeError`. A function on the path of every extension
+    reads it once and passes the state on."""
     try:
         return ctx.request_context.lifespan_context
     except ValueError:
-        state = getattr(ctx.mcp_server, "app_state", None)
-        assert isinstance(state, AppState)
-        return state
+        return _server_state(ctx)
+
+
+def _server_state(ctx: Ctx) -> AppState:
+    state = getattr(ctx.mcp_server, "app_state", None)
+    assert isinstance(state, AppState)
+    return state
 
 
 def scp_client(state: AppState) -> ScpClient:
@@ -88,15 +96,17 @@ def text_result(result: BaseModel, text: str) -> CallToolResult:
 def start_attempt(ctx: Ctx, check: LiveCheck, target_gb: int, *, snapshot_first: bool = False) -> Attempt:
     """The record of one extend_volume call, with who asked (the OAuth subject; the client's claimed name)."""
     try:
-        params = ctx.session.client_params
+        request = ctx.request_context  # once: see `app_state`
     except ValueError:  # called outside an MCP request (MCPServer.call_tool from Python)
-        params = None
+        state, params = _server_state(ctx), None
+    else:
+        state, params = request.lifespan_context, request.session.client_params
     return Attempt(
         check.volume_id,
         target_gb,
         check.volume.size,
         snapshot_first=snapshot_first,
-        api_version=app_state(ctx).scp.api_version,
+        api_version=state.scp.api_version,
         caller=caller(),
         client_claimed=params.client_info.name if params is not None else None,
     )
