@@ -10,6 +10,7 @@ modelled) and says so. The tool schema, the guards and the emulator import these
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -32,9 +33,13 @@ sent, whatever the quota states."""
 # and spaces alike) and always shown as the platform spelled them.
 
 
+_SEPARATORS: Final = re.compile(r"[-_\s]+")
+
+
+@functools.lru_cache(maxsize=128)  # a platform spells a handful of states; every read compares its state a few times
 def state_key(state: str) -> str:
     """The comparison key of a state: `"Error Extending"`, `"error_extending"` -> `"error-extending"`."""
-    return "-".join(re.split(r"[-_\s]+", state.strip().lower()))
+    return _SEPARATORS.sub("-", state.strip().lower())
 
 
 class StateSet:
