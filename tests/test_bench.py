@@ -16,7 +16,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+def quick_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary folder (TMPDIR) of the quick run."""
+    return tmp_path_factory.mktemp("bench-tmp")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory, quick_temp: Path) -> tuple[dict[str, Any], str]:
     """One quick run of every section, shared by the tests below: (the JSON results, stdout)."""
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     done = subprocess.run(
@@ -24,9 +30,15 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "TMPDIR": str(quick_temp)},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(out.read_text()), done.stdout
+
+
+def test_quick_benchmark_leaves_no_temporary_files(quick_run: tuple[dict[str, Any], str], quick_temp: Path) -> None:
+    """Every section removes what it wrote under the temporary folder (audit trails, logs, staged baselines)."""
+    assert sorted(p.name for p in quick_temp.iterdir()) == []
 
 
 def test_quick_benchmark_produces_every_section(quick_run: tuple[dict[str, Any], str]) -> None:

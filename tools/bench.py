@@ -339,6 +339,12 @@ def own_import_ms() -> dict[str, float]:
 
 
 async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
+    # The SDK's method is wrapped only while this runs, whatever ends it.
+    with tempfile.TemporaryDirectory(prefix="bench-trail-") as folder, _SchemaCheckTimer() as checks:
+        return await _per_call_timed(endpoint, calls, Path(folder) / "audit.jsonl", checks)
+
+
+async def _per_call_timed(endpoint: str, calls: int, trail: Path, checks: _SchemaCheckTimer) -> dict[str, Any]:
     from mcp import Client
     from mcp.server.mcpserver import MCPServer
 
@@ -351,7 +357,6 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
     async with httpx.AsyncClient() as control:
         (await control.post(f"{endpoint}/_emulator/reset", json={})).raise_for_status()
     server = build_server(ServerSettings(confirmation="flag"), lambda: ScpClient(config))
-    trail = Path(tempfile.mkdtemp(prefix="bench-trail-")) / "audit.jsonl"
     durable = build_server(ServerSettings(confirmation="flag", audit_log=trail), lambda: ScpClient(config))
     # Every side extends a volume shaped like the example (attached, with image metadata), so that each reads and
     # parses the same bodies: copies seeded by `per_call_volumes`.
@@ -388,7 +393,6 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
     cpu: dict[str, list[float]] = {k: [] for k in samples}
     """The same calls' CPU time in this process (server, client and SDK; the emulator is another process):
     less moved by other work on the machine than wall time."""
-    checks = _SchemaCheckTimer()
     ours_size = bare_size = floor_size = durable_size = 104  # every volume here starts at the example's 100 GB
     async with Client(server) as client, Client(floor) as floor_client, Client(durable) as durable_client:
         await client.call_tool("list_volumes", {"limit": 1})  # warm: client, connection, quota cache
@@ -436,7 +440,6 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
                 await floor_client.call_tool("ping", {"text": str(batch)})
                 samples["trivial tool via MCP"].append(time.perf_counter() - started)
                 cpu["trivial tool via MCP"].append(time.process_time() - cpu_started)
-    checks.restore()
     gc.unfreeze()
     await bare.aclose()
     await floor_http.aclose()
@@ -489,6 +492,12 @@ class _SchemaCheckTimer:
                     self.seconds[self._kind] = self.seconds.get(self._kind, 0.0) + time.process_time() - started
 
         setattr(ClientSession, "validate_tool_result", timed)  # noqa: B010 (a bench's timer around the SDK's method)
+
+    def __enter__(self) -> _SchemaCheckTimer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()
 
     @contextmanager
     def counting(self, kind: str) -> Iterator[None]:
