@@ -88,6 +88,17 @@ def _owner() -> str | None:
     raise PostgresUnavailable("running as root and no unprivileged user (postgres, nobody) to own the cluster")
 
 
+def _parent_for(owner: str | None) -> str | None:
+    """Where the cluster's folder goes: the temporary folder, unless the owner cannot get into it (a private
+    TMPDIR such as pytest's, 0700 and root's), then the first of /tmp and /var/tmp that it can."""
+    if owner is None:
+        return None
+    for folder in (tempfile.gettempdir(), "/tmp", "/var/tmp"):
+        if subprocess.run(["runuser", "-u", owner, "--", "test", "-x", folder], check=False).returncode == 0:
+            return folder
+    raise PostgresUnavailable(f"no temporary folder that the cluster's owner ({owner}) can get into")
+
+
 def _run(argv: list[str], owner: str | None, timeout: float = 120) -> None:
     command = ["runuser", "-u", owner, "--", *argv] if owner else argv
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
@@ -104,7 +115,7 @@ def postgres_cluster() -> Iterator[str]:
         return
     bindir = find_bindir()
     owner = _owner()
-    root = Path(tempfile.mkdtemp(prefix="scp-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="scp-pg-", dir=_parent_for(owner)))
     data, sockets, pwfile = root / "data", root / "sock", root / "pw"
     sockets.mkdir()
     pwfile.write_text(PASSWORD + "\n")
