@@ -4,6 +4,7 @@ drift and the largest volume. Every test runs against the emulator (or the platf
 from __future__ import annotations
 
 import re
+import tracemalloc
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,29 @@ def test_every_state_in_the_facts_is_classified() -> None:
 )  # fmt: skip
 def test_states_are_compared_whatever_their_spelling(state: str, kind: str) -> None:
     assert classify_state(state) == kind
+
+
+def test_long_hostile_states_are_compared_and_not_kept() -> None:
+    """The memo of state keys keeps short spellings only: 300 distinct 100 KB states (a hostile platform, or a
+    caller's filter) leave nothing alive once compared, and still compare like short ones."""
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for n in range(300):
+            assert classify_state(f"Error {n}{' ' * 100_000}Extending") == "failed"
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert after - before < 1_000_000, f"{after - before} bytes kept by comparing states"
+
+
+async def test_list_volumes_refuses_a_state_filter_longer_than_any_state(emulator: EmulatorServer) -> None:
+    async with connect(emulator, settings=FLAG) as session:
+        refused = await session.call("list_volumes", {"state": "in-use" + " " * 100_000})
+        listed = await session.call("list_volumes", {"state": "in-use" + " " * 58})
+    assert refused.is_error
+    assert "at most 64 characters" in text(refused)
+    assert not listed.is_error, text(listed)
 
 
 def _put(emulator: EmulatorServer, state: str, size: int = 64) -> None:

@@ -27,7 +27,8 @@ async def list_volumes(
         str | None, Field(max_length=255, description="Only volumes with exactly this name (at most 255 characters)")
     ] = None,
     state: Annotated[
-        str | None, Field(description=f"Only volumes in this state, e.g. {', '.join(KNOWN_STATES[:4])}")
+        str | None,
+        Field(max_length=64, description=f"Only volumes in this state, e.g. {', '.join(KNOWN_STATES[:4])}"),
     ] = None,
     limit: Annotated[int, Field(ge=1, le=LIST_PAGE_SIZE_MAX, description="At most this many volumes")] = 50,
 ) -> Annotated[CallToolResult, VolumeList]:
