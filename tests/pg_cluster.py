@@ -117,16 +117,16 @@ def postgres_cluster() -> Iterator[str]:
     owner = _owner()
     root = Path(tempfile.mkdtemp(prefix="scp-pg-", dir=_parent_for(owner)))
     data, sockets, pwfile = root / "data", root / "sock", root / "pw"
-    sockets.mkdir()
-    pwfile.write_text(PASSWORD + "\n")
-    if owner is not None:
-        entry = pwd.getpwnam(owner)
-        for path in (root, sockets, pwfile):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-        bindir = _reachable_by(bindir, owner, root)
-    port = _free_port()
     started = False
-    try:
+    try:  # from here on the folder goes whatever fails (it may be in /tmp, which pytest does not clean)
+        sockets.mkdir()
+        pwfile.write_text(PASSWORD + "\n")
+        if owner is not None:
+            entry = pwd.getpwnam(owner)
+            for path in (root, sockets, pwfile):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            bindir = _reachable_by(bindir, owner, root)
+        port = _free_port()
         _run(
             [str(bindir / "initdb"), "-D", str(data), "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
              "--encoding=UTF8", "--no-sync"],
