@@ -28,7 +28,10 @@ async def list_volumes(
     ] = None,
     state: Annotated[
         str | None,
-        Field(max_length=64, description=f"Only volumes in this state, e.g. {', '.join(KNOWN_STATES[:4])}"),
+        Field(
+            max_length=64,
+            description=f"Only volumes in this state, e.g. {', '.join(KNOWN_STATES[:4])} (at most 64 characters)",
+        ),
     ] = None,
     limit: Annotated[int, Field(ge=1, le=LIST_PAGE_SIZE_MAX, description="At most this many volumes")] = 50,
 ) -> Annotated[CallToolResult, VolumeList]:

@@ -39,17 +39,17 @@ STATE_MEMO_LONGEST: Final = 64
 caller's filter): the memo holds 128 short ones at most, so what it keeps alive stays a few kilobytes."""
 
 
-def state_key(state: str) -> str:
-    """The comparison key of a state: `"Error Extending"`, `"error_extending"` -> `"error-extending"`."""
-    return _remembered_key(state) if len(state) <= STATE_MEMO_LONGEST else _key(state)
-
-
 def _key(state: str) -> str:
     return _SEPARATORS.sub("-", state.strip().lower())
 
 
 # A platform spells a handful of states, and every read compares its state a few times.
 _remembered_key: Final = functools.lru_cache(maxsize=128)(_key)
+
+
+def state_key(state: str) -> str:
+    """The comparison key of a state: `"Error Extending"`, `"error_extending"` -> `"error-extending"`."""
+    return _remembered_key(state) if len(state) <= STATE_MEMO_LONGEST else _key(state)
 
 
 class StateSet:
