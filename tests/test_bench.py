@@ -83,26 +83,3 @@ def test_quick_replicas_send_one_resize_per_volume(quick_run: tuple[dict[str, An
     assert three["replicas"] == 3
     assert three["audit"] == trail
     assert "1 replica, PostgreSQL" in runs
-
-
-def test_the_instruction_count_children_make_their_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`tools/bench_instructions.py` counts under valgrind (minutes, so not here); what it counts, its children,
-    must still run: N extend_volume calls, and N calls of the SDK's floor tool, against the emulator. The
-    emulator's journal shows the PUTs they sent."""
-    import httpx
-
-    monkeypatch.syspath_prepend(str(ROOT / "tools"))
-    import bench
-
-    script = str(ROOT / "tools" / "bench_instructions.py")
-    with bench.emulator_process(extra=("--max-volume-size", "16384")) as endpoint:
-        for mode in ("extend", "floor"):
-            for calls in ("0", "3"):  # as it counts: none, then some, each from the seeded sizes
-                child = [sys.executable, script, "--calls-child", endpoint, mode, calls]
-                done = subprocess.run(child, capture_output=True, text=True, timeout=120)
-                assert done.returncode == 0, done.stdout + done.stderr
-                assert "HTTP Request" not in done.stderr  # logging them would be counted with the calls
-                journal = httpx.get(f"{endpoint}/_emulator/journal").json()
-                puts = [entry for entry in journal["requests"] if entry["method"] == "PUT"]
-                assert len(puts) == 10 + int(calls)  # ten to warm up, then the counted calls
-                httpx.post(f"{endpoint}/_emulator/reset", json={}).raise_for_status()  # sizes and journal

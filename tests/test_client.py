@@ -71,7 +71,7 @@ async def test_a_huge_name_filter_is_a_clear_error(emulator: EmulatorServer, scp
 
 
 async def test_extend_volume(scp: ScpClient, emulator: EmulatorServer) -> None:
-    volume, status, request_id = await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+    volume, status, request_id = await scp.resize_volume(EXAMPLE_VOLUME_ID, 104)
     assert volume.size == 104
     [put] = emulator.state.requests("PUT")
     assert (status, request_id) == (put.status, put.request_id)
@@ -90,7 +90,7 @@ async def test_old_response_shape_with_version_1_1(scp_config: ScpConfig, emulat
     config = replace(scp_config, api_version="1.1")
     async with ScpClient(config, today=date(2026, 1, 15)) as client:
         volume = await client.show_volume(EXAMPLE_VOLUME_ID)
-        extended = (await client.extend_volume(EXAMPLE_VOLUME_ID, 112)).volume
+        extended = (await client.resize_volume(EXAMPLE_VOLUME_ID, 112)).volume
     assert type(volume) is VolumeShowResponse
     assert not hasattr(volume, "max_iops")
     assert extended.size == 112
@@ -122,7 +122,7 @@ async def test_every_error_status_is_typed(
 ) -> None:
     emulator.state.add_fault(Fault("extend", status=status))
     with pytest.raises(error_type) as info:
-        await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+        await scp.resize_volume(EXAMPLE_VOLUME_ID, 104)
     assert info.value.status == status
     assert info.value.detail == f"Injected fault: status {status}"
     assert info.value.request_id == emulator.state.journal[-1].request_id
@@ -155,14 +155,14 @@ async def test_timeout(scp_config: ScpConfig, emulator: EmulatorServer) -> None:
     emulator.state.add_fault(Fault("extend", latency_s=1.0))
     async with ScpClient(replace(scp_config, timeout_s=0.2)) as client:
         with pytest.raises(ScpTimeoutError) as info:
-            await client.extend_volume(EXAMPLE_VOLUME_ID, 104)
+            await client.resize_volume(EXAMPLE_VOLUME_ID, 104)
     assert info.value.sent is True
 
 
 async def test_dropped_connection(scp: ScpClient, emulator: EmulatorServer) -> None:
     emulator.state.add_fault(Fault("extend", drop=True))
     with pytest.raises(ScpTransportError) as info:
-        await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+        await scp.resize_volume(EXAMPLE_VOLUME_ID, 104)
     assert info.value.sent is True
     assert not isinstance(info.value, ScpTimeoutError)
 
@@ -173,7 +173,7 @@ async def test_connection_refused_is_a_transport_error_that_sent_nothing(scp_con
         port = sock.getsockname()[1]
     async with ScpClient(replace(scp_config, endpoint=f"http://127.0.0.1:{port}"), backoff_s=0.001) as client:
         with pytest.raises(ScpTransportError) as info:
-            await client.extend_volume(EXAMPLE_VOLUME_ID, 104)
+            await client.resize_volume(EXAMPLE_VOLUME_ID, 104)
     assert info.value.sent is False
     assert "could not be reached" in str(info.value)
 
@@ -184,7 +184,7 @@ async def test_malformed_and_unexpected_bodies(scp: ScpClient, emulator: Emulato
         await scp.show_volume(EXAMPLE_VOLUME_ID)
     emulator.state.add_fault(Fault("extend", body={"accepted": True}))
     with pytest.raises(ScpResponseError, match="not a VolumeShowResponseV1Dot2") as info:
-        await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+        await scp.resize_volume(EXAMPLE_VOLUME_ID, 104)
     assert info.value.status == 202
 
 
@@ -207,7 +207,7 @@ async def test_bad_volume_ids_are_refused_before_any_request(
     with pytest.raises(ScpInputError):
         await scp.show_volume(volume_id)
     with pytest.raises(ScpInputError):
-        await scp.extend_volume(volume_id, 104)
+        await scp.resize_volume(volume_id, 104)
     assert emulator.state.journal.entries() == []
 
 
@@ -216,7 +216,7 @@ async def test_invalid_sizes_are_refused_before_any_request(
     scp: ScpClient, emulator: EmulatorServer, size: object
 ) -> None:
     with pytest.raises(ScpInputError):
-        await scp.extend_volume(EXAMPLE_VOLUME_ID, size)  # type: ignore[arg-type]
+        await scp.resize_volume(EXAMPLE_VOLUME_ID, size)  # type: ignore[arg-type]
     assert emulator.state.journal.entries() == []
 
 

@@ -18,8 +18,8 @@ from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
-from scp_volume_mcp.confirmation_card import CARD_META, CARD_TOOL, CARD_URI
 from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.mcp_tools.card import CARD_META, CARD_TOOL, CARD_URI
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings

@@ -230,7 +230,7 @@ async def test_with_the_trail_off_only_this_process_remembers_and_only_for_the_e
 ) -> None:
     """SCP_AUDIT_LOG=off: an accepted resize blocks the next one in this process (its memory), until a read
     shows it or the expiry passes; what a restart forgets is what the start-up warning says."""
-    import scp_volume_mcp.resize_ledger as ledger
+    import scp_volume_mcp.extension.ledger as ledger
 
     emulator.state.settings.attached_stays_in_use = True
     emulator.state.settings.extend_seconds = 60.0

@@ -172,9 +172,9 @@ def test_attached_volume_can_stay_in_use_while_extending(emulator: EmulatorServe
 async def test_the_emulator_refuses_a_resize_while_one_is_under_way(emulator: EmulatorServer, scp: ScpClient) -> None:
     emulator.state.settings.extend_seconds = 2.0
     emulator.state.settings.attached_stays_in_use = True
-    await scp.extend_volume(EXAMPLE_VOLUME_ID, 200)
+    await scp.resize_volume(EXAMPLE_VOLUME_ID, 200)
     with pytest.raises(ScpConflict):
-        await scp.extend_volume(EXAMPLE_VOLUME_ID, 104)
+        await scp.resize_volume(EXAMPLE_VOLUME_ID, 104)
 
 
 def test_zero_duration_answers_with_the_new_size(emulator: EmulatorServer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from scp_volume_mcp.guards import assess_extension
+from scp_volume_mcp.extension.guards import assess_extension
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, Volume
 
 CASES = [

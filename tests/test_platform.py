@@ -245,7 +245,7 @@ def test_error_bodies_are_bounded() -> None:
 
 async def test_the_emulator_answers_in_the_recorded_shape(emulator: EmulatorServer, scp: ScpClient) -> None:
     with pytest.raises(ScpBadRequest) as caught:
-        await scp.extend_volume(EXAMPLE_VOLUME_ID, 96)
+        await scp.resize_volume(EXAMPLE_VOLUME_ID, 96)
     [entry] = emulator.state.requests("PUT")
     assert caught.value.request_id == entry.request_id
     assert entry.request_id.startswith("req-")
@@ -322,7 +322,7 @@ async def test_the_emulator_defaults_to_virtual_server_data_volumes(emulator: Em
     quota = await scp.show_volume_quota_set()
     assert quota.per_volume_size is not None
     assert quota.per_volume_size.stated_limit == 12288
-    accepted = await scp.extend_volume(AVAILABLE, 12288)
+    accepted = await scp.resize_volume(AVAILABLE, 12288)
     assert accepted.volume.size == 12288
 
 
@@ -331,7 +331,7 @@ async def test_the_largest_volume_is_configurable(scp_config: ScpConfig) -> None
     with EmulatorServer(state) as other:
         config = ScpConfig(**{**scp_config.__dict__, "endpoint": other.url})
         async with ScpClient(config) as scp:
-            assert (await scp.extend_volume(AVAILABLE, 16384)).volume.size == 16384
+            assert (await scp.resize_volume(AVAILABLE, 16384)).volume.size == 16384
 
 
 async def test_the_tool_schema_has_the_platforms_maximum(emulator: EmulatorServer) -> None:

@@ -14,8 +14,8 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp.types import METHOD_NOT_FOUND
 
-from scp_volume_mcp.confirmation_card import CARD_URI
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
+from scp_volume_mcp.mcp_tools.card import CARD_URI
 
 from .mcp_helpers import connect
 

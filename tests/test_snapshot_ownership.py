@@ -27,7 +27,7 @@ FOREIGN_ID = "7e0c1b7e-8f2a-4c3d-9e4f-6a7b8c9d0e22"
 
 @pytest.fixture(autouse=True)
 def fixed_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("scp_volume_mcp.snapshot_step.snapshot_name", lambda volume_id: NAME)
+    monkeypatch.setattr("scp_volume_mcp.extension.snapshot_step.snapshot_name", lambda volume_id: NAME)
 
 
 def snapshot(**fields: Any) -> dict[str, Any]:

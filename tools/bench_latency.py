@@ -123,7 +123,7 @@ async def _calls(endpoint: str, latency_ms: float, repeats: int) -> dict[str, An
 async def _wait(latency_s: float, extension_s: float = 300.0) -> dict[str, Any]:
     """wait_until_settled over an extension that shows after `extension_s`, on a simulated clock (no sleeping):
     each read costs `latency_s`. How many reads, and how late the new size was seen."""
-    from scp_volume_mcp import waiting
+    from scp_volume_mcp.extension import waiting
     from scp_volume_mcp.scp import Volume
 
     now = [0.0]

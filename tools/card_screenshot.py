@@ -19,8 +19,8 @@ from tests.card_host import chromium, host_page, run_host  # noqa: E402
 from tests.mcp_helpers import client_factory  # noqa: E402
 from tests.test_confirmation_card import AppsHost  # noqa: E402
 
-from scp_volume_mcp.confirmation_card import CARD_URI  # noqa: E402
 from scp_volume_mcp.emulator import EmulatorServer  # noqa: E402
+from scp_volume_mcp.mcp_tools.card import CARD_URI  # noqa: E402
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID  # noqa: E402
 from scp_volume_mcp.server import build_server  # noqa: E402
 from scp_volume_mcp.settings import ServerSettings  # noqa: E402

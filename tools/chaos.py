@@ -51,7 +51,10 @@ FILE_VOLUMES = 4
 TEAM_VOLUMES = 10
 HUMAN = "human"
 """The replica whose policy requires a human: its clients cannot be asked, so it must never send a PUT."""
-NEMESIS = ("kill", "put_delay", "drop_before", "drop_after", "error_500", "db_terminate", "slow_snapshot")
+NEMESIS = (
+    "kill", "put_delay", "drop_before", "drop_after", "error_500", "gateway_5xx_applied", "db_terminate",
+    "slow_snapshot",
+)  # fmt: skip
 
 
 @dataclass
@@ -221,6 +224,9 @@ class History:
                 self.emulator.state.add_fault(Fault("extend", drop=True, apply=action == "drop_after"))
             elif action == "error_500":
                 self.emulator.state.add_fault(Fault("extend", status=500))
+            elif action == "gateway_5xx_applied":  # the platform applied the PUT, a gateway answered 502/504
+                status = rng.choice([500, 502, 503, 504])
+                self.emulator.state.add_fault(Fault("extend", status=status, apply=True))
             elif action == "db_terminate":
                 await anyio.to_thread.run_sync(_terminate_connections, self.servers.database_url)
             else:

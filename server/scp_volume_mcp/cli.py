@@ -1,5 +1,4 @@
-"""The `scp-volume-mcp` command. Imports stay inside the commands (and the parser): `serve` over stdio starts fast,
-and `main` pauses the garbage collector before any of them (`gc_pause`)."""
+"""The `scp-volume-mcp` command: `serve`, `demo`, `emulator`, `doctor`, `audit` and `db`."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, gc_pause
+from . import __version__
 from .logs import LOG_LEVELS, configure_logging
 
 DESCRIPTION = """\
@@ -211,11 +210,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    gc_pause.pause()  # until `serve` has built its server, or the command's arguments are parsed
-    try:
-        return _run(_parser().parse_args(argv))
-    finally:
-        gc_pause.resume()
+    return _run(_parser().parse_args(argv))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -234,7 +229,6 @@ def _run(args: argparse.Namespace) -> int:
             tls_keyfile=args.tls_keyfile,
             stateless=args.stateless,
         )
-    gc_pause.resume()
     if args.command == "demo":
         from .demo import run_demo
 

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import gc_pause, messages
+from . import messages
 from .graceful_stop import StopGate, graceful_server, run_stdio
 from .http_edges import ForeignHostExplained
 from .logs import START_LOGGER
@@ -225,7 +225,6 @@ def serve(
             server.middleware.append(gate)
             from .stdio_transport import say_if_terminal
 
-            gc_pause.resume(freeze=True)  # built: what start-up made lives as long as the process
             say_if_terminal()  # a person, not a client, started it: say what it waits for
             run_stdio(server, gate, settings.shutdown_grace_s)
             return 0
@@ -234,7 +233,6 @@ def serve(
         oauth = oauth_settings(no_auth=no_auth)
         token, generated = (None, False) if oauth is not None else resolve_token(host, no_auth=no_auth)
         app = http_app(settings, host, port, token, oauth=oauth, stateless=stateless, gate=gate)
-        gc_pause.resume(freeze=True)
     except SettingsError as exc:
         print(f"scp-volume-mcp: {exc}", file=sys.stderr)
         if exc.fix:

@@ -11,9 +11,21 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from . import messages, untrusted_text
-from .attempt import Outcome
 from .scp import Snapshot, Volume
 from .settings import SnapshotPolicy
+
+Outcome = Literal[
+    "completed",
+    "accepted",
+    "unchanged",
+    "under_way",
+    "declined",
+    "cancelled",
+    "awaiting_approval",
+    "awaiting_confirmation",
+]
+"""How an extension call ended without an error (a refusal is an error result: `Refusal`)."""
+ConfirmedBy = Literal["human", "flag", "approval"]
 
 MAX_ATTACHMENTS = 16
 """Attachments listed per volume (a multi-attach volume may have more; `cut` then says so)."""
@@ -78,6 +90,16 @@ class VolumeSummary(BaseModel):
         (MAX_ATTACHMENTS), so "where" says "and more"."""
         return self.cut and len(self.attachments) >= MAX_ATTACHMENTS
 
+    @property
+    def label(self) -> str:
+        """The name quoted as data, then the id."""
+        return messages.volume_label(self.name, self.id)
+
+    @property
+    def where(self) -> str:
+        """Where the volume is attached (which may have left attachments out)."""
+        return messages.where([(a.server_id, a.device) for a in self.attachments], more=self.maybe_more_attachments)
+
 
 class VolumeList(BaseModel):
     volumes: list[VolumeSummary]
@@ -135,7 +157,7 @@ class ExtensionPlan(BaseModel):
     target_size_gb: int
     growth_gb: int
     would_be_accepted: bool
-    outcome_if_called: Literal["extend", "unchanged", "refused"]
+    outcome_if_called: Literal["extend", "unchanged", "under_way", "refused"]
     reasons: list[str] = Field(description="Why it would be refused; empty when it would be accepted")
     per_volume_quota_gb: int | None = Field(description="Largest size of one volume; null: not stated or not readable")
     call: ExtendCall | None = Field(description="The exact extend_volume call to make, when it would be accepted")
@@ -170,7 +192,7 @@ class ApprovalInfo(BaseModel):
     approver_scope: str = Field(description="The OAuth scope a second person needs to approve or decline it")
 
 
-class ExtensionRequest(BaseModel):
+class WaitingRequest(BaseModel):
     request_id: str
     volume_id: str
     name: str | None
@@ -184,15 +206,24 @@ class ExtensionRequest(BaseModel):
 
 
 class ExtensionRequestList(BaseModel):
-    requests: list[ExtensionRequest] = Field(description="Undecided requests that have not expired, oldest first")
+    requests: list[WaitingRequest] = Field(description="Undecided requests that have not expired, oldest first")
     returned: int
     approver_scope: str = Field(description="The OAuth scope needed to approve or decline them")
+
+
+class UnderWay(BaseModel):
+    """The attempt whose resize is under way (outcome under_way)."""
+
+    attempt_id: str
+    started_at: str = Field(description="When its intent was recorded (ISO 8601, UTC)")
+    replica: str | None = Field(default=None, description="The server process that sent it")
 
 
 class ExtendResult(BaseModel):
     outcome: Outcome = Field(
         description="completed: the volume has the new size and is usable; accepted: the platform is still "
-        "extending it; unchanged: it already had this size, nothing was sent; declined/cancelled: the human "
+        "extending it; unchanged: it already had this size, nothing was sent; under_way: a resize to this size is "
+        "already under way (see under_way), nothing more was sent; declined/cancelled: the human "
         "did not confirm, nothing was sent; awaiting_approval: the team policy needs a second person, nothing was "
         "sent (see approval); awaiting_confirmation: the person confirms in the confirmation card, nothing was sent"
     )
@@ -208,7 +239,7 @@ class ExtendResult(BaseModel):
     max_iops: int | None = None
     max_throughput: int | None = None
     api_version: str
-    confirmed_by: Literal["human", "flag", "approval"] | None = Field(
+    confirmed_by: ConfirmedBy | None = Field(
         default=None,
         description="Who confirmed: a human through the client, the confirm flag alone, or a second person's "
         "approval (approve_extension)",
@@ -227,6 +258,7 @@ class ExtendResult(BaseModel):
         description="The second person's approval request: waiting (outcome awaiting_approval), or the one "
         "approve_extension carried out",
     )
+    under_way: UnderWay | None = Field(default=None, description="The attempt already resizing the volume to this size")
 
 
 class Refusal(BaseModel):

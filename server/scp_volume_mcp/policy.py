@@ -7,7 +7,7 @@ max_growth_gb = 1024       # one extension adds at most this
 daily_growth_gb = 2048     # one volume grows at most this in 24 hours (counted from the audit trail)
 
 [approval]
-second_person_over_gb = 256    # a growth above this needs a second person
+second_person_over_gb = 256    # growth above this in 24 hours (this step included) needs a second person
 protected = ["prod-*"]         # volumes whose names match always need a second person
 request_ttl_hours = 24         # an approval request not decided by then expires
 ```
@@ -55,7 +55,8 @@ class ApprovalRules(_Section):
     """`[approval]`: what needs a second person (team mode with OAuth only)."""
 
     second_person_over_gb: Annotated[int, Field(ge=0)] | None = None
-    """A growth above this needs a second person."""
+    """A volume's growth above this within 24 hours, this step included, needs a second person (counted as
+    `daily_growth_gb` counts it: steps cannot walk around it)."""
     protected: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
     """Volume-name patterns (shell-style, case-sensitive: `prod-*`); a matching volume always needs a second
     person."""
@@ -92,7 +93,8 @@ class Rule:
     def label(self) -> str:
         """As the plan and the refusals name it: `limit: max_growth_gb 1024 (policy file)`."""
         shown = f'"{self.value}"' if isinstance(self.value, str) else str(self.value)
-        return f"{self.kind}: {self.name} {shown} (policy file)"
+        window = " (growth in the last 24 hours, this step included)" if self.name == "second_person_over_gb" else ""
+        return f"{self.kind}: {self.name} {shown}{window} (policy file)"
 
 
 @dataclass(frozen=True)
@@ -130,10 +132,13 @@ class Policy:
             broken.append(Rule("daily_growth_gb", limits.daily_growth_gb))
         return broken
 
-    def approval_rule(self, volume_name: str | None, current_gb: int, target_gb: int) -> Rule | None:
+    def approval_rule(
+        self, volume_name: str | None, current_gb: int, target_gb: int, grown_last_day_gb: int = 0
+    ) -> Rule | None:
         """The rule that sends this extension to a second person, or None. A protected name wins (it names the
         pattern); a volume without a name matches no pattern. A name matches as the platform spells it or as
-        people read it (invisible characters removed): `\u200bprod-db` is shown as, and protected as, `prod-db`."""
+        people read it (invisible characters removed): `\u200bprod-db` is shown as, and protected as, `prod-db`.
+        `second_person_over_gb` counts the volume's growth in the last 24 hours with this step's."""
         rules = self.approval
         if volume_name:
             names = {volume_name, clean(volume_name).text}
@@ -141,9 +146,14 @@ class Policy:
                 if any(fnmatch.fnmatchcase(name, pattern) for name in names):
                     return Rule("protected", pattern)
         over = rules.second_person_over_gb
-        if over is not None and target_gb - current_gb > over:
+        if over is not None and target_gb - current_gb + grown_last_day_gb > over:
             return Rule("second_person_over_gb", over)
         return None
+
+    @property
+    def counts_growth(self) -> bool:
+        """Whether judging an extension needs the volume's growth in the last 24 hours (from the trail)."""
+        return self.limits.daily_growth_gb is not None or self.approval.second_person_over_gb is not None
 
     def describe(self) -> list[str]:
         """One line per rule in force, for `doctor` and the README (no rule: an empty list)."""

@@ -1,9 +1,8 @@
 """The MCP server: `VolumeMCPServer` (an `MCPServer` that keeps its state), its lifespan, and `build_server`,
 which builds the state and registers the tools.
 
-One `extend_volume` call reads top to bottom: `extend_tool` -> `confirmation` (live check, consent) ->
-`extend_operation` (lock, re-check, intent, snapshot, resize, wait) -> the SCP client (`scp/`) -> HTTP. The
-read-only tools are in `lookup_tools`. No URL or header is built here.
+The tools are thin adapters (`mcp_tools/`) on the extension service (`extension/`), which reaches SCP through
+the client (`scp/`). No URL or header is built here (see ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -12,8 +11,9 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mcp.server.apps import client_supports_apps
 from mcp.server.extension import Extension
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -23,20 +23,35 @@ from mcp.types import INVALID_PARAMS, CallToolResult, InputRequiredResult, TextC
 from pydantic import ValidationError
 
 from . import __version__, messages
-from .app_state import AppState
 from .audit import AuditTrail, FileAuditTrail
+from .audit.table_trail import TableAuditTrail
 from .coordination import VolumeCoordinator
-from .extend_tool import extend_volume, extend_volume_without_snapshot
+from .extension import Failed, Refused
+from .extension.ledger import ResizeLedger
 from .file_locks import FileVolumeLocks
-from .lookup_tools import get_volume, list_volumes, plan_volume_extension
+from .mcp_tools.app_state import AppState
+from .mcp_tools.approval_tools import approve_extension, list_extension_requests
+from .mcp_tools.card import (
+    CARD_TOOL,
+    CARD_TOOL_ANNOTATIONS,
+    CARD_TOOL_META,
+    UI_META,
+    card_extension,
+    decide_extension_card,
+    hide_from_other_hosts,
+)
+from .mcp_tools.context import call_scope, is_empty_answer_error, raw_argument_problems
+from .mcp_tools.extend_tool import extend_volume, extend_volume_without_snapshot
+from .mcp_tools.lookup_tools import get_volume, list_volumes, plan_volume_extension
 from .oauth import JwtTokenVerifier, OAuthSettings
-from .resize_ledger import ResizeLedger
-from .scp_access import ScpAccess, default_client_factory
+from .policy import APPROVAL_FIX, approval_unenforceable
+from .scp import ScpClient
+from .scp_connection import ScpConnection, default_client_factory
 from .settings import ServerSettings, SettingsError
-from .tool_context import Refused, is_empty_answer_error, raw_argument_problems
-
-if TYPE_CHECKING:
-    from .scp import ScpClient
+from .stdio_transport import serve_stdio
+from .team.approvals import ApprovalStore
+from .team.coordinator import TeamCoordinator
+from .team.database import Database
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -80,9 +95,7 @@ class VolumeMCPServer(MCPServer[AppState]):
 
     async def run_stdio_async(self) -> None:
         """The SDK's stdio serving, with a reply to a line that is not JSON-RPC (see `stdio_transport`)."""
-        from .stdio_transport import serve_stdio
-
-        await serve_stdio(self)
+        await serve_stdio(self, self.app_state.settings.shutdown_grace_s)
 
     def close_input_schemas(self) -> None:
         """Every tool's published input schema refuses arguments it does not name (`additionalProperties:
@@ -105,28 +118,35 @@ class VolumeMCPServer(MCPServer[AppState]):
         Drop the first two once the SDK answers unknown tools with -32602 and validates arguments against the
         published schema."""
         tool = self._tool_manager.get_tool(name)
-        if tool is None:
-            offered = [t.name for t in self._tool_manager.list_tools()]
-            raise MCPError(code=INVALID_PARAMS, message=messages.unknown_tool(name, offered))
+        if tool is None or (name == CARD_TOOL and context is not None and not client_supports_apps(context)):
+            raise MCPError(code=INVALID_PARAMS, message=messages.unknown_tool(name, self._offered(context)))
         problems = raw_argument_problems(arguments, tool.parameters)
         if problems:
             raise ToolError(messages.invalid_arguments(name, problems))
         try:
-            return await super().call_tool(name, arguments, context)
+            async with call_scope():  # what a resolver holds (a volume's lock) ends with the call
+                return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             cause = exc.__cause__  # the SDK wraps what a tool or resolver raised: "Error executing tool ..."
             if isinstance(cause, Refused):
                 return CallToolResult(
                     content=[TextContent(type="text", text=cause.message)],
-                    structured_content=cause.structured(),
+                    structured_content=cause.refusal.model_dump(mode="json"),
                     is_error=True,
                 )
+            if isinstance(cause, Failed):
+                raise ToolError(cause.explained) from None
             if isinstance(cause, ToolError) and is_empty_answer_error(cause):
                 raise ToolError(messages.EMPTY_ANSWER) from None
             if type(exc) is not ToolError or not isinstance(cause, ValidationError):
                 raise
             errors = [(".".join(map(str, e["loc"])), e["type"], e.get("input"), e["msg"]) for e in cause.errors()]
             raise ToolError(messages.invalid_arguments(name, errors)) from cause
+
+    def _offered(self, context: Context[AppState, Any] | None) -> list[str]:
+        """The tools this client can see: the card's own tool only for a client that renders apps."""
+        apps = context is not None and client_supports_apps(context)
+        return [t.name for t in self._tool_manager.list_tools() if apps or t.name != CARD_TOOL]
 
 
 @asynccontextmanager
@@ -147,15 +167,9 @@ def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient
     coordinator: VolumeCoordinator | None
     approvals = None
     if url:
-        from .audit.table_trail import TableAuditTrail  # team mode only: not on a stdio server's start-up path
-        from .team.coordinator import TeamCoordinator
-        from .team.database import Database
-
         database = Database(url, lock_timeout_s=settings.lock_timeout_s)
         audit, coordinator = TableAuditTrail(database), TeamCoordinator(database)
         if settings.policy is not None and settings.policy.approval.enabled:
-            from .team.approvals import ApprovalStore
-
             approvals = ApprovalStore(database)
     else:
         if settings.audit_log is not None and settings.audit_log_default:
@@ -163,7 +177,7 @@ def build_state(settings: ServerSettings, client_factory: Callable[[], ScpClient
         trail = FileAuditTrail(settings.audit_log)
         audit = trail
         coordinator = FileVolumeLocks(trail, lock_timeout_s=settings.lock_timeout_s) if trail.enabled else None
-    return AppState(settings, ScpAccess(client_factory), ResizeLedger(audit, coordinator), audit, approvals)
+    return AppState(settings, ScpConnection(client_factory), ResizeLedger(audit, coordinator), audit, approvals)
 
 
 def _make_folder(folder: Path) -> None:
@@ -188,11 +202,7 @@ def build_server(
     settings = settings or ServerSettings()
     policy = settings.policy
     if policy is not None and policy.approval.enabled and (oauth is None or settings.database_url is None):
-        from .policy import APPROVAL_FIX, approval_unenforceable
-
         raise SettingsError(approval_unenforceable(policy), fix=APPROVAL_FIX)
-    from .confirmation_card import UI_META, card_extension
-
     server = VolumeMCPServer(build_state(settings, client_factory), oauth, state_keys, [card_extension()])
     descriptions = messages.READ_ONLY_DESCRIPTIONS if settings.read_only else messages.DESCRIPTIONS
     server.add_tool(list_volumes, title="List volumes", description=descriptions["list_volumes"],
@@ -204,20 +214,10 @@ def build_server(
         extend = extend_volume if settings.snapshot_policy != "off" else extend_volume_without_snapshot
         server.add_tool(extend, name="extend_volume", title="Extend a volume",
                         description=descriptions["extend_volume"], annotations=EXTEND, meta=UI_META)  # fmt: skip
-        from .confirmation_card import (
-            CARD_TOOL,
-            CARD_TOOL_ANNOTATIONS,
-            CARD_TOOL_META,
-            decide_extension_card,
-            hide_from_other_hosts,
-        )
-
         server.add_tool(decide_extension_card, name=CARD_TOOL, title="Decide from the card", meta=CARD_TOOL_META,
                         description=messages.CARD_TOOL_DESCRIPTION, annotations=CARD_TOOL_ANNOTATIONS)  # fmt: skip
         server.middleware.append(hide_from_other_hosts)
         if server.app_state.approvals is not None:
-            from .approval_tools import approve_extension, list_extension_requests
-
             approval = messages.APPROVAL_DESCRIPTIONS
             server.add_tool(list_extension_requests, title="List extension requests",
                             description=approval["list_extension_requests"], annotations=READ_ONLY)  # fmt: skip

@@ -14,17 +14,15 @@ import logging
 import os
 import sys
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
+from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
 from mcp.shared._context_streams import create_context_streams
 from mcp.shared.message import SessionMessage
 from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError, JSONRPCNotification, JSONRPCRequest
 from pydantic import ValidationError
-
-if TYPE_CHECKING:
-    from .server import VolumeMCPServer
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -112,10 +110,10 @@ class _AnswerWatch:
         await self.aclose()
 
 
-async def serve_stdio(server: VolumeMCPServer) -> None:
-    """What `MCPServer.run_stdio_async` does, with `_forward` between the transport and the session."""
+async def serve_stdio(server: MCPServer[Any], grace_s: float) -> None:
+    """What `MCPServer.run_stdio_async` does, with `_forward` between the transport and the session. `grace_s`:
+    how long requests read before the end of stdin may take to be answered."""
     lowlevel = server._lowlevel_server
-    grace_s = server.app_state.settings.shutdown_grace_s
     async with stdio_server() as (read_stream, write_stream):
         forward, filtered = create_context_streams[SessionMessage | Exception](0)
         owed = OwedAnswers()

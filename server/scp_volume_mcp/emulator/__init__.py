@@ -2,42 +2,16 @@
 
 It verifies signatures, honours API versions 1.0 to 1.3, applies the extension rules, moves
 volumes through `extending`, injects faults on demand and keeps a journal of what it received.
-The HTTP parts (and with them httpx and uvicorn) load on first use.
 """
 
-from typing import TYPE_CHECKING
-
-from .._lazy import lazy_attributes
+from ._app import EmulatorApp
 from ._defaults import DEFAULT_MAX_VOLUME_GB, DEFAULT_PORT, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
-
-if TYPE_CHECKING:
-    from ._app import EmulatorApp
-    from ._faults import Fault
-    from ._history import AcceptedResize
-    from ._journal import JournalEntry
-    from ._seed import default_snapshots, default_volumes, generated_volumes, load_volumes
-    from ._server import EmulatorServer, serve_forever
-    from ._state import EmulatorSettings, EmulatorState
-
-# Everything but the defaults loads on first use: `serve` shows the defaults in its help and never runs the
-# emulator.
-__getattr__ = lazy_attributes(
-    __name__,
-    {
-        "EmulatorApp": "._app",
-        "EmulatorServer": "._server",
-        "serve_forever": "._server",
-        "Fault": "._faults",
-        "AcceptedResize": "._history",
-        "JournalEntry": "._journal",
-        "default_snapshots": "._seed",
-        "default_volumes": "._seed",
-        "generated_volumes": "._seed",
-        "load_volumes": "._seed",
-        "EmulatorSettings": "._state",
-        "EmulatorState": "._state",
-    },
-)
+from ._faults import Fault
+from ._history import AcceptedResize
+from ._journal import JournalEntry
+from ._seed import default_snapshots, default_volumes, generated_volumes, load_volumes
+from ._server import EmulatorServer, serve_forever
+from ._state import EmulatorSettings, EmulatorState
 
 __all__ = [
     "DEFAULT_MAX_VOLUME_GB",

@@ -8,18 +8,25 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._seed import iso_time
 
-if TYPE_CHECKING:
-    from ._state import EmulatorSettings
+
+class SnapshotTiming(Protocol):
+    """What the store reads of the emulator's settings (`_state.EmulatorSettings`)."""
+
+    @property
+    def snapshot_seconds(self) -> float: ...
+
+    @property
+    def snapshot_outcome(self) -> str: ...
 
 
 class SnapshotStore:
     """Snapshots by id, and when each one still being created settles (on the state's clock)."""
 
-    def __init__(self, settings: Callable[[], EmulatorSettings], clock: Callable[[], float]) -> None:
+    def __init__(self, settings: Callable[[], SnapshotTiming], clock: Callable[[], float]) -> None:
         self._settings, self._clock = settings, clock
         self._lock = threading.Lock()
         self._snapshots: dict[str, dict[str, Any]] = {}

@@ -47,6 +47,12 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def under_way_note(attempt: OpenAttempt) -> str:
+    """Which attempt is resizing the volume, since when and by whom (the platform's words are not in it)."""
+    who = f" by {short(attempt.replica)}" if attempt.replica else ""
+    return f"attempt {short(attempt.attempt_id)}, started {_utc(attempt.started_at)}{who}"
+
+
 def closed_by_read(size: int, state: str) -> str:
     return f"a read showed {size} GB, {short(state)}: the resize is no longer pending"
 
@@ -160,6 +166,10 @@ def _result_lines(outcome: str, label: str, *, previous: int, target: int, obser
         ]
     if outcome == "unchanged":
         return [f"{label} already has {target} GB: nothing was sent."]
+    if outcome == "under_way":
+        return [f"A resize of {label} to {target} GB is already under way ({note}): nothing more was sent.",
+                f"Watch it with get_volume until it shows {target} GB, or call extend_volume again with wait "
+                "true."]  # fmt: skip
     if outcome == "declined" and note:
         return [f"The confirmation form came back with {note} for extending {label} to {target} GB (confirm was "
                 "not true): nothing was sent."]  # fmt: skip
@@ -176,11 +186,18 @@ def unreadable_answer_context(status: int) -> str:
     return f"SCP accepted the request ({status}) but its answer was unreadable"
 
 
-def read_back_failed(what: str, target: int, exc: ScpError) -> str:
+def read_back_failed(what: str, target: int, exc: ScpError, attempt_id: str) -> str:
     return (
         f"{what}; whether the resize to {target} GB was applied is unknown, because reading the volume back "
-        f"failed too ({_said(exc)}). Check it with get_volume before trying again."
+        f"failed too ({_said(exc)}). The resize may be under way: get_volume shows it. No other resize of this "
+        f"volume is sent until it shows {target} GB or a failed state, or an operator closes attempt "
+        f"{short(attempt_id)} (scp-volume-mcp audit --close {short(attempt_id)})."
     )
+
+
+def lost_answer(exc: ScpError) -> str:
+    """The resize request left and its answer did not say what happened (a 5xx, a timeout, a drop)."""
+    return f"{_said(exc)} after the resize request left (the platform may have applied it)"
 
 
 def dropped_then_applied(exc: ScpError) -> str:
@@ -203,7 +220,7 @@ def fate_unknown(exc: ScpError, state: str, size: int, target: int, attempt_id: 
     attached volume stays in-use at its old size while it grows; the platform may not have processed it yet)."""
     return (
         f"{_said(exc)}. The volume still shows {size} GB, {short(state)}, which does not tell whether the resize "
-        f"to {target} GB was applied or is still being processed: nothing was sent again. No other resize of this "
+        f"to {target} GB was applied: it may be under way, and nothing was sent again. No other resize of this "
         f"volume is sent until get_volume shows {target} GB or a failed state, or an operator who checked it in "
         f"the SCP console closes attempt {short(attempt_id)} (scp-volume-mcp audit --close {short(attempt_id)})."
     )

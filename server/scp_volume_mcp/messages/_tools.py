@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from ..scp import (
     EXAMPLE_VOLUME_ID,
@@ -13,9 +13,6 @@ from ..scp import (
 )
 from ..untrusted_text import quoted, short
 from ._failures import size_hint
-
-if TYPE_CHECKING:
-    from ..models import VolumeSummary
 
 # --- What the model reads about the server and its tools ------------------------------------------
 
@@ -114,16 +111,6 @@ def next_steps(devices: list[str | None], *, completed: bool) -> list[str]:
 def volume_label(name: str | None, volume_id: str) -> str:
     """The name quoted as data (it comes from the platform), then the id."""
     return f"{quoted(name)} ({short(volume_id)})" if name else short(volume_id)
-
-
-def summary_label(summary: VolumeSummary) -> str:
-    return volume_label(summary.name, summary.id)
-
-
-def summary_where(summary: VolumeSummary) -> str:
-    """Where the volume is attached, from its summary (which may have left attachments out)."""
-    attachments = [(a.server_id, a.device) for a in summary.attachments]
-    return where(attachments, more=summary.maybe_more_attachments)
 
 
 def where(attachments: list[tuple[str, str | None]], *, more: bool = False, shown: int = 3) -> str:

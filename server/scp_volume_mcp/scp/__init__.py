@@ -2,12 +2,10 @@
 
 This package knows nothing about MCP. Its implementation lives in private modules; this is the
 curated public surface (pinned by tests/test_packaging.py). The parts that need httpx (the client and
-signing) load on first use, so a server that only lists its tools never imports httpx.
+signing) import httpx.
 """
 
-from typing import TYPE_CHECKING
-
-from .._lazy import lazy_attributes
+from ._client import Probe, ResizeAccepted, ScpClient
 from ._config import ScpConfig, config_dir, credentials_exposure, load_config
 from ._discovery import ScpDiscoveryError
 from ._errors import (
@@ -65,22 +63,8 @@ from ._platform import (
     known_spelling,
     state_key,
 )
+from ._signing import ScpAuth, signature
 from ._versions import ApiVersionStatus, check_api_version
-
-if TYPE_CHECKING:
-    from ._client import ExtendAccepted, Probe, ScpClient
-    from ._signing import ScpAuth, signature
-
-__getattr__ = lazy_attributes(
-    __name__,
-    {
-        "ExtendAccepted": "._client",
-        "Probe": "._client",
-        "ScpClient": "._client",
-        "ScpAuth": "._signing",
-        "signature": "._signing",
-    },
-)
 
 __all__ = [
     "API_SERVICE",
@@ -106,8 +90,8 @@ __all__ = [
     "VERSIONS_WITH_PERFORMANCE",
     "VOLUME_ID_PATTERN",
     "ApiVersionStatus",
-    "ExtendAccepted",
     "Probe",
+    "ResizeAccepted",
     "ScpAuth",
     "ScpBadRequest",
     "ScpClient",

@@ -38,7 +38,7 @@ from ._session import SignedSession
 _M = TypeVar("_M", VolumeShowResponse, VolumeQuotaSet, Snapshot)
 
 
-class ExtendAccepted(NamedTuple):
+class ResizeAccepted(NamedTuple):
     """The platform's answer to a resize: the volume as it answered, the status it answered with (202 as
     documented) and its request id when it gave one."""
 
@@ -139,14 +139,14 @@ class ScpClient(SignedSession):
         response = await self._read("/v1/volumes/quota-sets")
         return _parse(response, VolumeQuotaSet)
 
-    async def extend_volume(self, volume_id: str, size_gb: int) -> ExtendAccepted:
+    async def resize_volume(self, volume_id: str, size_gb: int) -> ResizeAccepted:
         """Send `PUT /v1/volumes/{id}/size` once. Never retried: see `ScpTransportError.sent`."""
         _check_size(size_gb)
         response = await self._send("PUT", volume_path(volume_id) + "/size", json={"size": size_gb})
         if response.status_code >= 400:
             raise self._error(response)
         volume = _parse(response, self._volume_model)
-        return ExtendAccepted(volume, response.status_code, request_id_of(response))
+        return ResizeAccepted(volume, response.status_code, request_id_of(response))
 
     # --- snapshots (the way back after an extension) --------------------------------------------
 

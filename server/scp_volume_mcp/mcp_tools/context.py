@@ -1,35 +1,26 @@
-"""What every tool and resolver shares: the context type, the volume id argument, the app state from a
-context, the SCP client, SCP failures as tool errors, results as structured content plus text, and the start
-of an attempt's record."""
+"""What every MCP adapter shares: the context type, the volume id argument, the app state from a context, the SCP
+client, SCP failures as tool errors, results as structured content plus text, the extension request a call
+makes, and the call's scope (what a resolver holds until the call ends)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Annotated, Any
 
-from mcp.server.mcpserver import AcceptedElicitation, Context
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import AfterValidator, BaseModel, Field
 
-from . import messages
+from .. import messages
+from ..extension import ExtensionRequest
+from ..oauth import caller, missing_extend_scope, person
+from ..scp import EXAMPLE_VOLUME_ID, VOLUME_ID_PATTERN, ScpClient, ScpError, Volume
 from .app_state import AppState
-from .attempt import Attempt
-from .live_check import LiveCheck
-from .models import Refusal, VolumeSummary
-from .oauth import caller
-from .scp import EXAMPLE_VOLUME_ID, VOLUME_ID_PATTERN, ScpError, Volume
-
-if TYPE_CHECKING:
-    from .scp import ScpClient
 
 Ctx = Context[AppState, Any]
-RESOLVED_VALUE = AcceptedElicitation[Any]
-"""Held for the life of the process. The SDK wraps the value of every resolver (`Resolve`) as
-`AcceptedElicitation[Any]`, parametrizing the generic on each call, and pydantic caches a parametrized class
-only weakly: unheld, a garbage collection drops it and a later call builds it again (a few hundred microseconds,
-on about one `extend_volume` in four)."""
 VolumeId = Annotated[
     str,
     Field(
@@ -45,9 +36,7 @@ def app_state(ctx: Ctx) -> AppState:
     """The state the lifespan yields; outside any request (`MCPServer.call_tool` from Python, which gives the
     tool no request context) the state the server keeps (`server.VolumeMCPServer.app_state`).
 
-    Each call reads the context's request context, a pydantic private attribute: about 20 µs, as two failed
-    attribute lookups each raise and format an `AttributeError`. A function on the path of every extension
-    reads it once and passes the state on."""
+    """
     try:
         return ctx.request_context.lifespan_context
     except ValueError:
@@ -83,33 +72,48 @@ async def volume_for_summary(state: AppState, volume_id: str, *, size: int, name
         return Volume(id=volume_id, name=name, size=size, state="unknown")
 
 
-def devices(summary: VolumeSummary) -> list[str | None]:
-    return [a.device for a in summary.attachments]
-
-
 def text_result(result: BaseModel, text: str) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=text)], structured_content=result.model_dump(mode="json")
     )
 
 
-def start_attempt(ctx: Ctx, check: LiveCheck, target_gb: int, *, snapshot_first: bool = False) -> Attempt:
-    """The record of one extend_volume call, with who asked (the OAuth subject; the client's claimed name)."""
+def request_of(ctx: Ctx, volume_id: str, target_gb: int, *, snapshot_first: bool = False) -> ExtensionRequest:
+    """The extension this call asks for, with who asks (the OAuth subject; the client's claimed name)."""
     try:
-        request = ctx.request_context  # once: see `app_state`
+        params = ctx.request_context.session.client_params
     except ValueError:  # called outside an MCP request (MCPServer.call_tool from Python)
-        state, params = _server_state(ctx), None
-    else:
-        state, params = request.lifespan_context, request.session.client_params
-    return Attempt(
-        check.volume_id,
+        params = None
+    state = app_state(ctx)
+    return ExtensionRequest(
+        volume_id,
         target_gb,
-        check.volume.size,
-        snapshot_first=snapshot_first,
-        api_version=state.scp.api_version,
+        snapshot_first=state.services.takes_snapshot_first(snapshot_first),
         caller=caller(),
+        person=person(),
         client_claimed=params.client_info.name if params is not None else None,
+        may_extend=not missing_extend_scope(),
     )
+
+
+_CALL_SCOPE: ContextVar[AsyncExitStack | None] = ContextVar("call_scope", default=None)
+
+
+@asynccontextmanager
+async def call_scope() -> AsyncIterator[None]:
+    """The scope of one tool call (`server.VolumeMCPServer.call_tool`): what a resolver enters into it (a
+    volume's lock) is released when the call ends, however it ends."""
+    async with AsyncExitStack() as stack:
+        token = _CALL_SCOPE.set(stack)
+        try:
+            yield
+        finally:
+            _CALL_SCOPE.reset(token)
+
+
+def current_call_scope() -> AsyncExitStack | None:
+    """The running call's scope; None outside `call_scope` (a tool called from Python)."""
+    return _CALL_SCOPE.get()
 
 
 # --- arguments as sent, refusals as typed objects ---------------------------------------------------
@@ -161,25 +165,4 @@ def raw_argument_problems(arguments: dict[str, Any], schema: dict[str, Any]) -> 
 def is_empty_answer_error(exc: Exception) -> bool:
     """The SDK's error for a confirmation form accepted with no content, which names its internal resolver."""
     text = str(exc)
-    return text.startswith("Resolver ") and "scp_volume_mcp.confirmation:" in text and "no content" in text
-
-
-class Refused(ToolError):
-    """Nothing was sent, and why, as a typed object: the tool result is an error with structured content
-    (outcome `refused`, the reasons as codes, the sizes), see `server.VolumeMCPServer.call_tool`."""
-
-    def __init__(self, message: str, reasons: list[str], *, volume_id: str, current_size_gb: int | None,
-                 requested_size_gb: int, per_volume_quota_gb: int | None = None) -> None:  # fmt: skip
-        super().__init__(message)
-        self.message = message
-        self.refusal = Refusal(
-            reasons=reasons or ["other"],
-            volume_id=volume_id,
-            current_size_gb=current_size_gb,
-            requested_size_gb=requested_size_gb,
-            per_volume_quota_gb=per_volume_quota_gb,
-            message=message,
-        )
-
-    def structured(self) -> dict[str, Any]:
-        return self.refusal.model_dump(mode="json")
+    return text.startswith("Resolver ") and "scp_volume_mcp.mcp_tools.consent:" in text and "no content" in text

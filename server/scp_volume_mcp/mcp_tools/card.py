@@ -5,14 +5,15 @@ the person looks at, with Approve, Approve with a snapshot first, and Decline.
   as `text/html;profile=mcp-app` (`confirmation_card.html`); hosts without apps show the text, as before.
 - A plan that would be accepted, for a client that negotiated apps, carries a single-use token for the card in
   its result's `_meta` only (`card_tokens`): bound to the volume, both sizes and the session, valid minutes.
-- The buttons call `decide_extension_card`, an app-only tool (visibility `["app"]`). It acts only on a valid
-  token, checks the volume again (it must still have the size the card showed) and runs the extension as
-  `extend_volume` would: the lock, the re-check, the policy (a rule that needs a second person makes a
-  request), the snapshot policy and the durable intent. A click is a person's consent (`confirmed_by: human`).
+- The buttons call `decide_extension_card`, an app-only tool (visibility `["app"]`), a thin adapter on the
+  extension service: it acts only on a valid token and runs the one path (`extension.extend`) with the size the
+  card showed as the size approved from (the volume must still have it, under the lock). A click is a person's
+  consent (`confirmed_by: human`).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from importlib.resources import files
 from typing import Annotated, Any, Literal
 
@@ -24,16 +25,25 @@ from mcp.types import INVALID_PARAMS, CallToolResult, ListToolsResult, ToolAnnot
 from mcp.types.version import is_version_at_least
 from pydantic import Field
 
-from . import messages
-from .attempt import Attempt, ExtendReport
-from .audit.writer import write_outcome
-from .card_tokens import CardGrant, CardTokenError
-from .confirmation import QUESTION_IN_RESULT_VERSION, refuse, takes_snapshot_first
-from .extend_tool import extension_result, run_extension
-from .live_check import LiveCheck, check_volume
-from .models import ExtendResult
-from .oauth import caller, missing_extend_scope
-from .tool_context import Ctx, app_state, scp_errors, start_attempt, volume_for_summary
+from .. import messages
+from ..card_tokens import CardGrant, CardTokenError
+from ..extension import (
+    ApprovedSize,
+    Decision,
+    ExtensionReport,
+    ExtensionRequest,
+    LiveCheck,
+    Run,
+    conclude,
+    extend,
+    refuse,
+    summarize,
+)
+from ..models import ExtendResult
+from ..oauth import caller, missing_extend_scope
+from .consent import QUESTION_IN_RESULT_VERSION
+from .context import Ctx, app_state, request_of, text_result, volume_for_summary
+from .plan import extension_plan, plan_facts_of
 
 CARD_URI = "ui://scp-volume-mcp/confirm-extension.html"
 CARD_META = "io.github.scp-volume-mcp/card"
@@ -59,7 +69,7 @@ def card_extension() -> Apps:
     """The MCP Apps extension with the card's resource (the server adds the card's tool after its own, unless it
     is read-only: `server.build_server`)."""
     apps = Apps()
-    html = files(__package__ or "scp_volume_mcp").joinpath("confirmation_card.html").read_text(encoding="utf-8")
+    html = files(__package__ or "scp_volume_mcp.mcp_tools").joinpath("card.html").read_text(encoding="utf-8")
     apps.add_html_resource(CARD_URI, html, name="confirm-extension", title="Volume extension card",
                            description=messages.CARD_DESCRIPTION, prefers_border=True)  # fmt: skip
     return apps
@@ -76,16 +86,16 @@ def card_meta(ctx: Ctx, check: LiveCheck) -> dict[str, Any] | None:
     return {CARD_META: card}
 
 
-async def show_card(ctx: Ctx, check: LiveCheck, attempt: Attempt) -> CallToolResult:
+async def show_card(ctx: Ctx, check: LiveCheck, request: ExtensionRequest) -> CallToolResult:
     """`extend_volume` in a host that renders apps: nothing is sent; the result shows the card with the plan,
     and the person's button does the rest (`decide_extension_card`)."""
-    from .lookup_tools import extension_plan, plan_facts_of
-
     facts = await plan_facts_of(ctx, check)  # the way back (the volume was just read)
     plan, _ = extension_plan(ctx, facts, check.volume_id, check.requested_gb)
-    await write_outcome(app_state(ctx).audit, attempt.record("outcome", "awaiting_confirmation", "shown in the card"))
+    report = await conclude(
+        app_state(ctx).services, request, check.volume, "awaiting_confirmation", "shown in the card"
+    )
     waiting = messages.awaiting_card(check.label, check.volume.size, check.requested_gb)
-    result = extension_result(ExtendReport("awaiting_confirmation", check.volume, attempt), decision_line=waiting)
+    result = _result(report, Decision(waiting))
     meta = card_meta(ctx, check)  # the check this call passed: its verdict was "extend"
     if meta is None:  # cannot happen: the card is shown only to a client that renders apps, for a size it takes
         raise ToolError(messages.card_unusable("this client does not render the card"))
@@ -123,46 +133,30 @@ async def decide_extension_card(token: Token, choice: Choice, ctx: Ctx) -> Annot
     try:
         grant = state.card_tokens.redeem(token, session_of(ctx))
     except CardTokenError as exc:
-        if exc.grant is not None:  # a token this server signed (expired, used, another session's): on record
-            unusable = _attempt_of(ctx, exc.grant)
-            await write_outcome(state.audit, unusable.record("outcome", "refused", f"card: {exc}"))
-        raise ToolError(messages.card_unusable(str(exc))) from None
+        if exc.grant is None:  # not a token this server signed: nothing to put on record
+            raise ToolError(messages.card_unusable(str(exc))) from None
+        # expired, used, another session's: refused, and on record
+        await refuse(state.services, _request(ctx, exc.grant), None, messages.card_unusable(str(exc)), ["card"],
+                     current_size_gb=exc.grant.current_gb)  # fmt: skip
+    request = _request(ctx, grant, snapshot_first=choice == "approve_with_snapshot")
     if choice == "decline":  # nothing will be sent: no read of the platform needed to say so
-        return await _decline(ctx, grant)
-    first = takes_snapshot_first(state.settings.snapshot_policy, choice == "approve_with_snapshot")
-    with scp_errors(grant.volume_id):
-        check = await check_volume(state.scp, state.ledger, grant.volume_id, grant.target_gb, quota_set=first,
-                                   policy=state.settings.policy)  # fmt: skip
-    if check.volume.size != grant.current_gb:  # changed since the card was shown: it no longer says what happens
-        changed = messages.card_changed(check.label, shown=grant.current_gb, now=check.volume.size)
-        await refuse(ctx, check, grant.target_gb, changed, ["state"])
-    if check.assessment.verdict == "refused":
-        reasons = messages.refusal(check.label, check.assessment.reasons)
-        await refuse(ctx, check, grant.target_gb, reasons, check.assessment.codes)
-    attempt = start_attempt(ctx, check, grant.target_gb, snapshot_first=first)
-    if (rule := check.approval_rule) is not None:  # the team policy wants a second person: a request, not a resize
-        from .approval_tools import request_approval
-
-        return await request_approval(ctx, check, attempt, rule)
-    attempt.confirmed_by, attempt.approved_from_gb = "human", grant.current_gb  # judged again under the lock
-    report = await run_extension(ctx, state, check, attempt, wait=False, timeout_s=300.0)
-    return extension_result(report, snapshot_required=state.settings.snapshot_policy == "required")
+        volume = await volume_for_summary(state, grant.volume_id, size=grant.current_gb)
+        report = await conclude(state.services, request, volume, "declined", "declined in the confirmation card")
+        return _result(report)
+    report = await extend(state.services, request.confirmed("human"), Run())
+    return _result(report, snapshot_required=state.settings.snapshot_policy == "required")
 
 
-async def _decline(ctx: Ctx, grant: CardGrant) -> CallToolResult:
-    """Record the person's Decline; the volume is read for the summary when it can be (nothing depends on it)."""
-    state, attempt = app_state(ctx), _attempt_of(ctx, grant)
-    await write_outcome(state.audit, attempt.record("outcome", "declined", "declined in the confirmation card"))
-    volume = await volume_for_summary(state, grant.volume_id, size=grant.current_gb)
-    return extension_result(ExtendReport("declined", volume, attempt))
+def _request(ctx: Ctx, grant: CardGrant, *, snapshot_first: bool = False) -> ExtensionRequest:
+    """The extension a press asks for: the sizes the card showed, the shown size as the one approved from."""
+    request = request_of(ctx, grant.volume_id, grant.target_gb, snapshot_first=snapshot_first)
+    return replace(request, approved_from=ApprovedSize(grant.current_gb))
 
 
-def _attempt_of(ctx: Ctx, grant: CardGrant) -> Attempt:
-    """The record of a press that extends nothing (a Decline, an unusable token): the sizes the card showed."""
-    state = app_state(ctx)
-    return Attempt(
-        grant.volume_id, grant.target_gb, grant.current_gb, api_version=state.scp.api_version, caller=caller()
-    )
+def _result(report: ExtensionReport, decision: Decision | None = None, *, snapshot_required: bool = False
+            ) -> CallToolResult:  # fmt: skip
+    result, text = summarize(report, snapshot_required=snapshot_required, decision=decision)
+    return text_result(result, text)
 
 
 async def hide_from_other_hosts(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import anyio
 
-from . import messages, tracing, untrusted_text
-from .scp import FAILED_STATES, SETTLED_STATES, ScpError, Volume
-
-if TYPE_CHECKING:
-    from .scp import ScpClient
+from .. import messages, tracing, untrusted_text
+from ..scp import FAILED_STATES, SETTLED_STATES, ScpClient, ScpError, Volume
 
 Progress = Callable[[float, float, str], Awaitable[None]]
 """(elapsed seconds, timeout seconds, message)"""

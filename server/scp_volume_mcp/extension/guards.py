@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from . import messages
-from .scp import EXTENDABLE_STATES, EXTENDING_STATES, MAX_VOLUME_SIZE_GB, MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
+from .. import messages
+from ..scp import EXTENDABLE_STATES, EXTENDING_STATES, MAX_VOLUME_SIZE_GB, MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .audit.open_attempts import OpenAttempt
-    from .policy import Policy
+    from ..audit.open_attempts import OpenAttempt
+    from ..policy import Policy
 
-Verdict = Literal["extend", "unchanged", "refused"]
+Verdict = Literal["extend", "unchanged", "under_way", "refused"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Assessment:
     reasons: list[str] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
     """One code per reason (see `models.Refusal`): shrink, size, pending, in_progress, state, quota, policy."""
+    under_way: OpenAttempt | None = None
+    """For `under_way`: the open attempt resizing the volume to the size asked."""
 
 
 def is_valid_size(new_size_gb: int) -> bool:
@@ -49,7 +51,8 @@ def assess_extension(
     """Judge growing `volume` to `new_size_gb`, in the order the user needs to hear about it. `pending`:
     an earlier attempt whose resize may still be under way (see `ResizeLedger.blocking_attempt`); `policy`:
     the limits of the team's policy file. A size `extend_volume` would refuse as an argument is refused here
-    too, even the volume's own size, so that the plan says what the extension would."""
+    too, even the volume's own size, so that the plan says what the extension would. Asking again for the size
+    an open attempt is resizing it to is `under_way`: no error, and nothing more is sent."""
     current = volume.size
     if new_size_gb < current:
         return Assessment(
@@ -60,6 +63,10 @@ def assess_extension(
         found.append(("size", messages.size_hint(new_size_gb, current, per_volume_quota_gb)))
     if new_size_gb == current:
         return _judged(found) if found else Assessment("unchanged")
+    if pending is not None and pending.target_gb == new_size_gb and not found:
+        return Assessment(
+            "under_way", under_way=pending
+        )  # asked again for the size under way: nothing more to send, no error
     if pending is not None:
         found.append(("pending", messages.reason_pending(pending)))
     elif volume.state in EXTENDING_STATES:

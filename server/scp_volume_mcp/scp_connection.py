@@ -1,4 +1,4 @@
-"""The process's access to SCP: the one client, created on first use (so a server without credentials still
+"""The process's connection to SCP: the one client, created on first use (so a server without credentials still
 lists its tools), and a short cache of the per-volume quota."""
 
 from __future__ import annotations
@@ -6,12 +6,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from .scp import ScpError, load_config
-
-if TYPE_CHECKING:
-    from .scp import ScpClient, VolumeQuotaSet
+from .scp import ScpClient, ScpError, VolumeQuotaSet, load_config
 
 logger = logging.getLogger("scp_volume_mcp")
 
@@ -20,12 +17,10 @@ QuotaUnstated = Literal["not stated", "unreadable"]
 
 
 def default_client_factory() -> ScpClient:
-    from .scp import ScpClient  # httpx loads with the first SCP call, not at start-up
-
     return ScpClient(load_config())
 
 
-class ScpAccess:
+class ScpConnection:
     """Owns the SCP client and the quota cache."""
 
     def __init__(self, client_factory: Callable[[], ScpClient] = default_client_factory) -> None:

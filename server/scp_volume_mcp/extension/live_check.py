@@ -4,17 +4,14 @@ the guards and any resize this process (or, in team mode, any replica) knows is 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from . import messages, tracing
+from .. import messages, tracing
+from ..policy import Policy, Rule
+from ..scp import Volume, VolumeQuotaSet
+from ..scp_connection import ScpConnection
+from ..side_by_side import side_by_side
 from .guards import Assessment, PolicyFacts, assess_extension
-from .resize_ledger import ResizeLedger
-from .scp import Volume, VolumeQuotaSet
-from .scp_access import ScpAccess
-from .side_by_side import side_by_side
-
-if TYPE_CHECKING:
-    from .policy import Policy, Rule
+from .ledger import ResizeLedger
 
 
 @dataclass(frozen=True)
@@ -33,8 +30,6 @@ class LiveCheck:
     volume: Volume
     per_volume_quota_gb: int | None
     assessment: Assessment
-    generation: int
-    """The ledger's resize generation for the volume when it was read (see `ResizeLedger.generation`)."""
     requested_gb: int
     """The size judged."""
     quota_set: QuotaRead | None = None
@@ -61,8 +56,12 @@ class LiveCheck:
     @property
     def approval_rule(self) -> Rule | None:
         """The policy's rule that sends this extension to a second person; None: it needs none."""
-        policy = self.policy
-        return policy.approval_rule(self.volume.name, self.volume.size, self.requested_gb) if policy else None
+        facts = self.policy_facts
+        if facts is None:
+            return None
+        return facts.policy.approval_rule(
+            self.volume.name, self.volume.size, self.requested_gb, facts.grown_last_day_gb
+        )
 
     @property
     def label(self) -> str:
@@ -70,21 +69,22 @@ class LiveCheck:
 
 
 async def check_volume(
-    scp: ScpAccess,
+    scp: ScpConnection,
     ledger: ResizeLedger,
     volume_id: str,
     new_size_gb: int,
     *,
     quota_set: bool = False,
     policy: Policy | None = None,
+    strict: bool = False,
 ) -> LiveCheck:
     """Read the volume and the quota side by side and judge the extension (by the team's `policy` too, when
     one is set). With `quota_set`, the whole quota set is read now (it also carries the snapshot count);
     otherwise the per-volume limit may come from the cache, and then only the volume is read. Raises
-    `ScpError` when the volume cannot be read."""
+    `ScpError` when the volume cannot be read. `strict` (under the volume's lock): open attempts a read settles
+    are closed in the trail, and a trail that cannot be read raises `AuditError`."""
     attributes = {"scp.volume_id": volume_id, "scp.target_gb": new_size_gb}
     with tracing.span("scp_volume_mcp.check", **attributes) as span:
-        generation = ledger.generation(volume_id)
         read = None
         volume_read = scp.client().show_volume(volume_id)
         if quota_set:
@@ -97,8 +97,8 @@ async def check_volume(
         quota = await scp.per_volume_quota_gb()  # from the cache by now
         # After the volume read: the open attempt is judged against what that read shows (and a settled one
         # is closed), so this cannot go beside it. It reads the audit trail, not the network.
-        pending = await ledger.blocking_attempt(volume_id, volume, strict=False)
-        facts = await ledger.policy_facts(policy, volume_id, strict=False)  # the trail, when a limit needs it
+        pending = await ledger.blocking_attempt(volume_id, volume, strict=strict)
+        facts = await ledger.policy_facts(policy, volume_id, strict=strict)  # the trail, when a limit needs it
         assessment = assess_extension(volume, new_size_gb, quota, pending, facts)
         span.set_attribute("scp.verdict", assessment.verdict)
-        return LiveCheck(volume_id, volume, quota, assessment, generation, new_size_gb, read, facts)
+        return LiveCheck(volume_id, volume, quota, assessment, new_size_gb, read, facts)

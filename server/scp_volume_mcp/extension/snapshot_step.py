@@ -5,19 +5,19 @@ are read back and the one with the name sent is looked for), then wait until it 
 Every answer is checked to be this attempt's snapshot: of this volume and with the name sent (the create answer,
 the read-back, and each read while waiting, which must also answer the id read). Another snapshot, even an
 available one, is no way back. The snapshot is recorded in the `Attempt` once it is known to be this attempt's.
-Any failure raises `ExtendRefused`, naming the snapshot: nothing was resized. No MCP here.
+Any failure raises `Refused`, naming the snapshot: nothing was resized. No MCP here.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-from . import messages
-from .attempt import Attempt, ExtendRefused
-from .scp import (
+from .. import messages
+from ..scp import (
     SNAPSHOT_AVAILABLE,
     SNAPSHOT_FAILED_STATUSES,
+    ScpClient,
     ScpError,
     ScpHttpError,
     ScpResponseError,
@@ -27,17 +27,16 @@ from .scp import (
     Volume,
     is_volume_id,
 )
-from .snapshots import SnapshotQuota, UnfinishedSnapshots, reusable_snapshot, snapshot_name, snapshot_quota
+from ..snapshots import SnapshotQuota, UnfinishedSnapshots, reusable_snapshot, snapshot_name, snapshot_quota
+from .attempt import Attempt
+from .errors import Refused
 from .waiting import PollSchedule, Progress
-
-if TYPE_CHECKING:
-    from .scp import ScpClient
 
 logger = logging.getLogger("scp_volume_mcp")
 
 
 class SnapshotStep:
-    """`await SnapshotStep(...).take(volume)` returns the `available` snapshot or raises `ExtendRefused`."""
+    """`await SnapshotStep(...).take(volume)` returns the `available` snapshot or raises `Refused`."""
 
     def __init__(
         self, client: ScpClient, attempt: Attempt, *, timeout_s: float, poll_s: float, progress: Progress | None,
@@ -54,7 +53,7 @@ class SnapshotStep:
         self.name = snapshot_name(self.attempt.volume_id)  # now, under the lock: this attempt's own name
         reused = await reusable_snapshot(self.client, self.unfinished, self.attempt.volume_id, volume.size)
         if reused is not None:  # an earlier attempt's snapshot became available since: it is the way back
-            self.attempt.snapshot, self.attempt.snapshot_reused = reused, True
+            self.attempt.took_snapshot(reused, reused=True)
             return reused
         if quota == "unread":
             quota = await snapshot_quota(self.client)
@@ -67,7 +66,7 @@ class SnapshotStep:
             raise self._refused(messages.SNAPSHOT_ID_NOT_UUID)
         if not self._ours(snapshot):
             raise self._foreign(snapshot)
-        self.attempt.snapshot = snapshot
+        self.attempt.took_snapshot(snapshot)
         return await self._wait(snapshot)
 
     async def _create(self, volume: Volume) -> Snapshot:
@@ -108,7 +107,7 @@ class SnapshotStep:
     async def _wait(self, snapshot: Snapshot) -> Snapshot:
         schedule = PollSchedule(self.timeout_s, self.poll_s)
         while True:
-            self.attempt.snapshot = snapshot
+            self.attempt.took_snapshot(snapshot)
             elapsed = schedule.elapsed
             label = messages.snapshot_label(snapshot.name, snapshot.id)
             if self._progress is not None:
@@ -128,7 +127,7 @@ class SnapshotStep:
             except ScpError as exc:
                 raise self._refused(messages.snapshot_unreadable(label, exc)) from None
             if not self._ours(read, snapshot.id):
-                self.attempt.snapshot = None  # the platform no longer vouches for it: not recorded as the way back
+                self.attempt.took_snapshot(None)  # the platform no longer vouches for it: not recorded as the way back
                 raise self._foreign(read)
             snapshot = read
 
@@ -141,11 +140,11 @@ class SnapshotStep:
             and (snapshot_id is None or snapshot.id == snapshot_id)
         )
 
-    def _foreign(self, snapshot: Snapshot) -> ExtendRefused:
+    def _foreign(self, snapshot: Snapshot) -> Refused:
         """The refusal for an answer naming a snapshot that is not this step's (`_ours`)."""
         label = messages.snapshot_label(snapshot.name, snapshot.id)
         volume_id = self.attempt.volume_id
         return self._refused(messages.snapshot_not_this_attempts(label, snapshot.volume_id, volume_id, self.name))
 
-    def _refused(self, message: str) -> ExtendRefused:
-        return ExtendRefused(message, self.attempt, ["snapshot"])
+    def _refused(self, message: str) -> Refused:
+        return self.attempt.refused(message, ["snapshot"])

@@ -1,5 +1,5 @@
-"""What this process knows about resizes in flight: a lock per volume, a generation counter per volume, and
-the attempts that may still have a resize under way.
+"""What this process knows about resizes in flight: a lock per volume, and the attempts that may still have a
+resize under way.
 
 The durable part is the audit trail: an attempt whose intent has no settled outcome is open (see
 `audit/open_attempts.py`) and blocks every other resize of its volume, in this process, after a restart and
@@ -14,35 +14,28 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import anyio
 
-from . import messages
-from .attempt import Attempt
-from .audit import AuditRecord, AuditTrail
-from .audit.open_attempts import PENDING_TTL_S, OpenAttempt
-from .audit.records import replica_name
-from .audit.writer import write_outcome
-from .coordination import HeldInProcess, HeldLock, VolumeCoordinator
+from ..audit import AuditTrail
+from ..audit.open_attempts import PENDING_TTL_S, OpenAttempt
+from ..coordination import HeldInProcess, HeldLock, VolumeCoordinator
+from ..policy import Policy
+from ..scp import FAILED_STATES, Volume
+from ..snapshots import UnfinishedSnapshots
+from .attempt import Attempt, close_settled
 from .guards import PolicyFacts
-from .scp import FAILED_STATES, Volume
-from .snapshots import UnfinishedSnapshots
-
-if TYPE_CHECKING:
-    from .policy import Policy
 
 logger = logging.getLogger("scp_volume_mcp")
 
 
 class ResizeLedger:
-    """Per-volume locks, generations and open attempts of this process (and, through the trail and the
+    """Per-volume locks and open attempts of this process (and, through the trail and the
     coordinator, of every process sharing them)."""
 
     def __init__(self, trail: AuditTrail, coordinator: VolumeCoordinator | None = None) -> None:
         self.trail, self.coordinator = trail, coordinator
         self._locks: dict[str, tuple[anyio.Lock, int]] = {}
-        self._generations: dict[str, int] = {}
         self._accepted: dict[str, OpenAttempt] = {}
         self.unfinished_snapshots: UnfinishedSnapshots = {}
         """Snapshots taken first that were not available in time, which a later attempt may reuse."""
@@ -72,9 +65,6 @@ class ResizeLedger:
                     yield HeldInProcess()
                     return
                 async with self.coordinator.volume_lock(volume_id) as held:
-                    # Another process may have resized the volume since any read made before the lock:
-                    # count it as an attempt, so that the extension re-reads the volume under the lock.
-                    self.bump_generation(volume_id)
                     yield held
         finally:
             lock, users = self._locks[volume_id]
@@ -82,14 +72,6 @@ class ResizeLedger:
                 del self._locks[volume_id]
             else:
                 self._locks[volume_id] = (lock, users - 1)
-
-    def generation(self, volume_id: str) -> int:
-        """Bumped when a resize of the volume starts and again when it ends (whether or not it reached the
-        platform): a check made at another generation overlapped a resize and may be stale."""
-        return self._generations.get(volume_id, 0)
-
-    def bump_generation(self, volume_id: str) -> None:
-        self._generations[volume_id] = self.generation(volume_id) + 1
 
     def remember(self, attempt: Attempt) -> None:
         """After the send: a resize SCP accepted, or whose fate is unknown (a cancelled call, a timeout), that a
@@ -137,18 +119,19 @@ class ResizeLedger:
             if remembered is not None and remembered.attempt_id == attempt.attempt_id:
                 del self._accepted[volume_id]
             if strict:
-                await self._close(attempt, volume)
+                await close_settled(self.trail, attempt, volume)
         return None
 
     async def policy_facts(
         self, policy: Policy | None, volume_id: str, *, strict: bool = True, exclude: str | None = None
     ) -> PolicyFacts | None:
         """The policy with the volume's growth in the last 24 hours, read from the trail only when a
-        `daily_growth_gb` limit needs it (leaving out the attempt `exclude`, which judges itself). `strict`
+        `daily_growth_gb` limit or a `second_person_over_gb` rule needs it (leaving out the attempt `exclude`,
+        which judges itself). `strict`
         (under the lock): a trail that cannot be read raises `AuditError`; otherwise it counts what it can."""
         if policy is None:
             return None
-        if policy.limits.daily_growth_gb is None:
+        if not policy.counts_growth:
             return PolicyFacts(policy)
         try:
             grown = await self.trail.recent_growth_gb(volume_id, exclude)
@@ -158,21 +141,3 @@ class ResizeLedger:
             logger.warning("The last day's growth is not readable (%s); the check under the lock decides", exc)
             grown = 0
         return PolicyFacts(policy, grown)
-
-    async def _close(self, attempt: OpenAttempt, volume: Volume) -> None:
-        """A read settled an open attempt: say so in the trail, so that no process asks again."""
-        failed = volume.state in FAILED_STATES
-        record = AuditRecord(
-            phase="close",
-            attempt_id=attempt.attempt_id,
-            tool="extend_volume",
-            volume_id=attempt.volume_id,
-            previous_size_gb=None,
-            requested_size_gb=attempt.target_gb,
-            outcome="failed" if failed else "completed",
-            api_version=None,
-            detail=messages.closed_by_read(volume.size, volume.state),
-            replica=replica_name(),
-            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
-        )
-        await write_outcome(self.trail, record)
