@@ -2,10 +2,12 @@
 
 An attempt is open when it has an intent, no `close` record, and either no outcome (the process stopped
 between the two: "outcome unknown") or an outcome whose `resize_pending` is true (SCP accepted a resize that
-no read has shown yet, or its fate is unknown). An open attempt younger than `PENDING_TTL_S` blocks every
-other resize of its volume, in every process and replica sharing the trail, until a read shows its target
-size or a failed state (the ledger then appends a `close` record), or a person closes it
-(`scp-volume-mcp audit --close ATTEMPT_ID`).
+no read has shown yet, or its fate is unknown). An open attempt blocks every other resize of its volume, in
+every process and replica sharing the trail, until a read shows its target size or a failed state (the ledger
+then appends a `close` record), a person closes it (`scp-volume-mcp audit --close ATTEMPT_ID`), or its latest
+record (the pending outcome, else the intent) is `PENDING_TTL_S` old. The intent's own age does not end it: a
+snapshot taken first may hold the resize back for more than an hour. The file trail and the team database's
+table decide alike (both feed their records to `OpenAttemptIndex`).
 """
 
 from __future__ import annotations
