@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from scp_volume_mcp.team.commands import run_migrate
+from scp_volume_mcp.team.reader import read_rows
 from scp_volume_mcp.team.schema import SCHEMA_VERSION, migrate
 
 from .test_team_durable import REPLICA_GRANTS
@@ -139,3 +140,16 @@ def test_db_migrate_warns_until_no_replica_role_may_create(
         owner.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}".encode())
     assert warnings() == []
 
+
+def test_audit_reads_a_v3_table_before_the_migration_its_endpoints_unknown(v3_db: str) -> None:
+    with psycopg.connect(v3_db, autocommit=True) as owner:
+        owner.execute(
+            b"INSERT INTO scp_volume_audit (time, phase, attempt_id, tool, volume_id, requested_size_gb, replica) "
+            b"VALUES (now(), 'intent', 'a-v3', 'extend_volume', 'v', 104, 'old')"
+        )
+    [row] = read_rows(v3_db)
+    assert (row["attempt_id"], row["endpoint"]) == ("a-v3", None)
+    assert read_rows(v3_db, endpoint="https://openapi.example.com") == []
+    assert migrate(v3_db) == (3, SCHEMA_VERSION)
+    [row] = read_rows(v3_db)
+    assert (row["attempt_id"], row["endpoint"]) == ("a-v3", None)

@@ -36,6 +36,8 @@ class OpenAttempt:
     since: str = ""
     """Its latest record's time: the expiry counts from it (a snapshot taken first may have taken most of an
     hour between the intent and the resize)."""
+    endpoint: str | None = None
+    """The SCP endpoint its intent names (None: not said), for the `close` record that settles it."""
 
     def age_s(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(UTC)) - _moment(self.since or self.started)).total_seconds()
@@ -125,9 +127,10 @@ def _from_intent(record: Mapping[str, Any]) -> OpenAttempt:
     if isinstance(target, bool) or not isinstance(target, int):
         raise ValueError("an intent without an integer size")
     _moment(started)  # a time that does not parse raises ValueError here, not later in a check
-    replica = record.get("replica")
+    replica, endpoint = record.get("replica"), record.get("endpoint")
     return OpenAttempt(str(record["attempt_id"]), volume_id, target, started,
-                       replica if isinstance(replica, str) else None, None, since=started)  # fmt: skip
+                       replica if isinstance(replica, str) else None, None, since=started,
+                       endpoint=endpoint if isinstance(endpoint, str) else None)  # fmt: skip
 
 
 def _with_outcome(attempt: OpenAttempt, record: Mapping[str, Any]) -> OpenAttempt:

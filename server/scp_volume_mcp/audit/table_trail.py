@@ -13,7 +13,7 @@ from .recent_growth import GROWTH_WINDOW_S, recent_growth_gb
 from .records import AuditError, AuditRecord, replica_name
 
 OPEN_ATTEMPT_COLUMNS = ("attempt_id", "phase", "outcome", "resize_pending", "requested_size_gb", "volume_id",
-                        "replica", "time")  # fmt: skip
+                        "replica", "endpoint", "time")  # fmt: skip
 GROWTH_COLUMNS = ("attempt_id", "phase", "outcome", "resize_pending", "previous_size_gb", "requested_size_gb",
                   "volume_id", "time")  # fmt: skip
 
