@@ -3,6 +3,7 @@ and failing closed when the database is away."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 
 import anyio
@@ -10,6 +11,7 @@ import psycopg
 import pytest
 
 from scp_volume_mcp.audit import AuditError, AuditRecord
+from scp_volume_mcp.audit.command import run_audit
 from scp_volume_mcp.audit.table_trail import TableAuditTrail
 from scp_volume_mcp.settings import ServerSettings, SettingsError
 from scp_volume_mcp.team.coordinator import TeamCoordinator
@@ -186,3 +188,35 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_rows_name_their_endpoint_and_audit_shows_one_endpoints(
+    team_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator, real = "http://127.0.0.1:8080", "https://openapi.samsungsdscloud.com"
+    database = Database(team_db, replica="replica-a")
+    trail = TableAuditTrail(database)
+    common = {"tool": "extend_volume", "volume_id": "v-3", "previous_size_gb": 100, "requested_size_gb": 104,
+              "api_version": "1.3", "outcome": None}  # fmt: skip
+    try:
+        for attempt_id, endpoint in (("a-old", None), ("a-rehearsal", emulator), ("a-real", real)):
+            await trail.write(AuditRecord(phase="intent", attempt_id=attempt_id, endpoint=endpoint, **common))  # type: ignore[arg-type]
+        [rehearsal] = [a for a in await trail.open_attempts("v-3") if a.attempt_id == "a-rehearsal"]
+    finally:
+        await database.aclose()
+    assert rehearsal.endpoint == emulator  # carried to the close record that settles it
+    assert [(r["attempt_id"], r["endpoint"]) for r in read_rows(team_db)] == [
+        ("a-old", None), ("a-rehearsal", emulator), ("a-real", real)
+    ]  # fmt: skip
+    assert [r["attempt_id"] for r in read_rows(team_db, endpoint=f" {emulator.upper()}/ ")] == ["a-rehearsal"]
+    assert read_rows(team_db, endpoint="https://elsewhere.example") == []
+    monkeypatch.setenv("SCP_DATABASE_URL", team_db)
+    monkeypatch.delenv("SCP_AUDIT_LOG", raising=False)
+    out, err = io.StringIO(), io.StringIO()
+    assert run_audit(volume_id=None, since=None, as_json=False, endpoint=real, out=out, err=err) == 0, err.getvalue()
+    [line] = out.getvalue().splitlines()
+    assert "a-real" in line
+    assert f"endpoint {real}" in line
+    out = io.StringIO()
+    assert run_audit(volume_id="v-3", since=None, as_json=False, out=out, err=err) == 0
+    assert "endpoint unknown" in out.getvalue().splitlines()[0]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from scp_volume_mcp.audit import AuditRecord
 from scp_volume_mcp.audit.command import parse_since
 from scp_volume_mcp.cli import main
 
@@ -99,3 +101,63 @@ def test_a_malformed_database_url_is_a_clear_error_without_the_password(
     assert "SCP_DATABASE_URL" in err
     assert "s3cret" not in err
     assert "Traceback" not in err
+
+
+EMULATOR, REAL = "http://127.0.0.1:8080", "https://openapi.samsungsdscloud.com"
+
+
+def _attempt(attempt_id: str, endpoint: str | None, outcome: str = "completed") -> list[dict[str, object]]:
+    """An attempt's intent and outcome as the trail stores them (`endpoint` None: from before records named it)."""
+    common = {"attempt_id": attempt_id, "tool": "extend_volume", "volume_id": "v-1", "previous_size_gb": 100,
+              "requested_size_gb": 104, "api_version": "1.3"}  # fmt: skip
+    intent = AuditRecord(phase="intent", outcome=None, endpoint=endpoint, **common)  # type: ignore[arg-type]
+    done = AuditRecord(phase="outcome", outcome=outcome, endpoint=endpoint, resize_pending=outcome == "accepted",
+                       **common)  # type: ignore[arg-type]  # fmt: skip
+    lines = [json.loads(intent.line()), json.loads(done.line())]
+    if endpoint is None:  # a line written before the field existed has no key at all
+        for line in lines:
+            del line["endpoint"]
+    return lines
+
+
+def test_every_record_carries_its_endpoint_and_none_by_default() -> None:
+    record = AuditRecord(phase="intent", attempt_id="a", tool="extend_volume", volume_id="v", previous_size_gb=1,
+                         requested_size_gb=2, outcome=None, api_version=None)  # fmt: skip
+    assert record.endpoint is None
+    assert json.loads(record.line())["endpoint"] is None
+    assert json.loads(replace(record, endpoint=EMULATOR).line())["endpoint"] == EMULATOR
+
+
+def test_audit_shows_one_endpoints_records_and_older_ones_as_unknown(
+    trail: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = _attempt("old", None) + _attempt("rehearsal", EMULATOR) + _attempt("real", REAL)
+    trail.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["audit"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert ["endpoint unknown" in lines[0], f"endpoint {EMULATOR}" in lines[1], f"endpoint {REAL}" in lines[2]] == [
+        True, True, True
+    ]  # fmt: skip
+    assert main(["audit", "--json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["attempt_id"], r["endpoint"]) for r in shown] == [("old", None), ("rehearsal", EMULATOR), ("real", REAL)]
+    # One endpoint's records, however its URL is spelled (case, a trailing slash); unknown ones are left out.
+    assert main(["audit", "--json", "--endpoint", f"{EMULATOR}/"]) == 0
+    assert [json.loads(line)["attempt_id"] for line in capsys.readouterr().out.splitlines()] == ["rehearsal"]
+    assert main(["audit", "--endpoint", REAL.upper()]) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert f"endpoint {REAL}" in line
+    assert main(["audit", "--endpoint", "https://elsewhere.example"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["audit", "--endpoint", " / "]) == 2
+    assert "--endpoint" in capsys.readouterr().err
+
+
+def test_closing_an_attempt_by_hand_names_its_endpoint(trail: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trail.write_text("".join(json.dumps(r) + "\n" for r in _attempt("a-open", EMULATOR, outcome="accepted")))
+    assert main(["audit", "--close", "a-open", "--reason", "checked: 104 GB"]) == 0
+    close = json.loads(trail.read_text().splitlines()[-1])
+    assert (close["phase"], close["endpoint"]) == ("close", EMULATOR)
+    assert main(["audit", "--json", "--endpoint", EMULATOR]) == 0
+    phases = [json.loads(line)["phase"] for line in capsys.readouterr().out.splitlines()]
+    assert phases == ["outcome", "close"]

@@ -153,6 +153,11 @@ def _audit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--since", metavar="TIME", help="ISO 8601 time (UTC unless it says) or a duration: 90m, 12h, 7d"
     )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="only the records of requests sent to this SCP endpoint (records that name none are left out)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument(
         "--close",
@@ -244,7 +249,7 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.close:
             return run_close(args.close, reason=args.reason)
-        return run_audit(volume_id=args.volume, since=args.since, as_json=args.json)
+        return run_audit(volume_id=args.volume, since=args.since, as_json=args.json, endpoint=args.endpoint)
     if args.command == "db":
         from .team.commands import run_migrate
 

@@ -20,7 +20,17 @@ from ..settings import ServerSettings, SettingsError
 from ..untrusted_text import clean
 from .file_trail import FileAuditTrail
 from .open_attempts import OpenAttemptIndex
-from .records import DETAIL_LIMIT, UNKNOWN, AuditError, AuditRecord, attempts, normalized, replica_name
+from .records import (
+    DETAIL_LIMIT,
+    UNKNOWN,
+    AuditError,
+    AuditRecord,
+    attempts,
+    endpoint_key,
+    normalized,
+    replica_name,
+    same_endpoint,
+)
 
 logger = logging.getLogger("scp_volume_mcp")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -58,17 +68,22 @@ def _when(entry: Mapping[str, Any]) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def read_file(path: Path, *, volume_id: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+def read_file(
+    path: Path, *, volume_id: str | None = None, since: datetime | None = None, endpoint: str | None = None
+) -> list[dict[str, Any]]:
     """Records of a JSON-lines trail and of its rotated files, oldest file first; the open attempts' lines a
-    rotation carried into the next file are read once (a line that is not a record is reported and skipped)."""
+    rotation carried into the next file are read once (a line that is not a record is reported and skipped).
+    `endpoint`: only the records naming that endpoint (see `same_endpoint`)."""
     entries: list[dict[str, Any]] = []
     seen: set[str] = set()
     for part in [*FileAuditTrail(path).rotated_files(), path]:
-        entries += _read_part(part, seen, volume_id=volume_id, since=since)
+        entries += _read_part(part, seen, volume_id=volume_id, since=since, endpoint=endpoint)
     return entries
 
 
-def _read_part(path: Path, seen: set[str], *, volume_id: str | None, since: datetime | None) -> list[dict[str, Any]]:
+def _read_part(
+    path: Path, seen: set[str], *, volume_id: str | None, since: datetime | None, endpoint: str | None
+) -> list[dict[str, Any]]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -90,28 +105,39 @@ def _read_part(path: Path, seen: set[str], *, volume_id: str | None, since: date
             continue
         if since is not None and when < since:
             continue
+        if endpoint is not None and not same_endpoint(entry, endpoint):
+            continue
         entries.append(entry)
     return entries
 
 
 def read_trail(
-    settings: ServerSettings, *, volume_id: str | None = None, since: datetime | None = None
+    settings: ServerSettings,
+    *,
+    volume_id: str | None = None,
+    since: datetime | None = None,
+    endpoint: str | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
     """(where the trail lives, its records marked), from whichever backend is configured."""
-    where, records = read_records(settings, volume_id=volume_id, since=since)
+    where, records = read_records(settings, volume_id=volume_id, since=since, endpoint=endpoint)
     return where, mark_unknown(records)
 
 
 def read_records(
-    settings: ServerSettings, *, volume_id: str | None = None, since: datetime | None = None
+    settings: ServerSettings,
+    *,
+    volume_id: str | None = None,
+    since: datetime | None = None,
+    endpoint: str | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """(where the trail lives, its records as stored), from whichever backend is configured."""
+    """(where the trail lives, its records as stored), from whichever backend is configured; `endpoint`: only
+    the records naming that endpoint (a record naming none, from before records did, is left out)."""
     if settings.database_url:
         from ..team.database import DatabaseError, mask_url
         from ..team.reader import read_rows
 
         try:
-            rows = read_rows(settings.database_url, volume_id=volume_id, since=since)
+            rows = read_rows(settings.database_url, volume_id=volume_id, since=since, endpoint=endpoint)
         except DatabaseError as exc:
             raise TrailError(str(exc)) from None
         return mask_url(settings.database_url), [normalized(r) for r in rows]
@@ -122,7 +148,7 @@ def read_records(
             f"no audit trail at {settings.audit_log}: the file does not exist (nothing has been recorded there; "
             "SCP_AUDIT_LOG names the file a server writes)"
         )
-    return str(settings.audit_log), read_file(settings.audit_log, volume_id=volume_id, since=since)
+    return str(settings.audit_log), read_file(settings.audit_log, volume_id=volume_id, since=since, endpoint=endpoint)
 
 
 def mark_unknown(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -146,7 +172,8 @@ def render(entry: Mapping[str, Any]) -> str:
         what = f"closed ({shown('outcome')})"
     else:
         what = shown("outcome") if phase == "outcome" or entry.get("outcome") == UNKNOWN else "intent"
-    parts = [shown("time"), shown("volume_id"), f"{shown('previous_size_gb')} -> {shown('requested_size_gb')} GB", what]
+    parts = [shown("time"), shown("volume_id"), f"{shown('previous_size_gb')} -> {shown('requested_size_gb')} GB", what,
+             f"endpoint {shown('endpoint') if entry.get('endpoint') is not None else 'unknown'}"]  # fmt: skip
     for label, key in (("http", "http_status"), ("request", "request_id"), ("caller", "caller"),
                        ("client", "client_claimed"), ("replica", "replica"), ("attempt", "attempt_id"),
                        ("snapshot", "snapshot_id")):  # fmt: skip
@@ -157,13 +184,21 @@ def render(entry: Mapping[str, Any]) -> str:
 
 
 def run_audit(
-    *, volume_id: str | None, since: str | None, as_json: bool, out: TextIO | None = None, err: TextIO | None = None
+    *,
+    volume_id: str | None,
+    since: str | None,
+    as_json: bool,
+    endpoint: str | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     try:
         settings = ServerSettings.from_env()
         moment = parse_since(since) if since else None
-        where, entries = read_trail(settings, volume_id=volume_id, since=moment)
+        if endpoint is not None and not endpoint_key(endpoint):
+            raise TrailError("--endpoint wants the URL of an SCP endpoint, such as https://openapi.example.com")
+        where, entries = read_trail(settings, volume_id=volume_id, since=moment, endpoint=endpoint)
     except MissingTrail as exc:
         print(f"scp-volume-mcp: {exc}", file=err)
         return 1
@@ -197,7 +232,7 @@ def run_close(attempt_id: str, *, reason: str | None, err: TextIO | None = None)
         record = AuditRecord(
             phase="close", attempt_id=attempt_id, tool="extend_volume", volume_id=found.volume_id,
             previous_size_gb=None, requested_size_gb=found.target_gb, outcome="closed by hand", api_version=None,
-            detail=reason or "closed by an operator", replica=replica_name(),
+            detail=reason or "closed by an operator", replica=replica_name(), endpoint=found.endpoint,
         )  # fmt: skip
         anyio.run(_write, settings, record)
     except (SettingsError, TrailError, AuditError) as exc:

@@ -2,10 +2,12 @@
 
 An attempt is open when it has an intent, no `close` record, and either no outcome (the process stopped
 between the two: "outcome unknown") or an outcome whose `resize_pending` is true (SCP accepted a resize that
-no read has shown yet, or its fate is unknown). An open attempt younger than `PENDING_TTL_S` blocks every
-other resize of its volume, in every process and replica sharing the trail, until a read shows its target
-size or a failed state (the ledger then appends a `close` record), or a person closes it
-(`scp-volume-mcp audit --close ATTEMPT_ID`).
+no read has shown yet, or its fate is unknown). An open attempt blocks every other resize of its volume, in
+every process and replica sharing the trail, until a read shows its target size or a failed state (the ledger
+then appends a `close` record), a person closes it (`scp-volume-mcp audit --close ATTEMPT_ID`), or its latest
+record (the pending outcome, else the intent) is `PENDING_TTL_S` old. The intent's own age does not end it: a
+snapshot taken first may hold the resize back for more than an hour. The file trail and the team database's
+table decide alike (both feed their records to `OpenAttemptIndex`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class OpenAttempt:
     since: str = ""
     """Its latest record's time: the expiry counts from it (a snapshot taken first may have taken most of an
     hour between the intent and the resize)."""
+    endpoint: str | None = None
+    """The SCP endpoint its intent names (None: not said), for the `close` record that settles it."""
 
     def age_s(self, now: datetime | None = None) -> float:
         return ((now or datetime.now(UTC)) - _moment(self.since or self.started)).total_seconds()
@@ -123,9 +127,10 @@ def _from_intent(record: Mapping[str, Any]) -> OpenAttempt:
     if isinstance(target, bool) or not isinstance(target, int):
         raise ValueError("an intent without an integer size")
     _moment(started)  # a time that does not parse raises ValueError here, not later in a check
-    replica = record.get("replica")
+    replica, endpoint = record.get("replica"), record.get("endpoint")
     return OpenAttempt(str(record["attempt_id"]), volume_id, target, started,
-                       replica if isinstance(replica, str) else None, None, since=started)  # fmt: skip
+                       replica if isinstance(replica, str) else None, None, since=started,
+                       endpoint=endpoint if isinstance(endpoint, str) else None)  # fmt: skip
 
 
 def _with_outcome(attempt: OpenAttempt, record: Mapping[str, Any]) -> OpenAttempt:

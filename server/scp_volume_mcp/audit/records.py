@@ -68,6 +68,10 @@ class AuditRecord:
     resize_pending: bool | None = None
     """On an outcome: True when a resize may still be under way (accepted but not seen, or its fate unknown),
     so the attempt stays open and blocks another resize of the volume until a read settles it."""
+    endpoint: str | None = None
+    """The SCP endpoint (`SCP_ENDPOINT`'s URL) the attempt's requests went to, so that a rehearsal against the
+    emulator and real work can be told apart (`scp-volume-mcp audit --endpoint URL`). None: not said (records
+    from before it are read as "endpoint unknown")."""
     time: str = field(default_factory=_now)
 
     def line(self) -> str:
@@ -105,12 +109,26 @@ def replica_name() -> str:
 
 
 def normalized(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored record in today's shape: older lines said `client` for `client_claimed` and had no phase."""
+    """A stored record in today's shape: older lines said `client` for `client_claimed`, had no phase, and
+    named no endpoint (None: unknown)."""
     entry = dict(record)
     if "client_claimed" not in entry and "client" in entry:
         entry["client_claimed"] = entry.pop("client")
     entry.setdefault("phase", "outcome")
+    entry.setdefault("endpoint", None)
     return entry
+
+
+def endpoint_key(url: str) -> str:
+    """An endpoint as `audit --endpoint` compares it: trimmed, without trailing slashes, in lower case (so
+    `https://API.example/` and `https://api.example` are one endpoint). `team/reader.py` does the same in SQL."""
+    return url.strip().rstrip("/").lower()
+
+
+def same_endpoint(record: Mapping[str, Any], url: str) -> bool:
+    """Whether the record names `url`'s endpoint; a record that names none (unknown) matches no URL."""
+    stored = record.get("endpoint")
+    return isinstance(stored, str) and endpoint_key(stored) == endpoint_key(url)
 
 
 def attempts(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from .recent_growth import GROWTH_WINDOW_S, recent_growth_gb
 from .records import AuditError, AuditRecord, replica_name
 
 OPEN_ATTEMPT_COLUMNS = ("attempt_id", "phase", "outcome", "resize_pending", "requested_size_gb", "volume_id",
-                        "replica", "time")  # fmt: skip
+                        "replica", "endpoint", "time")  # fmt: skip
 GROWTH_COLUMNS = ("attempt_id", "phase", "outcome", "resize_pending", "previous_size_gb", "requested_size_gb",
                   "volume_id", "time")  # fmt: skip
 
@@ -62,8 +62,16 @@ class TableAuditTrail:
             raise AuditError(self._problem(exc)) from None
 
     async def open_attempts(self, volume_id: str) -> list[OpenAttempt]:
-        """From the volume's records of the last `PENDING_TTL_S` (the index on volume and time serves it)."""
-        rows = await self._recent_rows(OPEN_ATTEMPT_COLUMNS, volume_id, PENDING_TTL_S)
+        """Every record of the volume's attempts that have one in the last `PENDING_TTL_S`, whatever the age of
+        the others: an attempt's expiry counts from its latest record, as in the file trail, so an intent hours
+        old (a snapshot taken first) whose pending outcome is recent still blocks. The indexes on volume and
+        time, and on attempt, serve it."""
+        query = (  # aged by the database's clock, which stamped every row (see team/schema.py)
+            f"SELECT {', '.join(OPEN_ATTEMPT_COLUMNS)}, now() FROM {TABLE} "  # noqa: S608
+            f"WHERE volume_id = %(volume)s AND attempt_id IN (SELECT attempt_id FROM {TABLE} "
+            "WHERE volume_id = %(volume)s AND time >= now() - make_interval(secs => %(window)s)) ORDER BY time, id"
+        )
+        rows = await self._read(query, {"volume": volume_id, "window": PENDING_TTL_S})
         if not rows:
             return []
         return open_attempts([_record(OPEN_ATTEMPT_COLUMNS, row[:-1]) for row in rows], volume_id, now=rows[0][-1])
@@ -81,11 +89,15 @@ class TableAuditTrail:
         """The volume's rows of the last `window_s`, oldest first, each ending with the database's `now()`."""
         query = (  # aged by the database's clock, which stamped every row (see team/schema.py)
             f"SELECT {', '.join(columns)}, now() FROM {TABLE} "  # noqa: S608
-            "WHERE volume_id = %s AND time >= now() - make_interval(secs => %s) ORDER BY time, id"
+            "WHERE volume_id = %(volume)s AND time >= now() - make_interval(secs => %(window)s) ORDER BY time, id"
         )
+        return await self._read(query, {"volume": volume_id, "window": window_s})
+
+    async def _read(self, query: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of one query, each ending with the database's `now()`; raises `AuditError`."""
         try:
             await self.database.ensure_schema()
-            return await self.database.execute(query.encode(), (volume_id, window_s), fetch=True)
+            return await self.database.execute(query.encode(), params, fetch=True)
         except DatabaseError as exc:
             raise AuditError(f"cannot read the audit trail: {exc}") from None
         except Exception as exc:

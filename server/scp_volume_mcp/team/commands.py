@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from .database import is_database_url, mask_url
-from .schema import SCHEMA_VERSION, migrate
+from .schema import SCHEMA_VERSION, create_warnings, migrate
 
 
 def run_migrate(out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -37,4 +37,10 @@ def run_migrate(out: TextIO | None = None, err: TextIO | None = None) -> int:
         print(f"{mask_url(url)}: schema version {SCHEMA_VERSION}, already current", file=out)
     else:
         print(f"{mask_url(url)}: schema version {before or 'none'} -> {after}", file=out)
+    try:
+        warnings = create_warnings(url)
+    except psycopg.Error as exc:
+        warnings = [f"cannot tell which roles may CREATE in its schemas: {Database(url).safe(exc)}"]
+    for warning in warnings:
+        print(f"scp-volume-mcp: warning: {warning}", file=err)
     return 0
