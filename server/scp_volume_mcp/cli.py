@@ -222,6 +222,9 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_format)
     if args.command == "serve":
         from .http_transport import serve
+        from .settings import say_start_problems
+
+        say_start_problems(args.transport)  # what is already wrong, said now rather than at the first call
 
         return serve(
             transport=args.transport,

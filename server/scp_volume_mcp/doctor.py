@@ -25,9 +25,8 @@ from .scp import (
     check_api_version,
     config_dir,
     credentials_exposure,
-    load_config,
 )
-from .settings import ServerSettings, SettingsError
+from .settings import ScpSettingsCheck, ServerSettings, SettingsError, check_scp_settings
 from .untrusted_text import clean
 
 MAX_SKEW_S = 60.0
@@ -193,42 +192,41 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
         report.ok(f"audit trail and volume locks: PostgreSQL {mask_url(url)} (table writable)")
 
 
-def _configuration(report: _Report) -> ScpConfig | None:
-    """The SCP client's settings and where each came from; None when they cannot be loaded (reported)."""
-    try:
-        config: ScpConfig | None = load_config()
-    except ScpConfigError as exc:
-        report.fail(str(exc), exc.fix or "correct the setting named above, then run doctor again")
-        config = None
-    if config is not None:
-        _settings(report, config)
-        for warning in config.warnings:
+def _configuration(report: _Report) -> ScpSettingsCheck:
+    """The SCP client's settings and where each came from, every problem found (`check_scp_settings`, which
+    `serve` says at start in the same words)."""
+    check = check_scp_settings()
+    for problem in check.problems:
+        report.fail(str(problem), problem.fix or "correct the setting named above, then run doctor again")
+    if check.config is not None:
+        _settings(report, check.config)
+        for warning in check.config.warnings:
             report.warn(warning)
     if exposure := credentials_exposure():
         report.warn(exposure)
-    return config
+    return check
 
 
-def _api_version(report: _Report, config: ScpConfig) -> ScpConfig:
-    """The configured API version's status. The configuration the checks below use: the current version
-    instead of one that is refused."""
+def _api_version(report: _Report, version: str, source: str) -> str:
+    """The configured API version's status. The version the checks below use: the current one instead of one
+    that is refused."""
     print("API version:", file=report.out)
     try:
-        status = check_api_version(config.api_version)
+        status = check_api_version(version)
     except ScpConfigError as exc:
-        fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({_source(config, 'api_version')})"
+        fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({source})"
         said, _, last = str(exc).rpartition("; ")
         if said and f"SCP_API_VERSION={CURRENT_API_VERSION}" in last:  # its last sentence is the fix: said once
             report.fail(said + ".", fix)
         else:
             report.fail(str(exc), fix)
         report.info(f"the checks below use API version {CURRENT_API_VERSION}")
-        return replace(config, api_version=CURRENT_API_VERSION)
+        return CURRENT_API_VERSION
     date = status.not_before.isoformat() if status.not_before else "no end date"
     report.ok(f"{status.version}: {status.state.lower()}, {date}")
     if status.warning:
         report.warn(status.warning)
-    return config
+    return version
 
 
 def _file_trail(report: _Report, path: Path | None, *, default: bool) -> None:
@@ -271,9 +269,13 @@ def _server(report: _Report) -> None:
 def run_doctor(out: TextIO = sys.stdout) -> int:
     report = _Report(out)
     print("scp-volume-mcp doctor", file=out)
-    config = _configuration(report)
-    if config is not None:
-        anyio.run(_probe, report, _api_version(report, config))
+    check = _configuration(report)
+    if check.config is not None:
+        version = _api_version(report, check.config.api_version, _source(check.config, "api_version"))
+        anyio.run(_probe, report, replace(check.config, api_version=version))
+    else:  # the keys or the endpoint are missing: the version is still checked, so that it is not found later
+        source = "environment SCP_API_VERSION" if os.environ.get("SCP_API_VERSION") else "the configuration"
+        _api_version(report, check.api_version, source)
     _server(report)
     print("All good." if report.problems == 0 else f"{plural(report.problems, 'problem')} found.", file=out)
     return 0 if report.problems == 0 else 1
