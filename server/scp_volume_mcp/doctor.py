@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import anyio
 
@@ -28,6 +28,9 @@ from .scp import (
 )
 from .settings import ScpSettingsCheck, ServerSettings, SettingsError, check_scp_settings
 from .untrusted_text import clean
+
+if TYPE_CHECKING:
+    from .team.database import Database
 
 MAX_SKEW_S = 60.0
 _SNAPSHOT_POLICY = {
@@ -165,7 +168,9 @@ def _transport_fix(exc: ScpTransportError, config: ScpConfig) -> str:
 
 
 def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
-    """Team mode: the database holds the locks and the trail; check it as the server will use it."""
+    """Team mode: the database holds the locks and the trail; check it as the server will use it, after one
+    plain connection, whose refusal carries the database's own words (a wrong password, an unknown database),
+    which the server's pool would only log."""
     from .audit.table_trail import TableAuditTrail
     from .team.database import TEAM_EXTRA_INSTALL, Database, TeamExtraMissing, require_team_extra
 
@@ -178,6 +183,7 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     async def check() -> None:
         database = Database(url, lock_timeout_s=lock_timeout_s)
         try:
+            await _connect_once(url, database)
             await TableAuditTrail(database).check_writable()
         finally:
             await database.aclose()
@@ -185,11 +191,28 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     try:
         anyio.run(check)
     except AuditError as exc:
-        report.fail(str(exc), "check SCP_DATABASE_URL and that PostgreSQL answers; extensions are refused until then")
+        if "password authentication failed" in str(exc):
+            fix = "correct the user name or password in SCP_DATABASE_URL (the database refused them)"
+        else:
+            fix = "check SCP_DATABASE_URL and that PostgreSQL answers; extensions are refused until then"
+        report.fail(str(exc), fix)
     else:
         from .team.database import mask_url
 
         report.ok(f"audit trail and volume locks: PostgreSQL {mask_url(url)} (table writable)")
+
+
+async def _connect_once(url: str, database: Database) -> None:
+    """Connect once, outside the pools; raises `AuditError` with the database's own error, password masked."""
+    import psycopg
+
+    from .team.database import CONNECT_TIMEOUT_S
+
+    try:
+        connection = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+    except psycopg.Error as exc:
+        raise AuditError(f"cannot connect to the database {database.display_url}: {database.safe(exc)}") from None
+    await connection.close()
 
 
 def _configuration(report: _Report) -> ScpSettingsCheck:
