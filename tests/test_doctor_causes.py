@@ -63,3 +63,36 @@ def test_a_wrong_database_password_is_named_by_the_database(doctor_env: pytest.M
     assert "password in SCP_DATABASE_URL" in fix
     assert wrong not in out
     assert right not in out
+
+
+# --- a policy file without a rule ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("", "is empty"),
+        ("\n   \n", "is empty"),
+        ("# limits to come\n# max_size_gb = 4096\n", "holds only comments"),
+        ("[limits]\n\n[approval]\n", "sets no rules"),
+    ],
+)
+def test_a_policy_file_without_rules_is_named_as_such(
+    doctor_env: pytest.MonkeyPatch, tmp_path: Path, content: str, named: str
+) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(content)
+    doctor_env.setenv("SCP_POLICY_FILE", str(policy))
+    out = _doctor(0)  # a warning: the server runs with it, as without a file
+    [line] = [line for line in out.splitlines() if "SCP_POLICY_FILE" in line]
+    assert line.startswith("  warn")
+    assert f"team policy {policy} (SCP_POLICY_FILE) {named}" in line
+    assert "no limits and no approval rules apply" in line
+
+
+def test_a_policy_file_with_rules_is_ok(doctor_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("# ours\n[limits]\nmax_size_gb = 4096\n")
+    doctor_env.setenv("SCP_POLICY_FILE", str(policy))
+    [line] = [line for line in _doctor(0).splitlines() if "SCP_POLICY_FILE" in line]
+    assert line.startswith("  ok")

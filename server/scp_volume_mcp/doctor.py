@@ -267,6 +267,26 @@ def _file_trail(report: _Report, path: Path | None, *, default: bool) -> None:
         report.ok(trail_notice(where, default=default))
 
 
+def _empty_policy(path: Path | None) -> str:
+    """A policy file without a rule: said as such (empty, comments only, or tables without keys). A warning, not
+    a failure: the server runs with it, as without a file; but whoever set SCP_POLICY_FILE meant some limit."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()] if path else []
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    lines = [line for line in lines if line]
+    if not lines:
+        what = "is empty"
+    elif all(line.startswith("#") for line in lines):
+        what = "holds only comments"
+    else:
+        what = "sets no rules"
+    return (
+        f"team policy {path} (SCP_POLICY_FILE) {what}: no limits and no approval rules apply beyond the "
+        "platform's; add keys under [limits] or [approval], or unset SCP_POLICY_FILE"
+    )
+
+
 def _server(report: _Report) -> None:
     """The server's own settings and its audit trail."""
     print("Server:", file=report.out)
@@ -282,7 +302,10 @@ def _server(report: _Report) -> None:
         report.info("no team policy file (SCP_POLICY_FILE): no limits beyond the platform's")
     else:
         rules = settings.policy.describe()
-        report.ok(f"team policy {settings.policy.source} (SCP_POLICY_FILE): " + ("; ".join(rules) or "no rules"))
+        if rules:
+            report.ok(f"team policy {settings.policy.source} (SCP_POLICY_FILE): " + "; ".join(rules))
+        else:
+            report.warn(_empty_policy(settings.policy.source))
     if settings.database_url:
         _team_trail(report, settings.database_url, settings.lock_timeout_s)
     else:
