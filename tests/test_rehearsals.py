@@ -4,17 +4,23 @@ command they give works); `emulator --volumes` refuses an id that is not a UUID.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
-from scp_volume_mcp.audit.command import read_file
+from scp_volume_mcp import cli
+from scp_volume_mcp.audit.command import read_file, run_close
+from scp_volume_mcp.audit.open_attempts import PENDING_TTL_S
+from scp_volume_mcp.emulator import REHEARSAL_CLOSE, REHEARSAL_TRAIL, EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import default_audit_log, rehearsal_audit_log
 
@@ -57,3 +63,57 @@ def test_the_client_snippet_points_at_the_rehearsal_trail() -> None:
     assert trail == rehearsal_audit_log()
     assert trail != default_audit_log()
     assert trail.parent.is_dir()  # a server refuses a trail whose folder is missing
+
+
+# --- the emulator's words, and the command they give -------------------------------------------------------------
+
+
+def test_the_reset_says_how_rehearsals_stay_apart_and_how_to_close_an_attempt(emulator: EmulatorServer) -> None:
+    answer = httpx.post(f"{emulator.url}/_emulator/reset", json={})
+    assert answer.status_code == 200
+    note = answer.json()["note"]
+    assert answer.json()["ok"] is True
+    assert "SCP_AUDIT_LOG" in note
+    assert "scp-volume-mcp audit --close ATTEMPT_ID" in note
+    assert "up to an hour" in note
+    assert PENDING_TTL_S == 3600  # the hour the note names
+
+
+def test_the_emulator_start_up_text_exports_the_rehearsal_trail(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import scp_volume_mcp.emulator as emulator_package
+
+    monkeypatch.setattr(emulator_package, "serve_forever", lambda state, host, port: None)
+    assert cli._run_emulator(cli._parser().parse_args(["emulator", "--port", "8765"])) == 0
+    said = capsys.readouterr().err
+    trail = shlex.quote(str(rehearsal_audit_log()))
+    assert f"  export SCP_AUDIT_LOG={trail}" in said
+    assert REHEARSAL_TRAIL in said
+    assert f"SCP_AUDIT_LOG={trail} scp-volume-mcp audit --close ATTEMPT_ID" in said
+    assert said.rstrip().endswith("Press Ctrl+C to stop.")
+
+
+def test_the_close_command_the_emulator_gives_closes_a_rehearsal_attempt(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    trail = tmp_path / "rehearsal.jsonl"
+    intent = {"phase": "intent", "attempt_id": "a" * 32, "time": datetime.now(UTC).isoformat(),
+              "volume_id": EXAMPLE_VOLUME_ID, "previous_size_gb": 100, "requested_size_gb": 104,
+              "tool": "extend_volume"}  # fmt: skip
+    trail.write_text(json.dumps(intent) + "\n")
+    [command] = re.findall(
+        r"`(SCP_AUDIT_LOG=<the rehearsal file> scp-volume-mcp audit --close [^`]+)`", REHEARSAL_CLOSE
+    )
+    words = shlex.split(command.replace("<the rehearsal file>", str(trail)).replace("ATTEMPT_ID", "a" * 32))
+    assignment, program, *argv = words
+    assert program == "scp-volume-mcp"
+    name, _, value = assignment.partition("=")
+    for variable in [n for n in os.environ if n.startswith("SCP_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv(name, value)
+    args = cli._parser().parse_args(argv)
+    err = io.StringIO()
+    assert run_close(args.close, reason=args.reason, err=err) == 0, err.getvalue()
+    closed = read_file(trail)[-1]
+    assert (closed["phase"], closed["detail"]) == ("close", "emulator reset")

@@ -8,7 +8,14 @@ The HTTP parts (and with them httpx and uvicorn) load on first use.
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_attributes
-from ._defaults import DEFAULT_MAX_VOLUME_GB, DEFAULT_PORT, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
+from ._defaults import (
+    DEFAULT_MAX_VOLUME_GB,
+    DEFAULT_PORT,
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
+    REHEARSAL_CLOSE,
+    REHEARSAL_TRAIL,
+)
 
 if TYPE_CHECKING:
     from ._app import EmulatorApp
@@ -44,6 +51,8 @@ __all__ = [
     "DEFAULT_PORT",
     "EMULATOR_ACCESS_KEY",
     "EMULATOR_SECRET_KEY",
+    "REHEARSAL_CLOSE",
+    "REHEARSAL_TRAIL",
     "AcceptedResize",
     "EmulatorApp",
     "EmulatorServer",
