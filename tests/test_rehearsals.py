@@ -20,7 +20,7 @@ import pytest
 from scp_volume_mcp import cli
 from scp_volume_mcp.audit.command import read_file, run_close
 from scp_volume_mcp.audit.open_attempts import PENDING_TTL_S
-from scp_volume_mcp.emulator import REHEARSAL_CLOSE, REHEARSAL_TRAIL, EmulatorServer
+from scp_volume_mcp.emulator import REHEARSAL_CLOSE, REHEARSAL_TRAIL, EmulatorServer, load_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import default_audit_log, rehearsal_audit_log
 
@@ -117,3 +117,27 @@ def test_the_close_command_the_emulator_gives_closes_a_rehearsal_attempt(
     assert run_close(args.close, reason=args.reason, err=err) == 0, err.getvalue()
     closed = read_file(trail)[-1]
     assert (closed["phase"], closed["detail"]) == ("close", "emulator reset")
+
+
+# --- emulator --volumes: UUIDs only -------------------------------------------------------------------------------
+
+
+def test_a_volume_id_that_is_not_a_uuid_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "volumes.json"
+    path.write_text(json.dumps([{"id": "my-volume", "size": 16, "state": "available"}]))
+    with pytest.raises(ValueError, match="id must be a UUID") as caught:
+        load_volumes(path)
+    said = str(caught.value)
+    assert f"{path}: volume #0 (my-volume): id must be a UUID such as {EXAMPLE_VOLUME_ID}" in said
+    assert "\n" not in said
+    path.write_text(json.dumps([{"id": EXAMPLE_VOLUME_ID.upper(), "size": 16, "state": "available"}]))
+    assert len(load_volumes(path)) == 1  # a UUID in capitals is still one, as the tools take it
+
+
+def test_emulator_volumes_with_a_bad_id_exits_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "volumes.json"
+    path.write_text(json.dumps({"volumes": [{"id": "vol 1\nx", "size": 16, "state": "available"}]}))
+    assert cli._run_emulator(cli._parser().parse_args(["emulator", "--volumes", str(path)])) == 2
+    said = capsys.readouterr().err
+    assert len(said.strip().splitlines()) == 1, said  # not started: no start-up text either
+    assert "id must be a UUID" in said
