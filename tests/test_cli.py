@@ -111,6 +111,7 @@ def test_doctor_reports_clock_skew(scp_env: EmulatorServer) -> None:
     assert "this machine's clock is 300 s behind the server's" in out or "is 299 s behind" in out
 
 
+@pytest.mark.slow  # a server subprocess
 def test_logs_go_to_stderr_as_json_and_stdout_stays_protocol(emulator: EmulatorServer) -> None:
     messages: list[dict[str, object]] = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -148,6 +149,7 @@ def test_logs_go_to_stderr_as_json_and_stdout_stays_protocol(emulator: EmulatorS
     assert any(r["logger"] == "scp_volume_mcp.scp" and "-> 200" in r["message"] for r in records)
 
 
+@pytest.mark.slow  # a server subprocess each
 @pytest.mark.parametrize(("mode", "warned"), [(0o644, True), (0o640, True), (0o600, False)])
 def test_readable_credentials_are_warned_about_with_the_fix(
     scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: int, warned: bool

@@ -115,7 +115,10 @@ def test_a_database_that_is_down_gets_one_line_per_retry_window(caplog: pytest.L
         ('[{"id": "v1", "size": 10}]', "volume #0 (v1): missing state"),
         ('[{"id": "v1", "size": "ten", "state": "available"}]', "volume #0 (v1): size must be"),
         ('[{"id": "v1", "size": 10, "state": "available", "sise": 12}]', "volume #0 (v1): unknown key sise"),
-        ('{"volumes": [{"id": "v1", "size": 16, "state": "available"}, 7]}', "volume #1: not an object"),
+        (
+            '{"volumes": [{"id": "0b5e7c1a-2f3d-4e6b-9a8c-1d2e3f4a5b60", "size": 16, "state": "available"}, 7]}',
+            "volume #1: not an object",
+        ),
     ],
 )
 def test_a_bad_volumes_file_is_one_line_naming_the_entry(tmp_path: Path, content: str, expected: str) -> None:

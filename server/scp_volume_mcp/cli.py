@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -172,6 +173,8 @@ def _run_emulator(args: argparse.Namespace) -> int:
     from .emulator import (
         EMULATOR_ACCESS_KEY,
         EMULATOR_SECRET_KEY,
+        REHEARSAL_CLOSE,
+        REHEARSAL_TRAIL,
         EmulatorSettings,
         EmulatorState,
         default_volumes,
@@ -180,6 +183,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
         serve_forever,
     )
     from .scp import url_host
+    from .settings import rehearsal_audit_log
 
     settings = EmulatorSettings(
         extend_seconds=args.extend_seconds,
@@ -199,13 +203,17 @@ def _run_emulator(args: argparse.Namespace) -> int:
         volumes = (volumes or default_volumes()) + generated_volumes(args.generated_volumes)
     state = EmulatorState(volumes, settings)
     host = url_host(args.host)
+    trail = shlex.quote(str(rehearsal_audit_log()))
     print(
         f"SCP emulator on http://{host}:{args.port} ({len(state.all())} volumes). Use:\n"
         f"  export SCP_ENDPOINT=http://{host}:{args.port}\n"
         f"  export SCP_ACCESS_KEY={EMULATOR_ACCESS_KEY}\n"
         f"  export SCP_SECRET_KEY={EMULATOR_SECRET_KEY}\n"
+        f"  export SCP_AUDIT_LOG={trail}  # the rehearsals' own audit trail\n"
         "To rehearse endpoint discovery instead, unset SCP_ENDPOINT and:\n"
         f"  export SCP_AUTH_URL=http://{host}:{args.port}/v1 SCP_REGION=kr-west1\n"
+        f"{REHEARSAL_TRAIL}\n"
+        f"{REHEARSAL_CLOSE.replace('<the rehearsal file>', trail)}\n"
         "Press Ctrl+C to stop.",
         file=sys.stderr,
         flush=True,
@@ -222,6 +230,9 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_format)
     if args.command == "serve":
         from .http_transport import serve
+        from .settings import say_start_problems
+
+        say_start_problems(args.transport)  # what is already wrong, said now rather than at the first call
 
         return serve(
             transport=args.transport,

@@ -1,7 +1,8 @@
 """`scp-volume-mcp demo`: the whole product against the embedded emulator, with no account and no network.
 
 It starts the emulator on a free loopback port, launches `scp-volume-mcp serve` over stdio exactly as an
-MCP client would, and drives a real MCP client through list, plan, a confirmed extension with progress,
+MCP client would (with an audit trail of its own in a temporary folder: rehearsed resizes never reach the
+user's own trail), and drives a real MCP client through list, plan, a confirmed extension with progress,
 and a refused shrink. The extension takes a snapshot first (the way back), and the resize is sent only once the
 snapshot is available. The emulator's journal then shows what reached "SCP", in order.
 """
@@ -9,7 +10,9 @@ snapshot is available. The emulator's journal then shows what reached "SCP", in 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from .emulator import (
     EmulatorState,
 )
 from .scp import EXAMPLE_VOLUME_ID
+from .settings import rehearsal_audit_log
 
 EXTEND_SECONDS = 2.0
 SNAPSHOT_SECONDS = 1.0
@@ -41,7 +45,7 @@ def _step(title: str) -> None:
     _say(f"== {title}")
 
 
-async def _drive(endpoint: str) -> int:
+async def _drive(endpoint: str, trail: Path) -> int:
     server = StdioServerParameters(
         command=sys.executable,
         args=["-m", "scp_volume_mcp", "serve"],
@@ -50,6 +54,7 @@ async def _drive(endpoint: str) -> int:
             "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY,
             "SCP_SECRET_KEY": EMULATOR_SECRET_KEY,
             "SCP_POLL_INTERVAL": "0.5",
+            "SCP_AUDIT_LOG": str(trail),  # the demo's own: the user's trail never sees a rehearsal
         },
     )
 
@@ -92,10 +97,12 @@ async def _drive(endpoint: str) -> int:
 
 def client_snippet(endpoint: str = f"http://127.0.0.1:{DEFAULT_PORT}") -> str:
     """A client configuration (the `mcpServers` shape of Claude Desktop and Cursor) that starts this very
-    installation's server against the emulator at `endpoint`, with the emulator's keys: paste-ready."""
+    installation's server against the emulator at `endpoint`, with the emulator's keys and the rehearsal audit
+    trail (`settings.rehearsal_audit_log`, apart from the user's own): paste-ready."""
     script = Path(sys.executable).with_name("scp-volume-mcp")
     command, args = (str(script), ["serve"]) if script.exists() else (sys.executable, ["-m", "scp_volume_mcp", "serve"])
-    env = {"SCP_ENDPOINT": endpoint, "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY, "SCP_SECRET_KEY": EMULATOR_SECRET_KEY}
+    env = {"SCP_ENDPOINT": endpoint, "SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY, "SCP_SECRET_KEY": EMULATOR_SECRET_KEY,
+           "SCP_AUDIT_LOG": str(rehearsal_audit_log())}  # fmt: skip
     return json.dumps({"mcpServers": {"scp-volume": {"command": command, "args": args, "env": env}}}, indent=2)
 
 
@@ -104,13 +111,16 @@ def _rehearse_yourself() -> None:
     _say("   Start the emulator in a terminal (it keeps running):  scp-volume-mcp emulator")
     _say("   and paste this into your client's configuration (claude_desktop_config.json, ~/.cursor/mcp.json):")
     _say(client_snippet())
+    _say("   Its SCP_AUDIT_LOG keeps your rehearsals' resizes in a trail of their own, apart from real work.")
 
 
 def run_demo() -> int:
+    trail = Path(tempfile.mkdtemp(prefix="scp-volume-mcp-demo-")) / "audit.jsonl"
     state = EmulatorState(settings=EmulatorSettings(extend_seconds=EXTEND_SECONDS, snapshot_seconds=SNAPSHOT_SECONDS))
     with EmulatorServer(state) as emulator:
         _say(f"Embedded SCP emulator on {emulator.url} (signatures checked, {len(state.all())} volumes).")
-        status = anyio.run(_drive, emulator.url)
+        _say(f"The demo's audit trail, apart from your own: {trail}")
+        status = anyio.run(_drive, emulator.url, trail)
         puts = state.requests("PUT")
         writes = [e for e in state.journal if e.method != "GET"]
         _step("What reached the emulator")
@@ -122,6 +132,9 @@ def run_demo() -> int:
         in_order = [e.route for e in writes] == ["snapshot", "extend"]
         _say("   The snapshot came first; the resize only once it was available." if in_order else "   Wrong order!")
         status = status or (0 if len(puts) == 1 and in_order else 1)
+    _step("What the audit trail recorded")
+    _say(f"   The demo kept its own trail, {trail}; your own trail is untouched. Read it with:")
+    _say(f"   SCP_AUDIT_LOG={shlex.quote(str(trail))} scp-volume-mcp audit")
     _rehearse_yourself()
     _say()
     _say("Demo finished: " + ("everything behaved." if status == 0 else "something went wrong (see above)."))

@@ -6,7 +6,8 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -25,10 +26,14 @@ from .scp import (
     check_api_version,
     config_dir,
     credentials_exposure,
-    load_config,
 )
-from .settings import ServerSettings, SettingsError
+from .settings import ScpSettingsCheck, ServerSettings, SettingsError, check_scp_settings, oauth_variables
 from .untrusted_text import clean
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .team.database import Database
 
 MAX_SKEW_S = 60.0
 _SNAPSHOT_POLICY = {
@@ -166,7 +171,9 @@ def _transport_fix(exc: ScpTransportError, config: ScpConfig) -> str:
 
 
 def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
-    """Team mode: the database holds the locks and the trail; check it as the server will use it."""
+    """Team mode: the database holds the locks and the trail; check it as the server will use it, after one
+    plain connection, whose refusal carries the database's own words (a wrong password, an unknown database),
+    which the server's pool would only log."""
     from .audit.table_trail import TableAuditTrail
     from .team.database import TEAM_EXTRA_INSTALL, Database, TeamExtraMissing, require_team_extra
 
@@ -179,6 +186,7 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     async def check() -> None:
         database = Database(url, lock_timeout_s=lock_timeout_s)
         try:
+            await _connect_once(url, database)
             await TableAuditTrail(database).check_writable()
         finally:
             await database.aclose()
@@ -186,49 +194,65 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     try:
         anyio.run(check)
     except AuditError as exc:
-        report.fail(str(exc), "check SCP_DATABASE_URL and that PostgreSQL answers; extensions are refused until then")
+        if "password authentication failed" in str(exc):
+            fix = "correct the user name or password in SCP_DATABASE_URL (the database refused them)"
+        else:
+            fix = "check SCP_DATABASE_URL and that PostgreSQL answers; extensions are refused until then"
+        report.fail(str(exc), fix)
     else:
         from .team.database import mask_url
 
         report.ok(f"audit trail and volume locks: PostgreSQL {mask_url(url)} (table writable)")
 
 
-def _configuration(report: _Report) -> ScpConfig | None:
-    """The SCP client's settings and where each came from; None when they cannot be loaded (reported)."""
+async def _connect_once(url: str, database: Database) -> None:
+    """Connect once, outside the pools; raises `AuditError` with the database's own error, password masked."""
+    import psycopg
+
+    from .team.database import CONNECT_TIMEOUT_S
+
     try:
-        config: ScpConfig | None = load_config()
-    except ScpConfigError as exc:
-        report.fail(str(exc), exc.fix or "correct the setting named above, then run doctor again")
-        config = None
-    if config is not None:
-        _settings(report, config)
-        for warning in config.warnings:
+        connection = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+    except psycopg.Error as exc:
+        raise AuditError(f"cannot connect to the database {database.display_url}: {database.safe(exc)}") from None
+    await connection.close()
+
+
+def _configuration(report: _Report) -> ScpSettingsCheck:
+    """The SCP client's settings and where each came from, every problem found (`check_scp_settings`, which
+    `serve` says at start in the same words)."""
+    check = check_scp_settings()
+    for problem in check.problems:
+        report.fail(str(problem), problem.fix or "correct the setting named above, then run doctor again")
+    if check.config is not None:
+        _settings(report, check.config)
+        for warning in check.config.warnings:
             report.warn(warning)
     if exposure := credentials_exposure():
         report.warn(exposure)
-    return config
+    return check
 
 
-def _api_version(report: _Report, config: ScpConfig) -> ScpConfig:
-    """The configured API version's status. The configuration the checks below use: the current version
-    instead of one that is refused."""
+def _api_version(report: _Report, version: str, source: str) -> str:
+    """The configured API version's status. The version the checks below use: the current one instead of one
+    that is refused."""
     print("API version:", file=report.out)
     try:
-        status = check_api_version(config.api_version)
+        status = check_api_version(version)
     except ScpConfigError as exc:
-        fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({_source(config, 'api_version')})"
+        fix = f"set SCP_API_VERSION={CURRENT_API_VERSION}, the current version ({source})"
         said, _, last = str(exc).rpartition("; ")
         if said and f"SCP_API_VERSION={CURRENT_API_VERSION}" in last:  # its last sentence is the fix: said once
             report.fail(said + ".", fix)
         else:
             report.fail(str(exc), fix)
         report.info(f"the checks below use API version {CURRENT_API_VERSION}")
-        return replace(config, api_version=CURRENT_API_VERSION)
+        return CURRENT_API_VERSION
     date = status.not_before.isoformat() if status.not_before else "no end date"
     report.ok(f"{status.version}: {status.state.lower()}, {date}")
     if status.warning:
         report.warn(status.warning)
-    return config
+    return version
 
 
 def _file_trail(report: _Report, path: Path | None, *, default: bool) -> None:
@@ -246,6 +270,26 @@ def _file_trail(report: _Report, path: Path | None, *, default: bool) -> None:
         report.ok(trail_notice(where, default=default))
 
 
+def _empty_policy(path: Path | None) -> str:
+    """A policy file without a rule: said as such (empty, comments only, or tables without keys). A warning, not
+    a failure: the server runs with it, as without a file; but whoever set SCP_POLICY_FILE meant some limit."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()] if path else []
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    lines = [line for line in lines if line]
+    if not lines:
+        what = "is empty"
+    elif all(line.startswith("#") for line in lines):
+        what = "holds only comments"
+    else:
+        what = "sets no rules"
+    return (
+        f"team policy {path} (SCP_POLICY_FILE) {what}: no limits and no approval rules apply beyond the "
+        "platform's; add keys under [limits] or [approval], or unset SCP_POLICY_FILE"
+    )
+
+
 def _server(report: _Report) -> None:
     """The server's own settings and its audit trail."""
     print("Server:", file=report.out)
@@ -261,19 +305,157 @@ def _server(report: _Report) -> None:
         report.info("no team policy file (SCP_POLICY_FILE): no limits beyond the platform's")
     else:
         rules = settings.policy.describe()
-        report.ok(f"team policy {settings.policy.source} (SCP_POLICY_FILE): " + ("; ".join(rules) or "no rules"))
+        if rules:
+            report.ok(f"team policy {settings.policy.source} (SCP_POLICY_FILE): " + "; ".join(rules))
+        else:
+            report.warn(_empty_policy(settings.policy.source))
     if settings.database_url:
         _team_trail(report, settings.database_url, settings.lock_timeout_s)
     else:
         _file_trail(report, settings.audit_log, default=settings.audit_log_default)
 
 
+_METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
+"""Where the server's `jwks.JwksCache` looks for the issuer's metadata, in this order."""
+
+
+def _oauth(report: _Report) -> None:
+    """With OAuth set: the issuer's metadata and signing keys fetched as the server fetches them, so that an
+    issuer the server cannot use fails here instead of every client getting 401."""
+    names = oauth_variables()
+    if not names:
+        return
+    from .jwks import OAuthConfigError
+    from .oauth import AUDIENCE_ENV, ISSUER_ENV, OAuthSettings
+
+    print("OAuth:", file=report.out)
+    report.info("used by `serve --transport http` only (over stdio these variables do nothing)")
+    try:
+        settings = OAuthSettings.from_env(os.environ)
+    except OAuthConfigError as exc:
+        report.fail(str(exc), f"set {ISSUER_ENV} and {AUDIENCE_ENV}, each an https:// URL (plain http on loopback)")
+        return
+    if settings is None:
+        report.warn(f"{', '.join(names)} set without {ISSUER_ENV} and {AUDIENCE_ENV}: OAuth is off")
+        return
+    anyio.run(_issuer, report, settings.issuer)
+
+
+async def _issuer(report: _Report, issuer: str) -> None:
+    import httpx
+
+    from .jwks import OAuthConfigError, require_secure
+    from .oauth import HTTP_TIMEOUT_S, ISSUER_ENV
+
+    until = "until the server can fetch its signing keys, every client gets 401"
+    fix = f"set {ISSUER_ENV} to the authorization server's issuer URL, exactly as its tokens' iss; {until}"
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False) as http:
+        jwks_uri, why, reached = await _metadata(http, issuer, HTTP_TIMEOUT_S)
+        if not reached:
+            report.fail(f"the OAuth issuer {issuer} cannot be reached: {why}",
+                        f"check {ISSUER_ENV} and the network path to it (a proxy: HTTPS_PROXY); {until}")  # fmt: skip
+            return
+        if jwks_uri is None:
+            report.fail(f"the OAuth issuer {issuer} {why}", fix)
+            return
+        try:
+            require_secure("jwks_uri", jwks_uri)
+        except OAuthConfigError as exc:
+            report.fail(f"the OAuth issuer {issuer}: {exc}", fix)
+            return
+        keys = await _get(http, jwks_uri, HTTP_TIMEOUT_S)
+    if isinstance(keys, str) or keys.status_code != 200:
+        why = keys if isinstance(keys, str) else f"HTTP {keys.status_code}"
+        report.fail(f"the OAuth issuer {issuer}'s signing keys cannot be fetched from {jwks_uri}: {why}", fix)
+        return
+    count = _signing_keys(_json(keys))
+    if count == 0:
+        report.fail(f"the OAuth issuer {issuer} publishes no signing keys at {jwks_uri}", fix)
+        return
+    report.ok(f"OAuth issuer {issuer}: {plural(count, 'signing key')} at {jwks_uri}")
+
+
+async def _metadata(http: httpx.AsyncClient, issuer: str, timeout_s: float) -> tuple[str | None, str, bool]:
+    """(the issuer's `jwks_uri` as `jwks.JwksCache` finds it, else None; why not, in words; whether any metadata
+    URL answered at all)."""
+    from .oauth import ISSUER_ENV
+
+    base, said, reasons = issuer.rstrip("/"), [], []
+    for path in _METADATA_PATHS:
+        url = base + path
+        got = await _get(http, url, timeout_s)
+        if isinstance(got, str):
+            reasons.append(got)
+            said.append(f"{url}: {got}")
+            continue
+        metadata = _json(got)
+        if not isinstance(metadata, dict):
+            said.append(f"{url}: " + (f"HTTP {got.status_code}" if got.status_code != 200 else "not a JSON object"))
+            continue
+        named = metadata.get("issuer")
+        if not isinstance(named, str) or named.rstrip("/") != base:
+            return None, f"has metadata at {url} naming another issuer ({str(named)[:120]!r}), not {ISSUER_ENV}'s", True
+        jwks_uri = metadata.get("jwks_uri")
+        if isinstance(jwks_uri, str) and jwks_uri:
+            return jwks_uri, "", True
+        said.append(f"{url}: no jwks_uri")
+    if len(reasons) == len(_METADATA_PATHS):
+        return None, "; ".join(dict.fromkeys(reasons)), False
+    return None, f"publishes no metadata with a jwks_uri ({'; '.join(said)})", True
+
+
+async def _get(http: httpx.AsyncClient, url: str, timeout_s: float) -> httpx.Response | str:
+    """The answer, or why there is none, in words (as doctor says it for the SCP endpoint)."""
+    import httpx
+
+    from .scp._errors import connection_failure
+
+    try:
+        return await http.get(url)
+    except httpx.TimeoutException:
+        return f"no answer within {timeout_s:g} s"
+    except httpx.HTTPError as exc:
+        parts = urlsplit(url)
+        return connection_failure(exc, parts.hostname or "", parts.port)[1]
+
+
+def _json(response: httpx.Response) -> object:
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _signing_keys(document: object) -> int:
+    """How many keys of a JWKS the server can verify tokens with (as `jwks.JwksCache` reads them)."""
+    import jwt
+
+    entries = document.get("keys", []) if isinstance(document, dict) else []
+    count = 0
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+            continue
+        try:
+            jwt.PyJWK(entry)
+        except jwt.PyJWTError:
+            continue
+        count += 1
+    return count
+
+
 def run_doctor(out: TextIO = sys.stdout) -> int:
     report = _Report(out)
     print("scp-volume-mcp doctor", file=out)
-    config = _configuration(report)
-    if config is not None:
-        anyio.run(_probe, report, _api_version(report, config))
+    check = _configuration(report)
+    if check.config is not None:
+        version = _api_version(report, check.config.api_version, _source(check.config, "api_version"))
+        anyio.run(_probe, report, replace(check.config, api_version=version))
+    else:  # the keys or the endpoint are missing: the version is still checked, so that it is not found later
+        source = "environment SCP_API_VERSION" if os.environ.get("SCP_API_VERSION") else "the configuration"
+        _api_version(report, check.api_version, source)
     _server(report)
+    _oauth(report)
     print("All good." if report.problems == 0 else f"{plural(report.problems, 'problem')} found.", file=out)
     return 0 if report.problems == 0 else 1

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .scp import ScpConfigError
+from .logs import START_LOGGER
+from .scp import CURRENT_API_VERSION, ScpConfig, ScpConfigError, check_api_version, load_config
 from .scp._config import parse_timeout
 
 if TYPE_CHECKING:
@@ -176,3 +179,124 @@ def _audit_log(value: str) -> Path | None:
     if value.lower() == AUDIT_OFF:
         return None
     return Path(value).expanduser() if value else default_audit_log()
+
+
+REHEARSAL_AUDIT_LOG_NAME = "rehearsal-audit.jsonl"
+
+
+def rehearsal_audit_log() -> Path:
+    """The audit trail suggested for rehearsals against the emulator (`SCP_AUDIT_LOG`): beside the default trail,
+    in a file of its own, so that rehearsed resizes (and the attempts an emulator reset leaves open) never mix
+    with real ones. Its folder, private to the user, is made here: a server refuses a trail whose folder is
+    missing."""
+    path = default_audit_log().with_name(REHEARSAL_AUDIT_LOG_NAME)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+# --- what `serve` can already see at start; `doctor` reports the same problems in the same words ---------------
+
+DOCTOR_NOTE = "Starting anyway; `scp-volume-mcp doctor` checks every setting and says the fix."
+"""What each start-up problem line ends with."""
+
+
+@dataclass(frozen=True)
+class ScpSettingsCheck:
+    """The SCP client's settings as `load_config` judges them (the one place that decides them), with every
+    problem it finds, not only the first."""
+
+    config: ScpConfig | None
+    """The configuration; None when it does not load."""
+    problems: tuple[ScpConfigError, ...]
+    """Each problem once, in the order found."""
+    api_version: str
+    """The configured API version, read even when the keys are missing."""
+
+
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """A logger silenced for a moment: the checks report what it would log (a skipped file) themselves."""
+    logger = logging.getLogger(name)
+    was, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
+def check_scp_settings(env: Mapping[str, str] | None = None) -> ScpSettingsCheck:
+    """Load the SCP client's settings as a call would. `load_config` stops at the first problem and checks the
+    keys first, so when it fails the rest is loaded again with stand-ins for the keys: an endpoint ending in
+    /v1 is found beside missing keys. Nothing here holds or shows a secret."""
+    env = os.environ if env is None else env
+    with _quiet("scp_volume_mcp.scp"):
+        try:
+            config = load_config(env=env)
+        except ScpConfigError as first:
+            problems = [first]
+        else:
+            return ScpSettingsCheck(config, (), config.api_version)
+        version = (env.get("SCP_API_VERSION") or "").strip() or CURRENT_API_VERSION
+        try:
+            stand_in = load_config(access_key="stand-in", secret_key="stand-in", env=env)  # noqa: S106 - no secret
+        except ScpConfigError as second:
+            if str(second) != str(problems[0]):
+                problems.append(second)
+        else:
+            version = stand_in.api_version
+    return ScpSettingsCheck(None, tuple(problems), version)
+
+
+def api_version_problem(version: str) -> ScpConfigError | None:
+    """Why the API version cannot be used (unknown, or retired on its not-before date); None when it can."""
+    try:
+        check_api_version(version)
+    except ScpConfigError as exc:
+        return exc
+    return None
+
+
+def oauth_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """The OAuth variables that are set (names only: one of them holds a client secret)."""
+    from .oauth import AUDIENCE_ENV, CLIENT_ID_ENV, CLIENT_SECRET_ENV, INTROSPECTION_ENV, ISSUER_ENV
+
+    env = os.environ if env is None else env
+    names = (ISSUER_ENV, AUDIENCE_ENV, INTROSPECTION_ENV, CLIENT_ID_ENV, CLIENT_SECRET_ENV)
+    return [name for name in names if env.get(name, "").strip()]
+
+
+def oauth_on_stdio(names: list[str]) -> str:
+    """What OAuth variables do on stdio: nothing."""
+    one = len(names) == 1
+    said = names[0] if one else f"{', '.join(names[:-1])} and {names[-1]}"
+    return (
+        f"{said} {'is' if one else 'are'} set, but OAuth applies to `serve --transport http` only: over stdio the "
+        f"client that starts the server is its only caller, and {'it does' if one else 'they do'} nothing"
+    )
+
+
+def start_problems(env: Mapping[str, str] | None = None, *, transport: str = "stdio") -> list[str]:
+    """What is already wrong before the first call, one line each: the SCP settings (`check_scp_settings`: no
+    keys, an endpoint ending in /v1, plain http off loopback, a broken file, ...), an API version that is
+    unknown or retired, and OAuth variables on stdio. Each is what `doctor` reports too."""
+    env = os.environ if env is None else env
+    check = check_scp_settings(env)
+    found = [str(problem) for problem in check.problems]
+    if check.config is not None:
+        found += check.config.warnings
+    if (version := api_version_problem(check.api_version)) is not None:
+        found.append(str(version))
+    if transport == "stdio" and (names := oauth_variables(env)):
+        found.append(oauth_on_stdio(names))
+    return [" ".join(text.split()) for text in found]
+
+
+def say_start_problems(transport: str, env: Mapping[str, str] | None = None) -> int:
+    """`serve`: one line on stderr (through logging, so `--log-format json` stays JSON; never stdout, the stdio
+    protocol's) for each problem `start_problems` sees. The server starts anyway: every call that needs SCP
+    says the same until it is fixed, and new keys in ~/.scpconf are read at the next call. The number said."""
+    problems = start_problems(env, transport=transport)
+    logger = logging.getLogger(START_LOGGER)
+    for problem in problems:
+        logger.warning("%s. %s", problem.rstrip("."), DOCTOR_NOTE)
+    return len(problems)

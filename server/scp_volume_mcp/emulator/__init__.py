@@ -5,7 +5,14 @@ volumes through `extending`, injects faults on demand and keeps a journal of wha
 """
 
 from ._app import EmulatorApp
-from ._defaults import DEFAULT_MAX_VOLUME_GB, DEFAULT_PORT, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
+from ._defaults import (
+    DEFAULT_MAX_VOLUME_GB,
+    DEFAULT_PORT,
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
+    REHEARSAL_CLOSE,
+    REHEARSAL_TRAIL,
+)
 from ._faults import Fault
 from ._history import AcceptedResize
 from ._journal import JournalEntry
@@ -18,6 +25,8 @@ __all__ = [
     "DEFAULT_PORT",
     "EMULATOR_ACCESS_KEY",
     "EMULATOR_SECRET_KEY",
+    "REHEARSAL_CLOSE",
+    "REHEARSAL_TRAIL",
     "AcceptedResize",
     "EmulatorApp",
     "EmulatorServer",

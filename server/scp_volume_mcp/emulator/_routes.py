@@ -19,6 +19,7 @@ from ..scp import (
     VERSIONS_WITH_PERFORMANCE,
     state_key,
 )
+from ._defaults import REHEARSAL_CLOSE, REHEARSAL_TRAIL
 from ._faults import Fault
 from ._state import SELF_URL, EmulatorSettings, EmulatorState
 
@@ -258,7 +259,7 @@ def admin(state: EmulatorState, method: str, path: str, raw: bytes) -> tuple[int
         if method == "POST" and action == "reset":
             state.reset()
             state.settings = copy.deepcopy(state.initial_settings)
-            return 200, {"ok": True}
+            return 200, {"ok": True, "note": f"{REHEARSAL_TRAIL} {REHEARSAL_CLOSE}"}
         if method == "POST" and action == "volumes":
             state.put(json.loads(raw))
             return 200, {"ok": True}

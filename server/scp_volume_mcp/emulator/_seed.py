@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..scp import EXAMPLE_VOLUME_ID
+from ..scp import EXAMPLE_VOLUME_ID, is_volume_id
+from ..untrusted_text import clean
 
 
 def example_volume() -> dict[str, Any]:
@@ -140,7 +141,7 @@ _REQUIRED = ("id", "size", "state")
 
 
 def load_volumes(path: str | Path) -> list[dict[str, Any]]:
-    """Volumes from a JSON file: a list of volume bodies, or `{"volumes": [...]}`. Each needs `id` (text), `size`
+    """Volumes from a JSON file: a list of volume bodies, or `{"volumes": [...]}`. Each needs `id` (a UUID), `size`
     (whole GB) and `state`; other keys are those of the platform's volume body (`name`, `servers`,
     `volume_type`, ...), and an unknown key is refused, not dropped. Raises `ValueError` with one line naming
     the file and the entry."""
@@ -159,7 +160,7 @@ def load_volumes(path: str | Path) -> list[dict[str, Any]]:
 def _checked(path: str | Path, index: int, item: object) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise ValueError(f"{path}: volume #{index}: not an object")
-    label = f"volume #{index} ({str(item['id'])[:40]})" if "id" in item else f"volume #{index}"
+    label = f"volume #{index} ({clean(str(item['id']), 40).text})" if "id" in item else f"volume #{index}"
     problem = next((f"missing {key}" for key in _REQUIRED if key not in item), None)
     unknown = sorted(set(item) - VOLUME_KEYS)
     if problem is None and unknown:
@@ -170,6 +171,8 @@ def _checked(path: str | Path, index: int, item: object) -> dict[str, Any]:
         problem = f"size must be a whole number of GB, not {json.dumps(item['size'])[:40]}"
     if problem is None and not isinstance(item["state"], str):
         problem = "state must be text, such as available or in-use"
+    if problem is None and not is_volume_id(item["id"]):
+        problem = f"id must be a UUID such as {EXAMPLE_VOLUME_ID} (the server's tools take no other volume id)"
     if problem is not None:
         raise ValueError(f"{path}: {label}: {problem} (keys: {', '.join(_REQUIRED)}, and those of a volume body)")
     return dict(item)
