@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
-from mcp.types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION, jsonrpc_message_adapter
+from mcp.types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
-from pydantic import ValidationError
 from starlette.requests import Request
 
 from .untrusted_text import clean
@@ -89,12 +88,14 @@ def unsupported_version_text(requested: str) -> str:
 
 
 class ProtocolEdges:
-    """Answers, before the SDK parses it, a request to the MCP endpoint with an `MCP-Protocol-Version` it does not
-    speak (400, `UNSUPPORTED_PROTOCOL_VERSION` with `data.supported` and `data.requested`, as the 2026-07-28 spec's
-    UnsupportedProtocolVersionError) and a POST whose body is not one JSON-RPC message (400, Invalid Request).
+    """At the MCP endpoint: a request with an `MCP-Protocol-Version` the server does not speak is answered here
+    (400, `UNSUPPORTED_PROTOCOL_VERSION` with `data.supported` and `data.requested`, as the 2026-07-28 spec's
+    UnsupportedProtocolVersionError), and so is a POST whose body is a batch (400, Invalid Request); the SDK's 400
+    for any other body that is not one JSON-RPC message (a pydantic validation dump) becomes an Invalid Request.
 
-    Requests the SDK's own checks would refuse (Content-Type, a foreign Host or Origin) go to it untouched, so they
-    are refused as before; so does a body over `max_body` bytes (the SDK's 413)."""
+    A request that the SDK's own checks refuse (Content-Type, a foreign Host or Origin) goes to it untouched, to be
+    refused as before; so does a body over `max_body` bytes (the SDK's 413). What a well-formed request costs here:
+    a look at its headers, at the first byte of its body and at the status of its answer."""
 
     def __init__(self, app: Any, security: TransportSecuritySettings, *, path: str = "/mcp", max_body: int) -> None:
         self.app = app
@@ -107,19 +108,17 @@ class ProtocolEdges:
             await self.app(scope, receive, send)
             return
         post = scope["method"] == "POST"
-        if await self._security.validate_request(Request(scope), is_post=post) is not None:
-            await self.app(scope, receive, send)  # the SDK refuses it, in its words
-            return
         version = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == VERSION_HEADER), None)
         body, received = await self._body(receive) if post else (b"", [])
+        replay = _replaying(received, receive)
         if body is None:  # over the limit, or the client went away: the SDK's to answer
-            await self.app(scope, _replaying(received, receive), send)
+            await self.app(scope, replay, send)
             return
-        message = _json(body)
-        if (error := _refusal(version, message)) is not None:
-            await _answer(send, {"jsonrpc": "2.0", "id": _request_id(message), "error": error})
+        error = _refusal(version, body)
+        if error is not None and await self._security.validate_request(Request(scope), is_post=post) is None:
+            await _answer(send, {"jsonrpc": "2.0", "id": _request_id(body), "error": error})
             return
-        await self.app(scope, _replaying(received, receive), send)
+        await self.app(scope, replay, _without_validation_dump(send, body) if post else send)
 
     async def _body(self, receive: Any) -> tuple[bytes | None, list[Message]]:
         """The request's body and the messages it came in (replayed to the app); None for the body when it is over
@@ -138,38 +137,50 @@ class ProtocolEdges:
                 return b"".join(m.get("body", b"") for m in received), received
 
 
-_NOT_JSON = object()
-"""What `_json` returns for an empty body or one that is not JSON (the SDK answers those)."""
-
-
-def _json(body: bytes) -> Any:
-    if not body.strip():
-        return _NOT_JSON  # a GET or DELETE, or an empty POST
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return _NOT_JSON
-
-
-def _refusal(version: str | None, message: Any) -> dict[str, Any] | None:
+def _refusal(version: str | None, body: bytes) -> dict[str, Any] | None:
     """The JSON-RPC error for a request with this `MCP-Protocol-Version` header and body; None: the SDK's to serve."""
     if version is not None and version not in SUPPORTED_VERSIONS:
         requested = clean(version, 100).text
         data = {"supported": list(SUPPORTED_VERSIONS), "requested": requested}
         return {"code": UNSUPPORTED_PROTOCOL_VERSION, "message": unsupported_version_text(requested), "data": data}
-    if message is _NOT_JSON:
-        return None
-    if isinstance(message, list):
+    if body.lstrip()[:1] == b"[":  # a JSON array: a batch (or not JSON at all, which is no better)
         return {"code": INVALID_REQUEST, "message": BATCH_REFUSED}
-    try:
-        jsonrpc_message_adapter.validate_python(message, by_name=False)
-    except ValidationError:
-        return {"code": INVALID_REQUEST, "message": NOT_ONE_MESSAGE}
     return None
 
 
-def _request_id(message: Any) -> str | int | None:
-    """The id of the request, to answer it by; None when there is none to read."""
+def _without_validation_dump(send: Any, body: bytes) -> Any:
+    """`send`, except that the SDK's 400 "Validation error: <pydantic's report>" for a body that is JSON but not a
+    JSON-RPC message is sent as an Invalid Request in the spec's words (answering the request's id, if it has one)."""
+    held: list[Message] = []
+
+    async def explained(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 400:
+            held.append(message)
+            return
+        if not held:
+            await send(message)
+            return
+        held.append(message)
+        if message.get("more_body", False):
+            return
+        answer = b"".join(m.get("body", b"") for m in held[1:])
+        if b'"Validation error: ' in answer:
+            error = {"code": INVALID_REQUEST, "message": NOT_ONE_MESSAGE}
+            await _answer(send, {"jsonrpc": "2.0", "id": _request_id(body), "error": error})
+        else:
+            for kept in held:
+                await send(kept)
+        held.clear()
+
+    return explained
+
+
+def _request_id(body: bytes) -> str | int | None:
+    """The id of the request in `body`, to answer it by; None when there is none to read."""
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
     found = message.get("id") if isinstance(message, dict) else None
     return found if isinstance(found, str | int) and not isinstance(found, bool) else None
 
