@@ -77,6 +77,16 @@ async def test_the_tools_name_the_card_and_the_card_is_an_app_resource(emulator:
     assert "textContent" in html
 
 
+async def test_the_tools_also_carry_the_flat_resource_uri_key(emulator: EmulatorServer) -> None:
+    """Hosts built before `_meta.ui.resourceUri` read the flat `_meta["ui/resourceUri"]` (deprecated by the
+    spec, still read): both name the card."""
+    async with host(emulator) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    for name in ("plan_volume_extension", "extend_volume", CARD_TOOL):
+        meta = tools[name].meta or {}
+        assert meta["ui/resourceUri"] == meta["ui"]["resourceUri"] == CARD_URI
+
+
 async def test_read_only_serves_the_card_without_its_buttons_tool(emulator: EmulatorServer) -> None:
     async with host(emulator, read_only=True) as client:
         names = {t.name for t in (await client.list_tools()).tools}
@@ -191,6 +201,7 @@ async def test_decline_sends_nothing_and_snapshot_first_takes_one(emulator: Emul
     assert [method for method, _ in sent] == ["POST", "PUT"]
 
 
+@pytest.mark.slow  # Chromium
 async def test_the_card_in_a_real_browser_shows_hostile_text_as_text_and_its_button_extends(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -254,6 +265,7 @@ async def test_the_flag_policy_extends_without_a_card(emulator: EmulatorServer) 
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 72}]
 
 
+@pytest.mark.slow  # Chromium
 async def test_the_card_of_extend_volume_in_a_real_browser_offers_a_snapshot_first(emulator: EmulatorServer) -> None:
     browser = chromium()
     if browser is None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import messages
 from .graceful_stop import StopGate, graceful_server, run_stdio
-from .http_edges import ForeignHostExplained
+from .http_edges import BrowserHosts, ForeignHostExplained, ProtocolEdges
 from .logs import START_LOGGER
 from .settings import ServerSettings, SettingsError
 
@@ -135,7 +135,9 @@ def http_app(
     gate: StopGate | None = None,
 ) -> Any:
     """The ASGI app for streamable HTTP, with DNS-rebinding protection and either OAuth (`oauth`), a bearer
-    token, or (`token` None, loopback only) nothing; `gate` (a graceful stop's) counts and refuses tool calls."""
+    token, or (`token` None, loopback only) nothing; `gate` (a graceful stop's) counts and refuses tool calls.
+    Outermost, CORS for the origins of `settings.allowed_origins` (a browser's preflight carries no token);
+    innermost, the protocol's edges answered in the spec's words (`http_edges.ProtocolEdges`)."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     from .scp import url_host
@@ -147,7 +149,7 @@ def http_app(
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
         allowed_hosts=hosts,
-        allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts],
+        allowed_origins=[f"http://{h}" for h in hosts] + [f"https://{h}" for h in hosts] + [*settings.allowed_origins],
     )
     server = build_server(settings, oauth=oauth, state_keys=state_keys(env))
     if gate is not None:
@@ -155,12 +157,15 @@ def http_app(
     app: Any = server.streamable_http_app(
         transport_security=security, host=host, max_request_body_size=MAX_REQUEST_BODY, stateless_http=stateless
     )
+    app = ProtocolEdges(app, security, max_body=MAX_REQUEST_BODY)  # batches, unsupported version headers
     app = ForeignHostExplained(app)  # a 421 for a foreign Host names SCP_MCP_ALLOWED_HOSTS
     if oauth is not None:
         from .oauth import ResourceMetadataApp
 
-        return ResourceMetadataApp(app, oauth)
-    return BearerTokenMiddleware(app, token) if token else app
+        app = ResourceMetadataApp(app, oauth)
+    elif token:
+        app = BearerTokenMiddleware(app, token)
+    return BrowserHosts(app, settings.allowed_origins) if settings.allowed_origins else app
 
 
 def _announce(url: str, host: str, token: str | None, generated: bool, tls: bool, *, oauth: bool = False) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class ServerSettings:
     cancelled (an extension cancelled then records `interrupted`, with what a read back shows)."""
     policy: Policy | None = None
     """SCP_POLICY_FILE: the team's limits and approval rules (`policy`), read once at start; None: no file."""
+    allowed_origins: tuple[str, ...] = ()
+    """SCP_MCP_ALLOWED_ORIGINS: the web origins whose pages may call the HTTP server from a browser (CORS):
+    `allowed_origins`."""
 
     @classmethod
     def from_env(
@@ -141,7 +145,30 @@ class ServerSettings:
             policy=_policy(
                 env, audit_trail=bool(database_url) or _audit_log(audit) is not None, team=database_url is not None
             ),
+            allowed_origins=allowed_origins(env),
         )
+
+
+ALLOWED_ORIGINS_ENV = "SCP_MCP_ALLOWED_ORIGINS"
+_ORIGIN = re.compile(r"https?://(?:\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::[0-9]{1,5})?")
+
+
+def allowed_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """SCP_MCP_ALLOWED_ORIGINS: comma-separated origins (scheme://host[:port], as a browser sends `Origin`) whose
+    pages may call the HTTP server: CORS for them, and the DNS-rebinding check admits them. Exact origins only:
+    `*` (or `null`, a sandboxed page's) would let any page use the token of whoever opened it."""
+    origins: list[str] = []
+    for raw in env.get(ALLOWED_ORIGINS_ENV, "").split(","):
+        origin = raw.strip().lower().removesuffix("/")
+        if origin and not _ORIGIN.fullmatch(origin):
+            raise SettingsError(
+                f"{ALLOWED_ORIGINS_ENV} takes exact origins such as https://chat.example.com, not {raw.strip()!r}"
+                + (": a wildcard would let pages nobody listed call this server" if "*" in origin else ""),
+                fix=f"list each origin as scheme://host[:port], comma-separated, in {ALLOWED_ORIGINS_ENV}",
+            )
+        if origin and origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
 
 
 def _policy(env: Mapping[str, str], *, audit_trail: bool, team: bool) -> Policy | None:

@@ -49,8 +49,9 @@ CARD_URI = "ui://scp-volume-mcp/confirm-extension.html"
 CARD_META = "io.github.scp-volume-mcp/card"
 """The key of the card's token in a tool result's `_meta`."""
 CARD_TOOL = "decide_extension_card"
-UI_META: dict[str, Any] = {"ui": {"resourceUri": CARD_URI}}
-"""The `_meta` of the tools whose results the card shows."""
+UI_META: dict[str, Any] = {"ui": {"resourceUri": CARD_URI}, "ui/resourceUri": CARD_URI}
+"""The `_meta` of the tools whose results the card shows: the spec's `ui.resourceUri`, and beside it the flat
+`ui/resourceUri` key that hosts built before the nested one read (deprecated by the spec, still read)."""
 
 Token = Annotated[str, Field(max_length=1000, description="The token the card received with the plan")]
 Choice = Annotated[
@@ -59,8 +60,8 @@ Choice = Annotated[
 ]
 
 
-CARD_TOOL_META: dict[str, Any] = {"ui": {"resourceUri": CARD_URI, "visibility": ["app"]}}
-"""The `_meta` of the card's own tool: hosts list it for the card, never for the model."""
+CARD_TOOL_META: dict[str, Any] = {"ui": {"resourceUri": CARD_URI, "visibility": ["app"]}, "ui/resourceUri": CARD_URI}
+"""The `_meta` of the card's own tool: hosts list it for the card, never for the model (and the flat key too)."""
 CARD_TOOL_ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
                                         open_world_hint=True)  # fmt: skip
 
