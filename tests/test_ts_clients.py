@@ -44,15 +44,26 @@ CALL_BUDGET_S = 120.0  # one client's calls, server start-up included
 SCHEMA_ERRORS = ("output schema", "does not match", "must have required property", "-32602", "Failed to validate")
 
 UNKNOWN_VOLUME = "00000000-0000-4000-8000-000000000000"
-CASES: dict[str, tuple[dict[str, Any], str]] = {
-    # case: (extend_volume's arguments, what the user must read)
-    "shrink": ({"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 96}, "volumes can only grow"),
-    "unknown_volume": ({"volume_id": UNKNOWN_VOLUME, "new_size_gb": 104}, "No volume"),
-    "human_required": ({"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104}, "requires a human to confirm"),
-    "quota": ({"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 1032}, "per-volume quota of 1024 GB"),
-    "state": ({"volume_id": VOLUMES["broken-error"], "new_size_gb": 40}, 'the volume is "error"'),
-    "in_progress": ({"volume_id": VOLUMES["busy-extending"], "new_size_gb": 56}, "already in progress"),
+CASES: dict[str, tuple[dict[str, Any], str, str | None]] = {
+    # case: (extend_volume's arguments, what the user must read, the refusal's reason code: None when the
+    # result carries no typed refusal)
+    "shrink": ({"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 96}, "volumes can only grow", "shrink"),
+    "unknown_volume": ({"volume_id": UNKNOWN_VOLUME, "new_size_gb": 104}, "No volume", None),
+    "human_required": (
+        {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104},
+        "requires a human to confirm",
+        "human_required",
+    ),
+    "quota": ({"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 1032}, "per-volume quota of 1024 GB", "quota"),
+    "state": ({"volume_id": VOLUMES["broken-error"], "new_size_gb": 40}, 'the volume is "error"', "state"),
+    "in_progress": (
+        {"volume_id": VOLUMES["busy-extending"], "new_size_gb": 56},
+        "already in progress",
+        "in_progress",
+    ),
 }
+UNCHANGED = {"volume_id": VOLUMES["data-available"], "new_size_gb": 64}
+"""Not a refusal: a result the clients check against the schema as before (every success field required)."""
 CLIENTS = ("ts-sdk-v1", "ts-sdk-v2", "inspector-cli")
 
 
@@ -140,9 +151,10 @@ def _server_env(emulator: EmulatorServer) -> dict[str, str]:
 
 
 def _calls() -> list[dict[str, Any]]:
+    arguments = {case: arguments for case, (arguments, _, _) in CASES.items()} | {"unchanged": UNCHANGED}
     return [
         {"case": case, "name": "extend_volume", "arguments": {**arguments, "confirm": True}}
-        for case, (arguments, _) in CASES.items()
+        for case, arguments in arguments.items()
     ]
 
 
@@ -231,10 +243,19 @@ def test_every_refusal_reaches_the_user(
     shown = _shown(client, client_folder, refusing_emulator, transport)
     report = "\n".join(f"{case}: {answer.seen[:300]!r}" for case, answer in shown.items())
     print(f"{client} over {transport}:\n{report}")
-    assert list(shown) == list(CASES), report
-    for case, (_, reason) in CASES.items():
-        answer = shown[case]
+    assert list(shown) == [*CASES, "unchanged"], report
+    for case, answer in shown.items():
         assert not any(e in answer.seen for e in SCHEMA_ERRORS), f"{case}: a schema error instead\n{report}"
         assert answer.thrown is None, f"{case}: the client threw\n{report}"
+    for case, (_, reason, code) in CASES.items():
+        answer = shown[case]
         assert answer.is_error, f"{case}: not an error result\n{report}"
         assert reason in answer.seen, f"{case}: the reason did not reach the user\n{report}"
+        if code is not None:  # the typed refusal reaches a client that reads it
+            assert answer.structured is not None, f"{case}: no structured content\n{report}"
+            assert answer.structured["outcome"] == "refused", f"{case}: {answer.structured}"
+            assert code in answer.structured["reasons"], f"{case}: {answer.structured}"
+            assert answer.structured["message"] == answer.text
+    unchanged = shown["unchanged"]
+    assert unchanged.structured is not None, report
+    assert (unchanged.is_error, unchanged.structured["outcome"]) == (False, "unchanged"), report
