@@ -40,6 +40,11 @@ PACKAGES = {  # what a host embeds today: the newest of each major line
     "@modelcontextprotocol/inspector": "2",
 }
 INSTALL_BUDGET_S = 600.0  # the first run downloads about 100 MB; later runs find the cache
+NPM_INSTALL = (
+    *("npm", "install", "--no-audit", "--no-fund", "--no-save", "--loglevel=error"),
+    *("--fetch-retries=1", "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=5000"),
+)
+"""Its retries make an unreachable registry a skip in seconds, not after npm's minutes of retrying."""
 CALL_BUDGET_S = 120.0  # one client's calls, server start-up included
 SCHEMA_ERRORS = ("output schema", "does not match", "must have required property", "-32602", "Failed to validate")
 
@@ -100,7 +105,7 @@ def _install(folder: Path) -> dict[str, str]:
             wanted = [f"{package}@{major}" for package, major in PACKAGES.items()]
             try:
                 done = subprocess.run(
-                    ["npm", "install", "--no-audit", "--no-fund", "--no-save", "--loglevel=error", *wanted],
+                    [*NPM_INSTALL, *wanted],
                     cwd=folder,
                     capture_output=True,
                     text=True,
@@ -109,7 +114,8 @@ def _install(folder: Path) -> dict[str, str]:
             except subprocess.TimeoutExpired:
                 pytest.skip(f"npm could not install the TypeScript clients within {INSTALL_BUDGET_S:.0f} s")
             if done.returncode != 0:
-                pytest.skip(f"npm could not install the TypeScript clients: {done.stderr.strip()[-500:]}")
+                said = done.stderr.strip().splitlines()[:3]
+                pytest.skip(f"npm could not install the TypeScript clients (is the registry reachable?): {said}")
             versions = {p: _installed_version(modules, p) for p in PACKAGES}
     return {p: v or "?" for p, v in versions.items()}
 
