@@ -7,12 +7,14 @@ import time
 from typing import Any
 
 import anyio
+import jsonschema
 import pytest
 from mcp.client.context import ClientRequestContext
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, ElicitRequestParams, ElicitResult
 
 from scp_volume_mcp.emulator import EmulatorServer, EmulatorState, default_volumes
+from scp_volume_mcp.models import Refusal
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, MAX_VOLUME_SIZE_GB, ScpClient, ScpConfig
 from scp_volume_mcp.settings import ServerSettings
 from scp_volume_mcp.snapshots import reusable_snapshot, snapshot_name
@@ -221,6 +223,24 @@ async def test_refusals_have_structured_content(
     )
     assert out["request_sent"] is False
     assert out["message"] == text(result)
+
+
+async def test_one_output_schema_fits_every_outcome(emulator: EmulatorServer) -> None:
+    """Refusals satisfy extend_volume's published output schema, which still requires every field of a result
+    that is not a refusal (test_ts_clients: hosts check an error's structured content too)."""
+    async with connect(emulator, settings=FLAG) as session:
+        schema = session.tools["extend_volume"].output_schema
+    assert schema is not None
+    assert set(Refusal.model_fields) <= set(schema["properties"])
+    unread = Refusal(reasons=["scope"], volume_id=EXAMPLE_VOLUME_ID, current_size_gb=None, requested_size_gb=104,
+                     message="m")  # fmt: skip
+    jsonschema.validate(unread.model_dump(mode="json"), schema)
+    for lacking in ("reasons", "message"):
+        with pytest.raises(jsonschema.ValidationError, match=lacking):
+            jsonschema.validate(unread.model_dump(mode="json", exclude={lacking}), schema)
+    with pytest.raises(jsonschema.ValidationError, match="previous_size_gb"):
+        jsonschema.validate({"outcome": "completed", "volume_id": EXAMPLE_VOLUME_ID, "name": None,
+                             "request_sent": True}, schema)  # fmt: skip
 
 
 # --- 9. progress: rounded numbers, one total ------------------------------------------------------------

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from . import messages, untrusted_text
 from .scp import Snapshot, Volume
@@ -220,6 +222,10 @@ class UnderWay(BaseModel):
 
 
 class ExtendResult(BaseModel):
+    """What extend_volume (and approve_extension, decide_extension_card) did. A refusal is an error result whose
+    structured content has outcome refused, volume_id, request_sent false, reasons, message and the sizes read
+    (current_size_gb, requested_size_gb, per_volume_quota_gb), and none of the other fields."""
+
     outcome: Outcome = Field(
         description="completed: the volume has the new size and is usable; accepted: the platform is still "
         "extending it; unchanged: it already had this size, nothing was sent; under_way: a resize to this size is "
@@ -260,9 +266,16 @@ class ExtendResult(BaseModel):
     )
     under_way: UnderWay | None = Field(default=None, description="The attempt already resizing the volume to this size")
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The published output schema, which every result of the tools satisfies, refusals included (see
+        `every_outcome`); results built here are still checked against this model, which has no refusal."""
+        return every_outcome(handler.resolve_ref_schema(handler(core_schema)))
+
 
 class Refusal(BaseModel):
-    """An `extend_volume` call refused before anything was sent (the tool result is an error)."""
+    """An `extend_volume` call refused before anything was sent (the tool result is an error). Its structured
+    content satisfies `ExtendResult`'s published schema (`every_outcome`)."""
 
     outcome: Literal["refused"] = "refused"
     reasons: list[str] = Field(
@@ -275,7 +288,38 @@ class Refusal(BaseModel):
     )
     volume_id: str
     current_size_gb: int | None = Field(description="The size last read; null when the volume was not read")
-    requested_size_gb: int
-    per_volume_quota_gb: int | None = None
+    requested_size_gb: int = Field(description="The size asked for")
+    per_volume_quota_gb: int | None = Field(
+        default=None, description="Largest size of one volume; null: not stated or not readable"
+    )
     request_sent: Literal[False] = False
     message: str = Field(description="The same words as the text")
+
+
+REFUSAL_FIELDS = ("reasons", "current_size_gb", "requested_size_gb", "per_volume_quota_gb", "message")
+"""What only a refusal carries, beside the outcome, volume_id and request_sent every result has."""
+
+
+def every_outcome(schema: dict[str, Any]) -> dict[str, Any]:
+    """`ExtendResult`'s schema made one that every result satisfies, a refusal's included: outcome may be
+    `refused`, the refusal's fields are properties, and only what every result has is required. A result that
+    is not a refusal still needs all of ExtendResult's required fields (`if`/`then`/`else`), and a refusal
+    needs its own.
+
+    Hosts built on the TypeScript SDK v1 and the Inspector check an error result's structured content against
+    the output schema too; a refusal that failed it reached their users as a schema error instead of its reason
+    (issue 30, tests/test_ts_clients.py)."""
+    refusal = Refusal.model_json_schema()["properties"]
+    schema["description"] = " ".join(schema["description"].split())  # the docstring, as one paragraph
+    properties: dict[str, Any] = schema["properties"]
+    outcome = properties["outcome"]
+    outcome["enum"] = [*outcome["enum"], "refused"]
+    outcome["description"] += "; refused: nothing was sent, and the result is an error (see reasons and message)"
+    for name in REFUSAL_FIELDS:
+        properties[name] = {**refusal[name], "description": f"Refused only. {refusal[name]['description']}"}
+    result_only = [name for name in schema["required"] if name not in refusal]
+    schema["required"] = [name for name in schema["required"] if name in refusal]
+    schema["if"] = {"properties": {"outcome": {"const": "refused"}}}
+    schema["then"] = {"required": list(REFUSAL_FIELDS)}
+    schema["else"] = {"required": result_only}
+    return schema

@@ -113,7 +113,8 @@ class VolumeMCPServer(MCPServer[AppState]):
           `"5"` into `5`, and drops arguments its model does not name): an unknown argument, or a value of the
           wrong JSON type, is refused and nothing is read or sent;
         - arguments its schema refused are explained as the plan would, instead of pydantic's dump;
-        - a refusal (`tool_context.Refused`) comes back as an error result with its structured content.
+        - a refusal (`tool_context.Refused`) comes back as an error result with its structured content, which
+          satisfies the tool's output schema (`models.every_outcome`): some hosts check an error's too.
 
         Drop the first two once the SDK answers unknown tools with -32602 and validates arguments against the
         published schema."""
