@@ -182,9 +182,10 @@ async def _lists_tools_and_reads_a_volume(server: StdioServerParameters, emulato
 
 @pytest.mark.slow
 def test_the_readme_says_the_uv_bundles_measured_size(uv_bundle: Path) -> None:
+    """The README's "about" is within a tenth of the build (the README is in the bundle, and the code moves)."""
     readme = (ROOT / "README.md").read_text()
     [said] = re.findall(r"bundle of server type `uv`\s+\(about (\d+) kB\)", readme)
-    assert abs(int(said) - BUILT_KB["uv"]) <= 0.25 * BUILT_KB["uv"], BUILT_KB
+    assert abs(int(said) - BUILT_KB["uv"]) <= 0.1 * BUILT_KB["uv"], BUILT_KB
 
 
 def test_the_bundle_entry_point_describes_the_uv_layout() -> None:

@@ -131,9 +131,9 @@ def test_a_bad_volumes_file_is_one_line_naming_the_entry(tmp_path: Path, content
     assert str(path) in str(caught.value)
 
 
-def test_the_readme_volumes_example_loads_and_serves(tmp_path: Path) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    example = readme.split("<!-- volumes-file -->", 2)[1].split("```json\n", 1)[1].split("```", 1)[0]
+def test_the_docs_volumes_example_loads_and_serves(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "emulator.md").read_text()
+    example = page.split("<!-- volumes-file -->", 2)[1].split("```json\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "volumes.json"
     path.write_text(example)
     volumes = load_volumes(path)
@@ -213,12 +213,12 @@ def test_a_zero_timeout_is_reported_once(clean_env: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-def test_a_foreign_host_names_the_setting_and_the_readmes_nginx_form_matches(emulator: EmulatorServer) -> None:
+def test_a_foreign_host_names_the_setting_and_the_docs_nginx_form_matches(emulator: EmulatorServer) -> None:
     from .test_transports import http_server
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    [allowed] = re.findall(r"each has `SCP_MCP_ALLOWED_HOSTS=([^`]+)`", readme)
-    assert "proxy_set_header Host $host;" in readme  # nginx's $host: the name, without a port
+    page = (Path(__file__).resolve().parent.parent / "docs" / "team-and-oauth.md").read_text()
+    [allowed] = re.findall(r"each has\s+`SCP_MCP_ALLOWED_HOSTS=([^`]+)`", page)
+    assert "proxy_set_header Host $host;" in page  # nginx's $host: the name, without a port
     hello = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
     with http_server(emulator, SCP_MCP_ALLOWED_HOSTS=allowed) as url:
@@ -282,8 +282,8 @@ def test_serve_in_a_terminal_says_it_waits_for_a_client() -> None:
 def test_the_runbook_snippet_fails_fast_without_a_token(tmp_path: Path) -> None:
     import subprocess
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    [snippet] = re.findall(r"^```python\n(.*?)^```", readme, flags=re.MULTILINE | re.DOTALL)
+    page = (Path(__file__).resolve().parent.parent / "docs" / "clients.md").read_text()
+    [snippet] = re.findall(r"^```python\n(.*?)^```", page, flags=re.MULTILINE | re.DOTALL)
     script = tmp_path / "runbook.py"
     script.write_text(snippet)
     env = {k: v for k, v in os.environ.items() if k != "SCP_MCP_HTTP_TOKEN"}

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.anyio
 
 AVAILABLE = "6b1f2a8e-0c8d-4d3e-9a57-1f0c2b7d9e01"  # data-available, 64 GB
 FLAG = ServerSettings(confirmation="flag", poll_interval_s=0.05)
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+CONFIGURATION = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
 DATA = Path(__file__).resolve().parent / "data"
 
 
@@ -306,8 +306,8 @@ async def test_a_newer_version_is_used_with_a_warning(
     assert "newer than the versions this server knows" in caplog.text
 
 
-def test_the_readme_version_table_is_the_code_table() -> None:
-    rows = re.findall(r"^\| (\d+\.\d+) \| (\w+) \| (\S+) \|", README, flags=re.MULTILINE)
+def test_the_docs_version_table_is_the_code_table() -> None:
+    rows = re.findall(r"^\| (\d+\.\d+) \| (\w+) \| (\S+) \|", CONFIGURATION, flags=re.MULTILINE)
     table = {v: (s.upper(), None if d == "-" else date.fromisoformat(d)) for v, s, d in rows}
     assert table == API_VERSIONS
 

@@ -143,17 +143,18 @@ def test_secrets_and_requirements_are_marked() -> None:
 
 
 def _uvx_snippet() -> dict[str, Any]:
-    """The README's Claude Desktop uvx set-up. It is fenced as `jsonc` so tests/test_readme.py, which runs the
-    `json` snippets with the locally installed command, leaves it out: `uvx scp-volume-mcp` fetches the package
-    from PyPI, which is not this checkout. It is run here instead, with uvx pointed at this checkout."""
-    blocks = re.findall(r"^```jsonc\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+    """The Claude Desktop uvx set-up (docs/clients.md). It is fenced as `jsonc` so tests/test_readme.py, which
+    runs the `json` snippets with the locally installed command, leaves it out: `uvx scp-volume-mcp` fetches the
+    package from PyPI, which is not this checkout. It is run here instead, with uvx pointed at this checkout."""
+    page = (ROOT / "docs" / "clients.md").read_text()
+    blocks = re.findall(r"^```jsonc\n(.*?)^```", page, flags=re.MULTILINE | re.DOTALL)
     assert len(blocks) == 1
     config: dict[str, Any] = json.loads(blocks[0])
     return config
 
 
 CHECKOUT = "/path/to/scp-volume-mcp"
-"""The README's uvx snippet runs a checkout (`uvx --from <checkout>`) until the package is on PyPI."""
+"""The uvx snippet runs a checkout (`uvx --from <checkout>`) until the package is on PyPI."""
 
 
 def test_uvx_snippet_runs_what_server_json_describes_from_a_checkout() -> None:
