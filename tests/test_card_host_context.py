@@ -15,8 +15,8 @@ import anyio.to_thread
 import pytest
 from mcp import Client
 
-from scp_volume_mcp.confirmation_card import CARD_META, CARD_TOOL, CARD_URI
 from scp_volume_mcp.emulator import EmulatorServer
+from scp_volume_mcp.mcp_tools.card import CARD_META, CARD_TOOL, CARD_URI
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
