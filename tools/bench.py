@@ -18,8 +18,8 @@
    Correct means: exactly one PUT per volume in the emulator's journal, and every call answered as it should:
    a distinct volume's call sent its resize; of a colliding volume's calls exactly one sent it and each other
    one reports `unchanged` or `under_way` (nothing sent) or refuses with "already in progress ... Nothing
-   was sent". Anything else (an exception, another error, a second send) is an error. Side by side, the same
-   work against one process without audit, one with the file audit, and one replica on PostgreSQL. Without PostgreSQL the
+   was sent". Anything else (an exception, another error, a second send) is an error. Side by side, the
+   same work against one process without audit, one with the file audit, and one replica on PostgreSQL. Without PostgreSQL the
    database rows are skipped, saying so (tests/test_bench.py fails instead when CI=true).
 
 6. latency: every tool call against the emulator delaying each answer by 100 ms (`emulator --latency 100`):
