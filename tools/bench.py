@@ -19,8 +19,8 @@
    a distinct volume's call sent its resize; of a colliding volume's calls exactly one sent it and each other
    one reports `unchanged` or `under_way` (nothing sent) or refuses with "already in progress ... Nothing
    was sent". Anything else (an exception, another error, a second send) is an error. Side by side, the
-   same work against one process without audit, one with the file audit, and one replica on PostgreSQL. Without PostgreSQL the
-   database rows are skipped, saying so (tests/test_bench.py fails instead when CI=true).
+   same work against one process without audit, one with the file audit, and one replica on PostgreSQL.
+   Without PostgreSQL the database rows are skipped, saying so (tests/test_bench.py fails instead when CI=true).
 
 6. latency: every tool call against the emulator delaying each answer by 100 ms (`emulator --latency 100`):
    requests sent, sequential steps the emulator saw, wall time in round trips against the call's floor (the
