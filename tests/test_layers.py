@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"messages", "models"},
     {"extension"},
     {"mcp_tools"},
-    {"server", "stdio_transport", "graceful_stop", "http_transport", "doctor", "demo", "cli", "__main__"},
+    {"server", "stdio_transport", "graceful_stop", "http_transport", "doctor", "issuer_check", "demo", "cli", "__main__"},
 ]  # fmt: skip
 """Lowest first: the SCP client and the emulator; what every part shares; the stores (audit trail, team database)
 and settings; the words and result models; the extension service; its MCP adapters; the server and commands."""
@@ -134,7 +134,8 @@ def _attempt_attributes_set(tree: ast.AST) -> Iterator[tuple[int, str]]:
         else:
             continue
         for target in targets:
-            for part in ast.walk(target):
+            parts = target.elts if isinstance(target, ast.Tuple) else [target]
+            for part in parts:
                 if isinstance(part, ast.Attribute) and ast.unparse(part.value).split(".")[-1] == "attempt":
                     yield node.lineno, part.attr
 

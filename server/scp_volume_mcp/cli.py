@@ -8,7 +8,28 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .audit.command import run_audit, run_close
+from .demo import run_demo
+from .doctor import run_doctor
+from .emulator import (
+    DEFAULT_MAX_VOLUME_GB,
+    EMULATOR_ACCESS_KEY,
+    EMULATOR_SECRET_KEY,
+    REHEARSAL_CLOSE,
+    REHEARSAL_TRAIL,
+    EmulatorSettings,
+    EmulatorState,
+    default_volumes,
+    generated_volumes,
+    load_volumes,
+    serve_forever,
+)
+from .emulator import DEFAULT_PORT as EMULATOR_PORT
+from .http_transport import serve
 from .logs import LOG_LEVELS, configure_logging
+from .scp import url_host
+from .settings import CONFIRMATION_POLICIES, rehearsal_audit_log, say_start_problems
+from .team.commands import run_migrate
 
 DESCRIPTION = """\
 Grow Samsung Cloud Platform (SCP v2) block-storage volumes from MCP clients, safely.
@@ -75,7 +96,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve_options(parser: argparse.ArgumentParser) -> None:
     """`serve`: the transport, its address and authentication, and the server's policies."""
-    from .settings import CONFIRMATION_POLICIES
 
     parser.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
@@ -105,8 +125,6 @@ def _serve_options(parser: argparse.ArgumentParser) -> None:
 
 def _emulator_options(parser: argparse.ArgumentParser) -> None:
     """`emulator`: its address, the volumes it serves and how the platform behaves."""
-    from .emulator import DEFAULT_MAX_VOLUME_GB
-    from .emulator import DEFAULT_PORT as EMULATOR_PORT
 
     parser.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=EMULATOR_PORT, help=f"default {EMULATOR_PORT}")
@@ -170,20 +188,6 @@ def _audit_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    from .emulator import (
-        EMULATOR_ACCESS_KEY,
-        EMULATOR_SECRET_KEY,
-        REHEARSAL_CLOSE,
-        REHEARSAL_TRAIL,
-        EmulatorSettings,
-        EmulatorState,
-        default_volumes,
-        generated_volumes,
-        load_volumes,
-        serve_forever,
-    )
-    from .scp import url_host
-    from .settings import rehearsal_audit_log
 
     settings = EmulatorSettings(
         extend_seconds=args.extend_seconds,
@@ -229,9 +233,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_format)
     if args.command == "serve":
-        from .http_transport import serve
-        from .settings import say_start_problems
-
         say_start_problems(args.transport)  # what is already wrong, said now rather than at the first call
 
         return serve(
@@ -246,24 +247,16 @@ def _run(args: argparse.Namespace) -> int:
             stateless=args.stateless,
         )
     if args.command == "demo":
-        from .demo import run_demo
-
         return run_demo()
     if args.command == "emulator":
         return _run_emulator(args)
     if args.command == "doctor":
-        from .doctor import run_doctor
-
         return run_doctor()
     if args.command == "audit":
-        from .audit.command import run_audit, run_close
-
         if args.close:
             return run_close(args.close, reason=args.reason)
         return run_audit(volume_id=args.volume, since=args.since, as_json=args.json, endpoint=args.endpoint)
     if args.command == "db":
-        from .team.commands import run_migrate
-
         return run_migrate()
     _parser().print_help()
     return 0

@@ -7,12 +7,15 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
-from urllib.parse import urlsplit
 
 import anyio
 
 from .audit import AuditError, FileAuditTrail
+from .audit.table_trail import TableAuditTrail
+from .issuer_check import check_issuer
+from .jwks import OAuthConfigError
 from .messages import clock_skew_s, plural, trail_notice
+from .oauth import AUDIENCE_ENV, ISSUER_ENV, OAuthSettings
 from .scp import (
     CURRENT_API_VERSION,
     ScpClient,
@@ -28,11 +31,17 @@ from .scp import (
     credentials_exposure,
 )
 from .settings import ScpSettingsCheck, ServerSettings, SettingsError, check_scp_settings, oauth_variables
+from .team.database import (
+    CONNECT_TIMEOUT_S,
+    TEAM_EXTRA_INSTALL,
+    Database,
+    TeamExtraMissing,
+    mask_url,
+    require_team_extra,
+)
 from .untrusted_text import clean
 
 if TYPE_CHECKING:
-    import httpx
-
     from .team.database import Database
 
 MAX_SKEW_S = 60.0
@@ -174,8 +183,6 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
     """Team mode: the database holds the locks and the trail; check it as the server will use it, after one
     plain connection, whose refusal carries the database's own words (a wrong password, an unknown database),
     which the server's pool would only log."""
-    from .audit.table_trail import TableAuditTrail
-    from .team.database import TEAM_EXTRA_INSTALL, Database, TeamExtraMissing, require_team_extra
 
     try:
         require_team_extra()
@@ -200,16 +207,12 @@ def _team_trail(report: _Report, url: str, lock_timeout_s: float) -> None:
             fix = "check SCP_DATABASE_URL and that PostgreSQL answers; extensions are refused until then"
         report.fail(str(exc), fix)
     else:
-        from .team.database import mask_url
-
         report.ok(f"audit trail and volume locks: PostgreSQL {mask_url(url)} (table writable)")
 
 
 async def _connect_once(url: str, database: Database) -> None:
     """Connect once, outside the pools; raises `AuditError` with the database's own error, password masked."""
     import psycopg
-
-    from .team.database import CONNECT_TIMEOUT_S
 
     try:
         connection = await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
@@ -315,18 +318,12 @@ def _server(report: _Report) -> None:
         _file_trail(report, settings.audit_log, default=settings.audit_log_default)
 
 
-_METADATA_PATHS = ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration")
-"""Where the server's `jwks.JwksCache` looks for the issuer's metadata, in this order."""
-
-
 def _oauth(report: _Report) -> None:
     """With OAuth set: the issuer's metadata and signing keys fetched as the server fetches them, so that an
     issuer the server cannot use fails here instead of every client getting 401."""
     names = oauth_variables()
     if not names:
         return
-    from .jwks import OAuthConfigError
-    from .oauth import AUDIENCE_ENV, ISSUER_ENV, OAuthSettings
 
     print("OAuth:", file=report.out)
     report.info("used by `serve --transport http` only (over stdio these variables do nothing)")
@@ -342,107 +339,11 @@ def _oauth(report: _Report) -> None:
 
 
 async def _issuer(report: _Report, issuer: str) -> None:
-    import httpx
-
-    from .jwks import OAuthConfigError, require_secure
-    from .oauth import HTTP_TIMEOUT_S, ISSUER_ENV
-
-    until = "until the server can fetch its signing keys, every client gets 401"
-    fix = f"set {ISSUER_ENV} to the authorization server's issuer URL, exactly as its tokens' iss; {until}"
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False) as http:
-        jwks_uri, why, reached = await _metadata(http, issuer, HTTP_TIMEOUT_S)
-        if not reached:
-            report.fail(f"the OAuth issuer {issuer} cannot be reached: {why}",
-                        f"check {ISSUER_ENV} and the network path to it (a proxy: HTTPS_PROXY); {until}")  # fmt: skip
-            return
-        if jwks_uri is None:
-            report.fail(f"the OAuth issuer {issuer} {why}", fix)
-            return
-        try:
-            require_secure("jwks_uri", jwks_uri)
-        except OAuthConfigError as exc:
-            report.fail(f"the OAuth issuer {issuer}: {exc}", fix)
-            return
-        keys = await _get(http, jwks_uri, HTTP_TIMEOUT_S)
-    if isinstance(keys, str) or keys.status_code != 200:
-        why = keys if isinstance(keys, str) else f"HTTP {keys.status_code}"
-        report.fail(f"the OAuth issuer {issuer}'s signing keys cannot be fetched from {jwks_uri}: {why}", fix)
-        return
-    count = _signing_keys(_json(keys))
-    if count == 0:
-        report.fail(f"the OAuth issuer {issuer} publishes no signing keys at {jwks_uri}", fix)
-        return
-    report.ok(f"OAuth issuer {issuer}: {plural(count, 'signing key')} at {jwks_uri}")
-
-
-async def _metadata(http: httpx.AsyncClient, issuer: str, timeout_s: float) -> tuple[str | None, str, bool]:
-    """(the issuer's `jwks_uri` as `jwks.JwksCache` finds it, else None; why not, in words; whether any metadata
-    URL answered at all)."""
-    from .oauth import ISSUER_ENV
-
-    base, said, reasons = issuer.rstrip("/"), [], []
-    for path in _METADATA_PATHS:
-        url = base + path
-        got = await _get(http, url, timeout_s)
-        if isinstance(got, str):
-            reasons.append(got)
-            said.append(f"{url}: {got}")
-            continue
-        metadata = _json(got)
-        if not isinstance(metadata, dict):
-            said.append(f"{url}: " + (f"HTTP {got.status_code}" if got.status_code != 200 else "not a JSON object"))
-            continue
-        named = metadata.get("issuer")
-        if not isinstance(named, str) or named.rstrip("/") != base:
-            return None, f"has metadata at {url} naming another issuer ({str(named)[:120]!r}), not {ISSUER_ENV}'s", True
-        jwks_uri = metadata.get("jwks_uri")
-        if isinstance(jwks_uri, str) and jwks_uri:
-            return jwks_uri, "", True
-        said.append(f"{url}: no jwks_uri")
-    if len(reasons) == len(_METADATA_PATHS):
-        return None, "; ".join(dict.fromkeys(reasons)), False
-    return None, f"publishes no metadata with a jwks_uri ({'; '.join(said)})", True
-
-
-async def _get(http: httpx.AsyncClient, url: str, timeout_s: float) -> httpx.Response | str:
-    """The answer, or why there is none, in words (as doctor says it for the SCP endpoint)."""
-    import httpx
-
-    from .scp._errors import connection_failure
-
-    try:
-        return await http.get(url)
-    except httpx.TimeoutException:
-        return f"no answer within {timeout_s:g} s"
-    except httpx.HTTPError as exc:
-        parts = urlsplit(url)
-        return connection_failure(exc, parts.hostname or "", parts.port)[1]
-
-
-def _json(response: httpx.Response) -> object:
-    if response.status_code != 200:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _signing_keys(document: object) -> int:
-    """How many keys of a JWKS the server can verify tokens with (as `jwks.JwksCache` reads them)."""
-    import jwt
-
-    entries = document.get("keys", []) if isinstance(document, dict) else []
-    count = 0
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
-            continue
-        try:
-            jwt.PyJWK(entry)
-        except jwt.PyJWTError:
-            continue
-        count += 1
-    return count
+    verdict = await check_issuer(issuer)
+    if verdict.fix is None:
+        report.ok(verdict.line)
+    else:
+        report.fail(verdict.line, verdict.fix)
 
 
 def run_doctor(out: TextIO = sys.stdout) -> int:

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import anyio
+from filelock import FileLock, Timeout
 
 from .audit import FileAuditTrail
 from .coordination import CoordinationError, HeldInProcess, HeldLock
@@ -48,7 +49,6 @@ class FileVolumeLocks:
         except OSError as exc:
             raise CoordinationError(f"cannot make the volume locks' folder {folder}: {exc.strerror}") from None
         name = hashlib.sha256(volume_id.encode()).hexdigest()[:32]
-        from filelock import FileLock  # loaded with the first lock, not with the server (start-up)
 
         lock = FileLock(folder / f"{name}.lock", thread_local=False)
         try:
@@ -70,7 +70,6 @@ class FileVolumeLocks:
 
 
 def _try(lock: FileLock) -> bool:
-    from filelock import Timeout
 
     try:
         lock.acquire(timeout=0)

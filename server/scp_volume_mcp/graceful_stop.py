@@ -14,6 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import anyio
+import uvicorn
+from mcp.shared.exceptions import MCPError
+from mcp.types import INTERNAL_ERROR
+from sse_starlette.sse import AppStatus
+
 from . import messages
 
 if TYPE_CHECKING:
@@ -50,7 +56,6 @@ class StopGate:
             return await call_next(ctx)
         if self.began_at is not None:
             raise _error(messages.SERVER_STOPPING)
-        import anyio
 
         scope = anyio.CancelScope()
         self._running.add(scope)
@@ -73,7 +78,6 @@ class StopGate:
         """Wait until no tool call is in flight, at most `grace_s` after the stop began (less once `forced()`);
         then cancel those left and wait, at most `SETTLE_S`, until they have ended. Returns how many were
         cancelled."""
-        import anyio
 
         deadline = (self.began_at or time.monotonic()) + grace_s
         while self._running and not forced() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls forced()
@@ -96,8 +100,6 @@ class StopGate:
 
 
 def _error(message: str) -> Exception:
-    from mcp.shared.exceptions import MCPError
-    from mcp.types import INTERNAL_ERROR
 
     return MCPError(INTERNAL_ERROR, message)
 
@@ -108,8 +110,6 @@ def _say(line: str) -> None:
 
 def graceful_server(config: Any, gate: StopGate, grace_s: float) -> Any:
     """uvicorn's server, stopping as `serve` should on SIGTERM or Ctrl+C (a second Ctrl+C hurries it)."""
-    import uvicorn
-    from sse_starlette.sse import AppStatus
 
     # The SDK's event streams (sse-starlette) would otherwise end at the signal itself, and with them the answers
     # of the calls still in flight; they are told to end once those calls are done (see `shutdown`).
@@ -187,7 +187,6 @@ class _StdinRelay:
 async def _serve_stdio(server: Any, gate: StopGate, relay: _StdinRelay, grace_s: float) -> None:
     """Serve until the client closes stdin, or until a stop (SIGTERM, Ctrl+C) has let the tool calls in flight
     finish (at most `grace_s`, less after a second Ctrl+C), cancelled the rest, and ended the input."""
-    import anyio
 
     hurried: list[bool] = []
     cancelled: list[int] = []
@@ -218,7 +217,6 @@ async def _serve_stdio(server: Any, gate: StopGate, relay: _StdinRelay, grace_s:
 def run_stdio(server: Any, gate: StopGate, grace_s: float) -> None:
     """Serve on stdio; a client that goes away (closed stdin, broken pipe) ends the server quietly, and a
     SIGTERM stops it gracefully (see `_serve_stdio`)."""
-    import anyio
 
     gone: tuple[type[BaseException], ...] = (
         BrokenPipeError,

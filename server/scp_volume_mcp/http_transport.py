@@ -13,11 +13,21 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
+import anyio
+import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
+
 from . import messages
 from .graceful_stop import StopGate, graceful_server, run_stdio
 from .http_edges import BrowserHosts, ForeignHostExplained, ProtocolEdges
+from .jwks import OAuthConfigError
 from .logs import START_LOGGER
+from .oauth import ISSUER_ENV, OAuthSettings, ResourceMetadataApp
+from .scp import credentials_exposure, is_loopback_host, url_host
+from .server import build_server
 from .settings import ServerSettings, SettingsError
+from .stdio_transport import say_if_terminal
+from .tracing import configure_from_env
 
 if TYPE_CHECKING:
     from .oauth import OAuthSettings
@@ -86,7 +96,6 @@ def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = N
 
     Raises `SettingsError` for a short token, or `--no-auth` beyond loopback.
     """
-    from .scp import is_loopback_host
 
     env = os.environ if env is None else env
     token = env.get(TOKEN_ENV, "")
@@ -108,8 +117,6 @@ def resolve_token(host: str, *, no_auth: bool, env: Mapping[str, str] | None = N
 def oauth_settings(env: Mapping[str, str] | None = None, *, no_auth: bool = False) -> OAuthSettings | None:
     """OAuth from the environment (None when not configured); refuses it beside a static token or `--no-auth`,
     which it would otherwise silently override."""
-    from .jwks import OAuthConfigError
-    from .oauth import ISSUER_ENV, OAuthSettings
 
     env = os.environ if env is None else env
     try:
@@ -138,10 +145,6 @@ def http_app(
     token, or (`token` None, loopback only) nothing; `gate` (a graceful stop's) counts and refuses tool calls.
     Outermost, CORS for the origins of `settings.allowed_origins` (a browser's preflight carries no token);
     innermost, the protocol's edges answered in the spec's words (`http_edges.ProtocolEdges`)."""
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    from .scp import url_host
-    from .server import build_server
 
     env = os.environ if env is None else env
     hosts = [f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", f"{url_host(host)}:{port}"]
@@ -160,8 +163,6 @@ def http_app(
     app = ProtocolEdges(app, security, max_body=MAX_REQUEST_BODY)  # batches, unsupported version headers
     app = ForeignHostExplained(app)  # a 421 for a foreign Host names SCP_MCP_ALLOWED_HOSTS
     if oauth is not None:
-        from .oauth import ResourceMetadataApp
-
         app = ResourceMetadataApp(app, oauth)
     elif token:
         app = BearerTokenMiddleware(app, token)
@@ -169,7 +170,6 @@ def http_app(
 
 
 def _announce(url: str, host: str, token: str | None, generated: bool, tls: bool, *, oauth: bool = False) -> None:
-    from .scp import is_loopback_host
 
     lines = [f"scp-volume-mcp: streamable HTTP on {url}"]
     if oauth:
@@ -213,8 +213,6 @@ def serve(
     tls_keyfile: str | None = None,
     stateless: bool = False,
 ) -> int:
-    from .scp import credentials_exposure
-    from .tracing import configure_from_env
 
     configure_from_env()
     if exposure := credentials_exposure():
@@ -224,11 +222,8 @@ def serve(
         settings = ServerSettings.from_env(read_only=read_only, confirmation=confirmation)
         _say_where_the_trail_is(settings)
         if transport == "stdio":
-            from .server import build_server
-
             server = build_server(settings)
             server.middleware.append(gate)
-            from .stdio_transport import say_if_terminal
 
             say_if_terminal()  # a person, not a client, started it: say what it waits for
             run_stdio(server, gate, settings.shutdown_grace_s)
@@ -259,10 +254,6 @@ def _run_http(
     *,
     oauth: bool = False,
 ) -> int:
-    import uvicorn
-
-    from .scp import url_host
-
     # Keep-alive longer than clients' and proxies' idle timeouts (httpx's 5 s, nginx's 60 s): a server that
     # closes first races a request on a reused connection into a dropped connection.
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None,
@@ -286,8 +277,6 @@ def _run_http(
             uvicorn_errors.disabled = False
         _announce(url, host, token, generated, bool(certfile), oauth=oauth)
         await server.serve(sockets=sockets)
-
-    import anyio
 
     try:
         anyio.run(run)

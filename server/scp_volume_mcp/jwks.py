@@ -8,8 +8,13 @@ import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import anyio
+import httpx
+import jwt
+
+from .scp import is_loopback_host
 
 if TYPE_CHECKING:
     import httpx
@@ -27,9 +32,6 @@ class OAuthConfigError(ValueError):
 
 def require_secure(name: str, url: str) -> None:
     """Refuse (`OAuthConfigError`) a URL that is not https://, unless plain http on loopback."""
-    from urllib.parse import urlsplit
-
-    from .scp import is_loopback_host
 
     parts = urlsplit(url)
     if parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname or "")):
@@ -67,8 +69,6 @@ class JwksCache:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
-        import httpx
-        import jwt
 
         try:
             if self._jwks_uri is None:
@@ -92,7 +92,6 @@ class JwksCache:
         logger.info("Loaded %d signing keys from %s", len(keys), self._jwks_uri)
 
     async def _discover_jwks_uri(self) -> str:
-        import httpx
 
         issuer = self.issuer.rstrip("/")
         for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):

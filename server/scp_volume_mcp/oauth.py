@@ -14,11 +14,21 @@ records. Tokens are never logged.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.routes import build_resource_metadata_url
+from mcp.server.auth.settings import AuthSettings
+from pydantic import AnyHttpUrl
 
 from .jwks import JwksCache, OAuthConfigError, require_secure
 
@@ -70,8 +80,6 @@ class OAuthSettings:
                    env.get(CLIENT_SECRET_ENV) or None)  # fmt: skip
 
     def auth_settings(self) -> AuthSettings:
-        from mcp.server.auth.settings import AuthSettings
-        from pydantic import AnyHttpUrl
 
         return AuthSettings(
             issuer_url=AnyHttpUrl(self.issuer),
@@ -97,8 +105,6 @@ class JwtTokenVerifier:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            import httpx
-
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S, follow_redirects=False)
         return self._http
 
@@ -112,7 +118,6 @@ class JwtTokenVerifier:
     # --- JWT ----------------------------------------------------------------------------------------
 
     async def _verify_jwt(self, token: str) -> AccessToken | None:
-        import jwt
 
         try:
             header = jwt.get_unverified_header(token)
@@ -141,7 +146,6 @@ class JwtTokenVerifier:
     # --- opaque tokens --------------------------------------------------------------------------------
 
     async def _introspect(self, token: str) -> AccessToken | None:
-        import httpx
 
         assert self.settings.introspection_url is not None
         form = {"token": token, "token_type_hint": "access_token"}
@@ -176,7 +180,6 @@ class JwtTokenVerifier:
         return self._access_token(token, claims)
 
     def _access_token(self, token: str, claims: Mapping[str, Any]) -> AccessToken:
-        from mcp.server.auth.provider import AccessToken
 
         raw = claims.get("scope", claims.get("scp", ""))
         scopes = raw.split() if isinstance(raw, str) else [str(s) for s in raw] if isinstance(raw, list) else []
@@ -195,7 +198,6 @@ class JwtTokenVerifier:
 
 def current_token() -> AccessToken | None:
     """The verified token of the request being served (None without OAuth, or over stdio)."""
-    from mcp.server.auth.middleware.auth_context import get_access_token
 
     return get_access_token()
 
@@ -236,11 +238,6 @@ class ResourceMetadataApp:
     scope every request needs, and spells the issuer with a trailing slash), in front of the MCP app."""
 
     def __init__(self, app: Any, settings: OAuthSettings) -> None:
-        import json
-        from urllib.parse import urlsplit
-
-        from mcp.server.auth.routes import build_resource_metadata_url
-        from pydantic import AnyHttpUrl
 
         self.app = app
         self.path = urlsplit(str(build_resource_metadata_url(AnyHttpUrl(settings.audience)))).path

@@ -41,6 +41,11 @@ class ScpConnection:
         """The API version the client speaks, once it exists."""
         return self._client.api.version if self._client is not None else None
 
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint the client sends to, once it exists (and, with discovery, once it was found)."""
+        return self._client.endpoint if self._client is not None else None
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import platformdirs
+
 from .logs import START_LOGGER
+from .oauth import AUDIENCE_ENV, CLIENT_ID_ENV, CLIENT_SECRET_ENV, INTROSPECTION_ENV, ISSUER_ENV
+from .policy import PolicyError, load_policy, unenforceable
 from .scp import CURRENT_API_VERSION, ScpConfig, ScpConfigError, check_api_version, load_config
 from .scp._config import parse_timeout
+from .team.database import is_database_url, mask_url
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -123,8 +128,6 @@ class ServerSettings:
             )
         database_url = env.get("SCP_DATABASE_URL", "").strip() or None
         if database_url is not None:
-            from .team.database import is_database_url, mask_url
-
             if not is_database_url(database_url):
                 raise SettingsError(f"SCP_DATABASE_URL must be a postgresql:// URL, not {mask_url(database_url)!r}")
             if audit:
@@ -178,8 +181,6 @@ def _policy(env: Mapping[str, str], *, audit_trail: bool, team: bool) -> Policy 
     raw = (env.get("SCP_POLICY_FILE") or "").strip()
     if not raw:
         return None
-    from .oauth import ISSUER_ENV
-    from .policy import PolicyError, load_policy, unenforceable
 
     try:
         policy = load_policy(Path(raw).expanduser())
@@ -197,7 +198,6 @@ AUDIT_OFF = "off"
 def default_audit_log() -> Path:
     """The audit trail when SCP_AUDIT_LOG is not set: the user's state folder (platformdirs), e.g.
     ~/.local/state/scp-volume-mcp/audit.jsonl on Linux."""
-    import platformdirs
 
     return platformdirs.user_state_path("scp-volume-mcp", appauthor=False) / "audit.jsonl"
 
@@ -285,7 +285,6 @@ def api_version_problem(version: str) -> ScpConfigError | None:
 
 def oauth_variables(env: Mapping[str, str] | None = None) -> list[str]:
     """The OAuth variables that are set (names only: one of them holds a client secret)."""
-    from .oauth import AUDIENCE_ENV, CLIENT_ID_ENV, CLIENT_SECRET_ENV, INTROSPECTION_ENV, ISSUER_ENV
 
     env = os.environ if env is None else env
     names = (ISSUER_ENV, AUDIENCE_ENV, INTROSPECTION_ENV, CLIENT_ID_ENV, CLIENT_SECRET_ENV)

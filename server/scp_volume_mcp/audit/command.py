@@ -17,6 +17,8 @@ from typing import Any, TextIO
 import anyio
 
 from ..settings import ServerSettings, SettingsError
+from ..team.database import Database, DatabaseError, mask_url
+from ..team.reader import read_rows
 from ..untrusted_text import clean
 from .file_trail import FileAuditTrail
 from .open_attempts import OpenAttemptIndex
@@ -31,6 +33,7 @@ from .records import (
     replica_name,
     same_endpoint,
 )
+from .table_trail import TableAuditTrail
 
 logger = logging.getLogger("scp_volume_mcp")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -133,9 +136,6 @@ def read_records(
     """(where the trail lives, its records as stored), from whichever backend is configured; `endpoint`: only
     the records naming that endpoint (a record naming none, from before records did, is left out)."""
     if settings.database_url:
-        from ..team.database import DatabaseError, mask_url
-        from ..team.reader import read_rows
-
         try:
             rows = read_rows(settings.database_url, volume_id=volume_id, since=since, endpoint=endpoint)
         except DatabaseError as exc:
@@ -244,9 +244,6 @@ def run_close(attempt_id: str, *, reason: str | None, err: TextIO | None = None)
 
 async def _write(settings: ServerSettings, record: AuditRecord) -> None:
     if settings.database_url:
-        from ..team.database import Database
-        from .table_trail import TableAuditTrail
-
         database = Database(settings.database_url)
         try:
             await TableAuditTrail(database).write(record)

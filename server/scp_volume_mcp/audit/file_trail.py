@@ -27,6 +27,7 @@ from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
+from filelock import FileLock, Timeout
 
 from .open_attempts import OpenAttempt, OpenAttemptIndex
 from .recent_growth import GROWTH_WINDOW_S, RecentGrowthIndex
@@ -57,8 +58,7 @@ class FileAuditTrail:
         self._growth = RecentGrowthIndex()
         self._offset = 0
         self._file_id: tuple[int, int] | None = None
-        self._file_lock: FileLock | None = None
-        """Made at the first append: `filelock` loads then, not with the server (start-up)."""
+        self._file_lock = FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT_S, thread_local=False) if path else None
 
     def __repr__(self) -> str:
         return f"FileAuditTrail({str(self.path)!r})"
@@ -78,7 +78,6 @@ class FileAuditTrail:
         step fails (full disk included)."""
         if self.path is None:
             return
-        from filelock import FileLock, Timeout
 
         line = record.line()
         try:
@@ -86,8 +85,7 @@ class FileAuditTrail:
                 if not self._shareable():  # a missing folder, a directory, a device: fails (or not) on its own
                     _append(self.path, line)
                     return
-                if self._file_lock is None:
-                    self._file_lock = FileLock(f"{self.path}.lock", timeout=LOCK_TIMEOUT_S, thread_local=False)
+                assert self._file_lock is not None
                 with self._file_lock:
                     if self.path.exists() and self.path.stat().st_size >= self.max_bytes:
                         self._rotate()
@@ -175,16 +173,7 @@ class FileAuditTrail:
             self._catch_up()
             self._index.prune()
             carried = self._index.carried_lines()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        kept = self.path.with_name(f"{self.path.name}.{stamp}-{uuid.uuid4().hex[:6]}")
-        fresh = self.path.with_name(f".{self.path.name}.rotating")
-        with fresh.open("w", encoding="utf-8") as stream:
-            stream.writelines(carried)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(self.path, kept)
-        os.replace(fresh, self.path)
-        _fsync_folder(self.path.parent)
+        _rotate_file(self.path, carried)
 
     def rotated_files(self) -> list[Path]:
         """The rotated files beside the trail, oldest first."""
@@ -255,3 +244,17 @@ def _fsync_folder(folder: Path) -> None:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
+
+
+def _rotate_file(path: Path, carried: list[str]) -> None:
+    """Keep `path` under a time suffix and put a new file holding `carried` in its place."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    kept = path.with_name(f"{path.name}.{stamp}-{uuid.uuid4().hex[:6]}")
+    fresh = path.with_name(f".{path.name}.rotating")
+    with fresh.open("w", encoding="utf-8") as stream:
+        stream.writelines(carried)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(path, kept)
+    os.replace(fresh, path)
+    _fsync_folder(path.parent)

@@ -19,6 +19,7 @@ from ..audit.records import replica_name
 from ..audit.writer import write_intent, write_outcome
 from ..models import ConfirmedBy, Outcome
 from ..scp import FAILED_STATES, Snapshot, Volume
+from ..scp_connection import ScpConnection
 from ..team.approvals import ApprovalRequest
 from .errors import Refused
 from .request import ExtensionRequest
@@ -62,19 +63,19 @@ class Attempt:
     """When its intent was stored (ISO 8601, UTC); None until then."""
 
     @classmethod
-    def of(cls, request: ExtensionRequest, previous_size_gb: int | None, api_version: str | None) -> Attempt:
-        """The attempt at `request`; `api_version`: the one the SCP client speaks, once it exists."""
+    def of(cls, request: ExtensionRequest, previous_size_gb: int | None, scp: ScpConnection) -> Attempt:
+        """The attempt at `request`, with the API version and the endpoint of the SCP client, once it exists."""
         return cls(
             request.volume_id,
             request.target_gb,
             previous_size_gb,
             snapshot_first=request.snapshot_first,
-            api_version=api_version,
+            api_version=scp.api_version,
             caller=request.caller,
             client_claimed=request.client_claimed,
             confirmed_by=request.confirmed_by,
             approval_note=request.approval_note,
-            endpoint=request.endpoint,
+            endpoint=scp.endpoint,
         )
 
     @property
@@ -141,6 +142,7 @@ class Attempt:
             detail="; ".join(part for part in (detail, self.approval_note) if part) or None,
             snapshot_id=self.snapshot.id if self.snapshot is not None else None,
             replica=self.replica,
+            endpoint=self.endpoint,
             resize_pending=self.resize_may_be_pending and outcome != "completed" if phase == "outcome" else None,
         )
 
@@ -160,6 +162,7 @@ async def close_settled(trail: AuditTrail, attempt: OpenAttempt, volume: Volume)
         api_version=None,
         detail=messages.closed_by_read(volume.size, volume.state),
         replica=replica_name(),
+        endpoint=attempt.endpoint,
         time=datetime.now(UTC).isoformat(timespec="milliseconds"),
     )
     await write_outcome(trail, record)

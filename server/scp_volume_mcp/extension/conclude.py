@@ -22,6 +22,6 @@ async def conclude(
 ) -> ExtensionReport:
     """Record an attempt that sends nothing (a decline, a size already there or under way, a question left to a
     card or a second person), and report it."""
-    attempt = Attempt.of(request, volume.size, services.scp.api_version)
+    attempt = Attempt.of(request, volume.size, services.scp)
     await attempt.settle(services.trail, outcome, note)
     return ExtensionReport(outcome, volume, attempt, note=note, under_way=under_way)

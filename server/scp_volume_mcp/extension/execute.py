@@ -80,7 +80,7 @@ async def execute(
     rule = check.approval_rule
     if rule is not None and request.confirmed_by != "approval":  # the team's policy wants a second person
         return await file_request(services, request, check, rule)
-    attempt = Attempt.of(request, check.volume.size, services.scp.api_version)
+    attempt = Attempt.of(request, check.volume.size, services.scp)
     try:
         report = await _run(services, attempt, check, held, run)
     except Refused as exc:

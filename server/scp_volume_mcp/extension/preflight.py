@@ -59,6 +59,6 @@ async def refuse(
     """Record an attempt refused before anything was sent, and raise the refusal. `check`: the volume as read,
     if it was; `current_size_gb`: the size known otherwise (a second person's request says what it was)."""
     size = check.volume.size if check is not None else current_size_gb
-    attempt = Attempt.of(request, size, services.scp.api_version)
+    attempt = Attempt.of(request, size, services.scp)
     await attempt.settle(services.trail, "refused", message)
     raise attempt.refused(message, codes, check.per_volume_quota_gb if check is not None else None)

@@ -38,8 +38,6 @@ class ExtensionRequest:
     approved_from: ApprovedSize | None = None
     approval_note: str | None = None
     """The second person's request behind it, for the audit trail."""
-    endpoint: str | None = None
-    """The SCP endpoint its requests go to (a rehearsal's emulator, or a region)."""
 
     def confirmed(self, by: ConfirmedBy, *, snapshot_first: bool | None = None) -> ExtensionRequest:
         """This request once `by` said yes (a person may have asked for a snapshot first as they did)."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from ._config import check_endpoint
 from ._errors import ScpConfigError, connection_failure, error_from_response
 from ._platform import HEADER_API_VERSION
@@ -70,7 +72,6 @@ def choose_endpoint(body: Any, region: str | None, asked: str) -> str:
 async def discover(http: httpx.AsyncClient, auth_url: str, region: str | None) -> str:
     """The Virtual Server URL from a signed `GET {auth_url}/endpoints` (the client's signing, without its
     API-version header). Raises `ScpDiscoveryError` saying what was asked and what came back."""
-    import httpx  # with the client, on first use: start-up stays free of it
 
     asked = f"GET {auth_url}/endpoints"
     request = http.build_request("GET", f"{auth_url}/endpoints")

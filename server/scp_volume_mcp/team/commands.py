@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TextIO
 
-from .database import is_database_url, mask_url
+from .database import Database, TeamExtraMissing, is_database_url, mask_url, require_team_extra
 from .schema import SCHEMA_VERSION, create_warnings, migrate
 
 
@@ -19,7 +19,6 @@ def run_migrate(out: TextIO | None = None, err: TextIO | None = None) -> int:
     if not url:
         print("scp-volume-mcp: db migrate needs SCP_DATABASE_URL (the team database's postgresql:// URL)", file=err)
         return 2
-    from .database import Database, TeamExtraMissing, require_team_extra
 
     try:
         require_team_extra()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from ..audit.records import endpoint_key
 from .database import CONNECT_TIMEOUT_S, Database, DatabaseError, require_team_extra
 from .schema import AUDIT_COLUMNS, TABLE
 
@@ -25,8 +26,6 @@ def read_rows(
     require_team_extra()
     import psycopg
     from psycopg.rows import dict_row
-
-    from ..audit.records import endpoint_key
 
     database = Database(url)
     try:
