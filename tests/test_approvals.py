@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx2
 import psycopg
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
-from .mcp_helpers import text
+from .mcp_helpers import answer, text
 from .test_oauth import Issuer, call, oauth_env
 from .test_transports import http_server, scp_env
 
@@ -94,7 +97,9 @@ async def test_a_big_extension_waits_for_a_second_person_who_runs_it_once(
         waiting = asked.structured_content
         assert waiting is not None
         assert waiting["outcome"] == "awaiting_approval"
-        assert waiting["approval"]["rule"] == "approval: second_person_over_gb 16 (policy file)"
+        assert waiting["approval"]["rule"] == (
+            "approval: second_person_over_gb 16 (growth in the last 24 hours, this step included) (policy file)"
+        )
         assert waiting["approval"]["requester"] == "alice"
         assert waiting["approval"]["approver_scope"] == "volumes:approve"
         request_id = waiting["approval"]["request_id"]
@@ -407,3 +412,34 @@ async def test_the_approver_confirms_in_a_form_where_the_client_can_ask(
     assert len(asked) == 2
     assert '"alice"' in asked[0]
     assert "100 GB to 128 GB" in asked[0]
+
+
+async def _asked_call(url: str, token: str, action: str, asked: list[str]) -> Any:
+    """`extend_volume` from a client whose person answers the form with `action`."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http,
+        Client(streamable_http_client(url, http_client=http), elicitation_callback=answer(action, asked=asked)) as c,
+    ):
+        return await c.call_tool("extend_volume", BIG)
+
+
+async def test_under_human_the_requesters_person_is_asked_before_a_request_is_filed(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    """A prompt-injected model cannot file a request in alice's name: her person says yes first, and a decline
+    files nothing."""
+    policy = _policy(tmp_path, "second_person_over_gb = 16")
+    asked: list[str] = []
+    with _team(emulator, issuer, team_db, policy, confirmation="human") as [url]:
+        declined = await _asked_call(url, issuer.token("alice", EXTEND), "decline", asked)
+        assert not declined.is_error, text(declined)
+        assert declined.structured_content["outcome"] == "declined"
+        listed = await call(url, issuer.token("bob", APPROVE), "list_extension_requests", {})
+        assert listed.structured_content["requests"] == []
+        accepted = await _asked_call(url, issuer.token("alice", EXTEND), "accept", asked)
+        assert accepted.structured_content["outcome"] == "awaiting_approval", text(accepted)
+        listed = await call(url, issuer.token("bob", APPROVE), "list_extension_requests", {})
+        assert [r["requester"] for r in listed.structured_content["requests"]] == ["alice"]
+    assert len(asked) == 2
+    assert "128 GB" in asked[0]
+    assert emulator.state.requests("PUT") == []

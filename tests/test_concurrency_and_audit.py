@@ -136,6 +136,7 @@ async def test_every_attempt_is_audited_before_the_result_returns(emulator: Emul
     assert completed_ == completed
     assert len({line["attempt_id"] for line in lines}) == 5
     assert {k: completed[k] for k in completed if k not in ("time", "attempt_id")} == {
+        "endpoint": emulator.url,
         "phase": "outcome",
         "tool": "extend_volume",
         "volume_id": EXAMPLE_VOLUME_ID,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,7 @@ from scp_volume_mcp.audit import FileAuditTrail
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.extension import ApprovedSize, ExtensionRequest, Refused, Run, Services, extend
 from scp_volume_mcp.extension.ledger import ResizeLedger
+from scp_volume_mcp.policy import load_policy
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpConfigError
 from scp_volume_mcp.scp_connection import ScpConnection
 
@@ -77,3 +79,26 @@ async def test_under_the_lock_a_volume_no_longer_at_the_approved_size_is_refused
     await extend(services_of(scp), approved(112), Run())
     await scp.aclose()
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 120}]
+
+
+async def test_second_person_over_gb_counts_the_days_growth_so_steps_cannot_walk_around_it(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """With `second_person_over_gb = 256`, steps of 256 GB each: the first goes through, the second would take
+    the day's growth over 256 and goes to a second person (here none is configured, so it is refused)."""
+    trail = FileAuditTrail(tmp_path / "audit.jsonl")
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text("[approval]\nsecond_person_over_gb = 256\n", encoding="utf-8")
+    policy = load_policy(policy_file)
+    scp = ScpConnection(client_factory(emulator))
+    services = Services(scp, ResizeLedger(trail), trail, policy, "optional", 0.05)
+    volume = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c06"  # archive, 1000 GB, available
+    emulator.state.settings.max_volume_size_gb = emulator.state.settings.per_volume_limit_gb = 4096
+    first = await extend(services, ExtensionRequest(volume, 1256, confirmed_by="flag"), Run(wait=True))
+    assert first.outcome == "completed"
+    with pytest.raises(Refused) as second:
+        await extend(services, ExtensionRequest(volume, 1512, confirmed_by="flag"), Run(wait=True))
+    await scp.aclose()
+    assert second.value.refusal.reasons == ["approval"]
+    assert "second_person_over_gb 256 (growth in the last 24 hours" in second.value.message
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 1256}]

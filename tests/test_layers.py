@@ -23,7 +23,10 @@ LAYERS: list[set[str]] = [
     {"messages", "models"},
     {"extension"},
     {"mcp_tools"},
-    {"server", "stdio_transport", "graceful_stop", "http_transport", "doctor", "issuer_check", "demo", "cli", "__main__"},
+    {
+        "server", "stdio_transport", "graceful_stop", "http_transport", "doctor", "issuer_check", "demo", "cli",
+        "__main__",
+    },
 ]  # fmt: skip
 """Lowest first: the SCP client and the emulator; what every part shares; the stores (audit trail, team database)
 and settings; the words and result models; the extension service; its MCP adapters; the server and commands."""

@@ -31,6 +31,7 @@ EXAMPLE = "3f500f00-ed80-4566-a057-e31760226f9a"
 AVAILABLE = "6b1f2a8e-0c8d-4d3e-9a57-1f0c2b7d9e01"  # data-available, 64 GB
 IN_USE = "9c3e5d7f-2b4a-4c6e-8f10-3a5b7c9d1e02"  # db-in-use, 200 GB, attached
 ARCHIVE = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c06"  # archive, 1000 GB
+ASKED = "5d9e1f3a-7b2c-4d8e-9f0a-1b2c3d4e5f60"  # added for the rows that ask a person, 500 GB
 
 # name, tool, arguments, floor in round trips, why the floor; "quota": "cold" empties the quota cache first;
 # "grows": the target grows by 8 GB each round (the volume grew the round before)
@@ -48,14 +49,18 @@ CALLS: list[dict[str, Any]] = [
     {"name": "extend_volume, quota cached", "tool": "extend_volume",
      "arguments": {"volume_id": ARCHIVE, "new_size_gb": 1008, "confirm": True}, "grows": True, "floor": 2,
      "why": "the volume read, then the PUT"},
+    {"name": "extend_volume, a person asked first", "tool": "extend_volume", "asks": True,
+     "arguments": {"volume_id": ASKED, "new_size_gb": 504, "confirm": True}, "grows": True, "floor": 3,
+     "why": "the question's read (volume and way back, independent); after the answer, the read under the lock "
+            "(the safety read); the PUT"},
     {"name": "extend_volume, snapshot first, quota not cached", "tool": "extend_volume",
      "arguments": {"volume_id": IN_USE, "new_size_gb": 208, "confirm": True, "snapshot_first": True}, "grows": True,
-     "floor": 4, "quota": "cold",
-     "why": "the check (volume, quota set); the snapshot POST, after the intent; the volume read again once the "
-            "snapshot is available (it took time); the PUT"},
+     "floor": 3, "quota": "cold",
+     "why": "under the lock, the check (volume, quota set); the snapshot POST, after the intent; the PUT (the "
+            "emulator's snapshot is available in its create answer: a platform's adds reads while it is made)"},
     {"name": "extend_volume, snapshot first, quota cached", "tool": "extend_volume",
      "arguments": {"volume_id": EXAMPLE, "new_size_gb": 104, "confirm": True, "snapshot_first": True}, "grows": True,
-     "floor": 4, "why": "as above: the snapshot count is not cached"},
+     "floor": 3, "why": "as above: the snapshot count is not cached"},
 ]  # fmt: skip
 
 
@@ -70,9 +75,14 @@ def _steps(times: list[float], latency_s: float) -> int:
 
 
 async def _calls(endpoint: str, latency_ms: float, repeats: int) -> dict[str, Any]:
-    """One server, as a process keeps it: a pass over every call first (the SDK's first-call work, the open
+    """One server, as a process keeps it, in the default configuration (the audit trail a file, confirmation by
+    flag; a second one asks a person): a pass over every call first (the SDK's first-call work, the open
     connection), then `repeats` measured passes."""
+    import tempfile
+    from pathlib import Path
+
     from mcp import Client
+    from mcp.types import ElicitResult
 
     from scp_volume_mcp.scp import ScpClient, load_config
     from scp_volume_mcp.server import build_server
@@ -81,23 +91,33 @@ async def _calls(endpoint: str, latency_ms: float, repeats: int) -> dict[str, An
     config = load_config(access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=endpoint, env={})
     control = httpx.AsyncClient(base_url=endpoint, headers={"content-type": "application/json"})
     samples: dict[str, list[tuple[float, int, int]]] = {call["name"]: [] for call in CALLS}
-    server = build_server(ServerSettings(confirmation="flag"), lambda: ScpClient(config))
+    trail = Path(tempfile.mkdtemp(prefix="bench-latency-")) / "audit.jsonl"
+    server = build_server(ServerSettings(confirmation="flag", audit_log=trail), lambda: ScpClient(config))
+    asking = build_server(ServerSettings(confirmation="auto", audit_log=trail), lambda: ScpClient(config))
     scp = server.app_state.scp
+
+    async def yes(context: Any, params: Any) -> ElicitResult:
+        return ElicitResult(action="accept", content={"confirm": True})
+
     (await control.post("/_emulator/reset", content=b"{}")).raise_for_status()
     (await control.post("/_emulator/settings", content=b'{"snapshots_limit": -1}')).raise_for_status()
-    async with Client(server) as client:
+    asked_volume = {"id": ASKED, "name": "asked", "size": 500, "state": "available", "volume_type": "SSD",
+                    "encrypted": False, "bootable": False, "multiattach": False, "servers": []}  # fmt: skip
+    (await control.post("/_emulator/volumes", json=asked_volume)).raise_for_status()
+    async with Client(server) as client, Client(asking, elicitation_callback=yes) as asked:
         for round_ in range(repeats + 1):
             for call in CALLS:
                 arguments = dict(call["arguments"])
                 if call.get("grows"):
                     arguments["new_size_gb"] += 8 * round_
+                connection = asking.app_state.scp if call.get("asks") else scp
                 if call.get("quota") == "cold":
-                    scp._quota = None  # as after the cache's minute: the next check reads the quota
+                    connection._quota = None  # as after the cache's minute: the next check reads the quota
                 else:
-                    await scp.per_volume_quota_gb()  # cached now (a read, if it was not), before the count
+                    await connection.per_volume_quota_gb()  # cached now (a read, if it was not), before the count
                 count_from = len((await control.get("/_emulator/journal")).json()["requests"])
                 started = time.perf_counter()
-                result = await client.call_tool(call["tool"], arguments)
+                result = await (asked if call.get("asks") else client).call_tool(call["tool"], arguments)
                 wall = time.perf_counter() - started
                 if result.is_error:
                     raise RuntimeError(f"{call['name']}: {result.content}")

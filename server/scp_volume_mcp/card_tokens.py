@@ -1,4 +1,4 @@
-"""Single-use tokens for the confirmation card's buttons (`confirmation_card`).
+"""Single-use tokens for the confirmation card's buttons (`mcp_tools.card`).
 
 The card's app-only tool is hidden from the model by the host, but visibility is not access control: the tool
 acts only on a token that this process issued with the plan the person is looking at. A token names the volume,

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import untrusted_text
 from .scp import SNAPSHOT_AVAILABLE, SNAPSHOT_NAME_MAX, ScpError, Snapshot, Volume, is_volume_id
-from .side_by_side import side_by_side
 
 if TYPE_CHECKING:
     from .scp import ScpClient, VolumeQuotaSet
@@ -78,13 +77,6 @@ def _count(value: object) -> int:
     """A usage count as the platform answered it; anything but a non-negative integer counts as 0 (the
     platform, which enforces the quota, decides then)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-async def look_back(client: ScpClient, volume_id: str) -> WayBack:
-    """The latest snapshot of the volume and the snapshot quota, read side by side; never raises for a failed
-    read."""
-    quota, (latest, problem) = await side_by_side(snapshot_quota(client), latest_snapshot(client, volume_id))
-    return WayBack(latest, quota, problem)
 
 
 async def latest_snapshot(client: ScpClient, volume_id: str) -> tuple[Snapshot | None, str | None]:

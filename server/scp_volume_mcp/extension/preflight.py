@@ -18,15 +18,18 @@ from .request import ExtensionRequest
 from .services import Services
 
 
-async def preflight(services: Services, request: ExtensionRequest, *, under_lock: bool) -> LiveCheck:
+async def preflight(
+    services: Services, request: ExtensionRequest, *, under_lock: bool, quota_set: bool = False
+) -> LiveCheck:
     """Read the volume (and the quota beside it) and judge the request; a refusal is recorded and raised as
     `Refused`. `under_lock`: the volume's lock is held, so the trail must be readable (a read that settles an
-    open attempt closes it there), and what a person approved must still hold."""
+    open attempt closes it there), and what a person approved must still hold. `quota_set`: read the whole
+    quota set (with the snapshot count) even without a snapshot first, for a question that names the way back."""
     if not request.may_extend:  # before anything is read: this caller may look, not extend
         await refuse(services, request, None, messages.MISSING_EXTEND_SCOPE, ["scope"])
     try:
         check = await check_volume(services.scp, services.ledger, request.volume_id, request.target_gb,
-                                   quota_set=request.snapshot_first, policy=services.policy,
+                                   quota_set=request.snapshot_first or quota_set, policy=services.policy,
                                    strict=under_lock)  # fmt: skip
     except ScpError as exc:
         code = "not_found" if isinstance(exc, ScpNotFound) else "unreadable"

@@ -1,4 +1,4 @@
-"""The snapshot-first step of an extension, run by the extend operation under the volume's lock right before
+"""The snapshot-first step of an extension, run by `execute` under the volume's lock right before
 the resize: create the snapshot once (never retried blindly: after an ambiguous failure the volume's snapshots
 are read back and the one with the name sent is looked for), then wait until it is `available`.
 

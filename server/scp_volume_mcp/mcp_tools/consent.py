@@ -17,7 +17,7 @@ from ..coordination import CoordinationError, HeldLock
 from ..extension import ClientKind, Consent, ExtensionRequest, LiveCheck, Locked, consent, preflight, refuse
 from ..models import VolumeSummary
 from ..side_by_side import side_by_side
-from ..snapshots import WayBack, look_back
+from ..snapshots import WayBack, latest_snapshot, snapshot_quota_of
 from .app_state import AppState
 from .context import Ctx, app_state, current_call_scope, request_of, scp_client
 
@@ -162,11 +162,14 @@ async def _lock(state: AppState, request: ExtensionRequest) -> HeldLock:
 async def _read(
     state: AppState, request: ExtensionRequest, *, under_lock: bool, way_back: bool
 ) -> tuple[LiveCheck, WayBack | None]:
-    """The preflight, with the way back read beside it when the question will name it."""
-    checked = preflight(state.services, request, under_lock=under_lock)
+    """The preflight, with the latest snapshot read beside it when the question will name the way back (the
+    snapshot quota comes with the volume's quota set: one read of it per call)."""
     if not way_back or request.snapshot_first:  # a snapshot comes first: it will be the way back
-        return await checked, None
-    return await side_by_side(checked, look_back(scp_client(state), request.volume_id))
+        return await preflight(state.services, request, under_lock=under_lock), None
+    checked = preflight(state.services, request, under_lock=under_lock, quota_set=True)
+    check, (latest, problem) = await side_by_side(checked, latest_snapshot(scp_client(state), request.volume_id))
+    quota = snapshot_quota_of(check.quota_set.quota if check.quota_set is not None else None)
+    return check, WayBack(latest, quota, problem)
 
 
 async def confirmation(checked: Annotated[Checked, Resolve(extension_check)], ctx: Ctx) -> Question:

@@ -1,4 +1,4 @@
-"""The second approver's requests and decisions, in the team database (schema version 3, `team/schema.py`).
+"""The second approver's requests and decisions, in the team database (schema version 3 and later, `team/schema.py`).
 
 A request is a row nobody changes; a decision is a row whose primary key is the request's id, so a request is
 decided once: of two approvals racing on two replicas, one INSERT wins and the other fails, and only the winner
