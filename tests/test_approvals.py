@@ -22,6 +22,7 @@ from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
 from .mcp_helpers import answer, text
+from .test_confirmation_card import AppsHost, plan_card, press
 from .test_oauth import Issuer, call, oauth_env
 from .test_transports import http_server, scp_env
 
@@ -312,7 +313,11 @@ async def test_under_the_human_policy_an_approver_who_cannot_be_asked_is_refused
 ) -> None:
     policy = _policy(tmp_path, "second_person_over_gb = 16")
     with _team(emulator, issuer, team_db, policy, confirmation="human") as [url]:
-        request_id = await _request(url, issuer)  # a request sends nothing: no question for it
+        cannot_ask = await call(url, issuer.token("alice", EXTEND), "extend_volume", BIG)
+        assert cannot_ask.is_error  # under human, the requester's person says yes before a request is filed
+        assert cannot_ask.structured_content["reasons"] == ["human_required"]
+        filed = await _asked_call(url, issuer.token("alice", EXTEND), "accept", [])
+        request_id = filed.structured_content["approval"]["request_id"]
         decide = {"request_id": request_id, "approve": True}
         refused = await call(url, issuer.token("bob", APPROVE), "approve_extension", decide)
         assert refused.is_error
@@ -443,3 +448,33 @@ async def test_under_human_the_requesters_person_is_asked_before_a_request_is_fi
     assert len(asked) == 2
     assert "128 GB" in asked[0]
     assert emulator.state.requests("PUT") == []
+
+
+async def test_the_same_facts_are_refused_in_the_same_words_by_the_tool_the_card_and_the_approval(
+    emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
+) -> None:
+    """Three ways in, one preflight: with a resize of the volume still open, the tool, the card's button and a
+    second person's approval refuse 100 -> 128 GB with the same sentence, and none of them sends anything."""
+    policy = _policy(tmp_path, "second_person_over_gb = 16")
+    with _team(emulator, issuer, team_db, policy) as [url]:
+        async with (
+            httpx2.AsyncClient(headers={"Authorization": f"Bearer {issuer.token('alice', EXTEND)}"}) as http,
+            Client(streamable_http_client(url, http_client=http), extensions=[AppsHost()]) as apps_host,
+        ):
+            card = await plan_card(apps_host, EXAMPLE_VOLUME_ID, 128)  # shown while nothing blocks the volume
+            request_id = await _request(url, issuer)
+            emulator.state.add_fault(Fault("extend", status=503))  # its answer lost: the attempt stays open
+            small = {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 104, "confirm": True}
+            lost = await call(url, issuer.token("alice", EXTEND), "extend_volume", small)
+            assert lost.is_error
+            assert "may be under way" in text(lost)
+            by_tool = await call(url, issuer.token("alice", EXTEND), "extend_volume", BIG)
+            by_card = await press(apps_host, card, "approve")
+        by_approval = await call(url, issuer.token("bob", APPROVE), "approve_extension",
+                                 {"request_id": request_id, "approve": True})  # fmt: skip
+    for refused in (by_tool, by_card, by_approval):
+        assert refused.is_error
+        assert refused.structured_content["reasons"] == ["pending"], text(refused)
+    assert text(by_card) == text(by_tool)
+    assert text(by_approval) == text(by_tool)  # refused as it stands: the request is not spent
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]

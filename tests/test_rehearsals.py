@@ -82,9 +82,7 @@ def test_the_reset_says_how_rehearsals_stay_apart_and_how_to_close_an_attempt(em
 def test_the_emulator_start_up_text_exports_the_rehearsal_trail(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import scp_volume_mcp.emulator as emulator_package
-
-    monkeypatch.setattr(emulator_package, "serve_forever", lambda state, host, port: None)
+    monkeypatch.setattr(cli, "serve_forever", lambda state, host, port: None)
     assert cli._run_emulator(cli._parser().parse_args(["emulator", "--port", "8765"])) == 0
     said = capsys.readouterr().err
     trail = shlex.quote(str(rehearsal_audit_log()))

@@ -21,7 +21,18 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from .. import messages, untrusted_text
-from ..extension import ApprovedSize, Decision, ExtensionRequest, Refused, Run, conclude, extend, refuse, summarize
+from ..extension import (
+    ApprovedSize,
+    Decision,
+    ExtensionRequest,
+    Refused,
+    Run,
+    conclude,
+    extend,
+    preflight,
+    refuse,
+    summarize,
+)
 from ..extension.consent import consent
 from ..extension.summary import approval_info, expires_at
 from ..extension.waiting import PhasedProgress
@@ -119,16 +130,14 @@ async def approve_extension(
     note = messages.audit_note(request_id, requester=filed.requester, approver=approver, decision=decision,
                                reason=reason)  # fmt: skip
     request = _request(ctx, filed, approver, note)
-    if filed.decision is not None:
-        await _refuse(ctx, request, filed, messages.already_decided(request_id, filed.decision, filed.approver))
-    if filed.expired:
-        await _refuse(ctx, request, filed, messages.request_expired(request_id, expires_at(filed)))
-    if approver == filed.requester:  # both as stored: invisible characters cannot make one person two
-        await _refuse(ctx, request, filed, messages.own_request(request_id))
+    await _decidable(ctx, request, filed, approver)
+    if not approve:
+        if not await _decide(ctx, request_id, decision, approver, reason):
+            await _refuse(ctx, request, filed, await _why_undecidable(ctx, filed))
+        return await _declined(ctx, filed, request, approver, reason or "")
+    await preflight(app_state(ctx).services, request, under_lock=False)  # refused as it stands: the request stays
     if not await _decide(ctx, request_id, decision, approver, reason):
         await _refuse(ctx, request, filed, await _why_undecidable(ctx, filed))
-    if not approve:
-        return await _declined(ctx, filed, request, approver, reason or "")
     progress = PhasedProgress(ctx.report_progress, total=timeout_s * max(1, int(request.snapshot_first) + int(wait)))
     try:
         report = await extend(app_state(ctx).services, request, Run(wait, timeout_s, progress))
@@ -141,10 +150,22 @@ async def approve_extension(
 
 
 def _request(ctx: Ctx, filed: ApprovalRequest, approver: str, note: str) -> ExtensionRequest:
-    """The extension an approval runs: the request's sizes, confirmed by the approval, from the size it was made at."""
+    """The extension an approval runs: the request's sizes, confirmed by the approval, from the size it was made at
+    (the approver holds `volumes:approve`, which is what lets an approval extend)."""
     request = request_of(ctx, filed.volume_id, filed.requested_size_gb, snapshot_first=filed.snapshot_first)
-    return replace(request, caller=approver, confirmed_by="approval", approval_note=note,
+    return replace(request, caller=approver, confirmed_by="approval", approval_note=note, may_extend=True,
                    approved_from=ApprovedSize(filed.previous_size_gb, filed.request_id))  # fmt: skip
+
+
+async def _decidable(ctx: Ctx, request: ExtensionRequest, filed: ApprovalRequest, approver: str) -> None:
+    """Refuse (recorded) a request already decided, expired, or the approver's own."""
+    request_id = filed.request_id
+    if filed.decision is not None:
+        await _refuse(ctx, request, filed, messages.already_decided(request_id, filed.decision, filed.approver))
+    if filed.expired:
+        await _refuse(ctx, request, filed, messages.request_expired(request_id, expires_at(filed)))
+    if approver == filed.requester:  # both as stored: invisible characters cannot make one person two
+        await _refuse(ctx, request, filed, messages.own_request(request_id))
 
 
 async def _declined(
