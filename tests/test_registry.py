@@ -33,6 +33,7 @@ DECLARED = [variable["name"] for variable in PACKAGE["environmentVariables"]]
 HTTP_ONLY = {
     "SCP_MCP_HTTP_TOKEN",
     "SCP_MCP_ALLOWED_HOSTS",
+    "SCP_MCP_ALLOWED_ORIGINS",
     "SCP_MCP_STATE_KEYS",
     "SCP_MCP_OAUTH_ISSUER",
     "SCP_MCP_OAUTH_AUDIENCE",
