@@ -126,8 +126,8 @@ def test_states_are_compared_whatever_their_spelling(state: str, kind: str) -> N
 
 
 def test_long_hostile_states_are_compared_and_not_kept() -> None:
-    """The memo of state keys keeps short spellings only: 300 distinct 100 KB states (a hostile platform, or a
-    caller's filter) leave nothing alive once compared, and still compare like short ones."""
+    """300 distinct 100 KB states (a hostile platform, or a caller's filter) compare like short ones and leave
+    nothing alive once compared."""
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()

@@ -10,7 +10,6 @@ modelled) and says so. The tool schema, the guards and the emulator import these
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -34,22 +33,11 @@ sent, whatever the quota states."""
 
 
 _SEPARATORS: Final = re.compile(r"[-_\s]+")
-STATE_MEMO_LONGEST: Final = 64
-"""The longest state whose key is remembered. A state is untrusted text of any length (from the platform, or a
-caller's filter): the memo holds 128 short ones at most, so what it keeps alive stays a few kilobytes."""
-
-
-def _key(state: str) -> str:
-    return _SEPARATORS.sub("-", state.strip().lower())
-
-
-# A platform spells a handful of states, and every read compares its state a few times.
-_remembered_key: Final = functools.lru_cache(maxsize=128)(_key)
 
 
 def state_key(state: str) -> str:
     """The comparison key of a state: `"Error Extending"`, `"error_extending"` -> `"error-extending"`."""
-    return _remembered_key(state) if len(state) <= STATE_MEMO_LONGEST else _key(state)
+    return _SEPARATORS.sub("-", state.strip().lower())
 
 
 class StateSet:
