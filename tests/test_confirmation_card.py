@@ -103,6 +103,12 @@ async def test_a_host_without_apps_gets_no_token_and_no_card_tool(emulator: Emul
         names = [t.name for t in (await client.list_tools()).tools]
         with pytest.raises(MCPError) as unknown:
             await client.call_tool(CARD_TOOL, {"token": "x.y", "choice": "approve"})
+        with pytest.raises(MCPError) as other:
+            await client.call_tool("no_such_tool", {})
+    for error in (unknown.value.error, other.value.error):  # the tools it can see are named; never the card's
+        offered = error.message.split("This server offers", 1)[1]
+        assert "extend_volume" in offered
+        assert CARD_TOOL not in offered
     assert not plan.is_error
     assert plan.meta is None or CARD_META not in plan.meta
     assert names == ["list_volumes", "get_volume", "plan_volume_extension", "extend_volume"]

@@ -20,8 +20,7 @@ from typing import Annotated, Any, Literal
 from mcp.server.apps import Apps, client_supports_apps
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, CallToolResult, ListToolsResult, ToolAnnotations
+from mcp.types import CallToolResult, ListToolsResult, ToolAnnotations
 from mcp.types.version import is_version_at_least
 from pydantic import Field
 
@@ -161,13 +160,10 @@ def _result(report: ExtensionReport, decision: Decision | None = None, *, snapsh
 
 
 async def hide_from_other_hosts(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-    """Server middleware: a client that does not render apps neither lists nor calls the card's tool. Such a
-    host does not know `visibility`, and would show an app-only tool to its model."""
-    if ctx.method not in ("tools/list", "tools/call") or client_supports_apps(ctx):
-        return await call_next(ctx)
-    if ctx.method == "tools/call":
-        if (ctx.params or {}).get("name") == CARD_TOOL:
-            raise MCPError(code=INVALID_PARAMS, message=messages.unknown_tool(CARD_TOOL, []))
+    """Server middleware: a client that does not render apps is not listed the card's tool (nor may it call it,
+    nor is it named to it: `server.VolumeMCPServer.call_tool`). Such a host does not know `visibility`, and would
+    show an app-only tool to its model."""
+    if ctx.method != "tools/list" or client_supports_apps(ctx):  # a call of it: `server.VolumeMCPServer.call_tool`
         return await call_next(ctx)
     result = await call_next(ctx)
     if isinstance(result, ListToolsResult):
