@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 import anyio
@@ -62,12 +63,13 @@ async def extend(
     (recorded), a failure after a request left raises `Failed` (recorded)."""
     if locked is not None:
         return await execute(services, request, locked.check, locked.held, run)
-    try:
-        async with services.ledger.volume_lock(request.volume_id) as held:
-            check = await preflight(services, request, under_lock=True)
-            return await execute(services, request, check, held, run)
-    except CoordinationError as exc:  # the lock could not be had: nothing was read or sent
-        await refuse(services, request, None, messages.coordination_unavailable(str(exc)), ["lock"])
+    async with AsyncExitStack() as stack:
+        try:
+            held = await stack.enter_async_context(services.ledger.volume_lock(request.volume_id))
+        except CoordinationError as exc:  # the lock could not be had: nothing was read or sent
+            await refuse(services, request, None, messages.coordination_unavailable(str(exc)), ["lock"])
+        check = await preflight(services, request, under_lock=True)
+        return await execute(services, request, check, held, run)
 
 
 async def execute(
