@@ -280,11 +280,13 @@ class Refusal(BaseModel):
     outcome: Literal["refused"] = "refused"
     reasons: list[str] = Field(
         description="shrink: smaller than now; size: not a size the platform takes; state: not available or "
-        "in-use; in_progress: an extension is under way; pending: an earlier attempt may still be resizing it; "
-        "quota: above the per-volume quota; policy: the team's policy file forbids it; scope, human_required, "
-        "consent_unknowable: no consent here; audit, lock: the trail or the lock could not be had; snapshot: the "
-        "snapshot first failed; approval: an approval request that cannot be carried out (the approver's own, "
-        "expired, already decided, or the volume changed since); other"
+        "in-use, or no longer the size a person approved (the card, a request); in_progress: an extension is under "
+        "way; pending: an earlier attempt may still be resizing it to another size; quota: above the per-volume "
+        "quota; policy: the team's policy file forbids it; not_found: no such volume; unreadable: the volume could "
+        "not be read; scope, human_required, consent_unknowable: no consent here; audit, lock: the trail or the "
+        "lock could not be had; snapshot: the snapshot first failed; approval: an approval request that cannot be "
+        "carried out (the approver's own, expired, already decided, or no store for it); card: the card's token "
+        "cannot be used (expired, used, another session's); other"
     )
     volume_id: str
     current_size_gb: int | None = Field(description="The size last read; null when the volume was not read")

@@ -168,8 +168,7 @@ def _result_lines(outcome: str, label: str, *, previous: int, target: int, obser
         return [f"{label} already has {target} GB: nothing was sent."]
     if outcome == "under_way":
         return [f"A resize of {label} to {target} GB is already under way ({note}): nothing more was sent.",
-                f"Watch it with get_volume until it shows {target} GB, or call extend_volume again with wait "
-                "true."]  # fmt: skip
+                f"Watch it with get_volume until it shows {target} GB."]  # fmt: skip
     if outcome == "declined" and note:
         return [f"The confirmation form came back with {note} for extending {label} to {target} GB (confirm was "
                 "not true): nothing was sent."]  # fmt: skip
