@@ -10,6 +10,7 @@ import pytest
 from scp_volume_mcp.audit import FileAuditTrail
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.extension import ApprovedSize, ExtensionRequest, Refused, Run, Services, extend
+from scp_volume_mcp.extension import consent as consent_module
 from scp_volume_mcp.extension.ledger import ResizeLedger
 from scp_volume_mcp.policy import load_policy
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpConfigError
@@ -102,3 +103,18 @@ async def test_second_person_over_gb_counts_the_days_growth_so_steps_cannot_walk
     assert second.value.refusal.reasons == ["approval"]
     assert "second_person_over_gb 256 (growth in the last 24 hours" in second.value.message
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 1256}]
+
+
+def test_the_consent_table_is_the_one_its_docstring_draws() -> None:
+    """`extension/consent.py` draws its table for readers; the table the code uses must be that one."""
+    drawn: dict[tuple[str, str], list[str]] = {}
+    for line in (consent_module.__doc__ or "").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0] in ("flag", "auto", "human"):
+            for who in cells[1].split(", "):
+                drawn[(cells[0], who)] = cells[2:]
+    used: dict[tuple[str, str], list[str]] = {}
+    for who, modes in consent_module.TABLE.items():
+        for mode, row in modes.items():
+            used[(mode, who)] = ["refuse" if row[k].startswith("refuse") else row[k] for k in consent_module.KINDS]
+    assert drawn == used

@@ -9,7 +9,7 @@
 
 from .attempt import Attempt, ExtensionReport, Failed
 from .conclude import conclude
-from .consent import ClientKind, Consent, consent
+from .consent import ClientKind, Consent, consent_for
 from .errors import Refused
 from .execute import Locked, Run, extend
 from .live_check import LiveCheck, check_volume
@@ -34,7 +34,7 @@ __all__ = [
     "Services",
     "check_volume",
     "conclude",
-    "consent",
+    "consent_for",
     "extend",
     "preflight",
     "refuse",

@@ -33,6 +33,8 @@ from typing import Literal
 Mode = Literal["flag", "auto", "human"]
 Who = Literal["requester", "approver"]
 ClientKind = Literal["card", "form", "none", "unknowable"]
+KINDS: tuple[ClientKind, ...] = ("card", "form", "none", "unknowable")
+"""The table's columns, in order."""
 Consent = Literal["flag", "card", "form", "refuse_human_required", "refuse_unknowable"]
 
 _REQUESTER: dict[Mode, dict[ClientKind, Consent]] = {
@@ -48,6 +50,6 @@ _APPROVER: dict[Mode, dict[ClientKind, Consent]] = {
 TABLE: dict[Who, dict[Mode, dict[ClientKind, Consent]]] = {"requester": _REQUESTER, "approver": _APPROVER}
 
 
-def consent(mode: Mode, who: Who, client: ClientKind) -> Consent:
+def consent_for(mode: Mode, who: Who, client: ClientKind) -> Consent:
     """How consent is had for an extension that would send a resize: the table above."""
     return TABLE[who][mode][client]

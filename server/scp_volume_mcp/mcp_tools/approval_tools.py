@@ -33,7 +33,7 @@ from ..extension import (
     refuse,
     summarize,
 )
-from ..extension.consent import consent
+from ..extension.consent import consent_for
 from ..extension.summary import approval_info, expires_at
 from ..extension.waiting import PhasedProgress
 from ..models import ExtendResult, ExtensionRequestList, WaitingRequest
@@ -94,7 +94,7 @@ async def approval_consent(request_id: str, approve: bool, ctx: Ctx) -> NoQuesti
     Declining sends nothing, so it needs no question; the tool refuses a missing scope itself."""
     if not approve or not has_approve_scope():
         return NoQuestion()
-    decided = consent(app_state(ctx).settings.confirmation, "approver", client_kind(ctx, card=False))
+    decided = consent_for(app_state(ctx).settings.confirmation, "approver", client_kind(ctx, card=False))
     if decided == "refuse_unknowable":
         raise ToolError(messages.consent_unknowable(unknowable_version(ctx) or ""))
     if decided == "refuse_human_required":

@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, Field, WithJsonSchema
 
 from .. import messages, tracing
 from ..coordination import CoordinationError, HeldLock
-from ..extension import ClientKind, Consent, ExtensionRequest, LiveCheck, Locked, consent, preflight, refuse
+from ..extension import ClientKind, Consent, ExtensionRequest, LiveCheck, Locked, consent_for, preflight, refuse
 from ..models import VolumeSummary
 from ..side_by_side import side_by_side
 from ..snapshots import WayBack, latest_snapshot, snapshot_quota_of
@@ -134,7 +134,7 @@ async def extension_check_without_snapshot(volume_id: str, new_size_gb: int, ctx
 
 async def _check(ctx: Ctx, request: ExtensionRequest) -> Checked:
     state = app_state(ctx)
-    decided = consent(state.settings.confirmation, "requester", client_kind(ctx))
+    decided = consent_for(state.settings.confirmation, "requester", client_kind(ctx))
     if decided == "flag" and request.may_extend:  # nobody is asked: the body reads once, under the lock
         return Checked(request, decided)
     locked = None
