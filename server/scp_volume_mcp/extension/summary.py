@@ -12,6 +12,7 @@ from ..models import ApprovalInfo, ExtendResult, RestoreRequest, SnapshotInfo, U
 from ..oauth import APPROVE_SCOPE
 from ..snapshots import age_s, restore_request
 from ..team.approvals import ApprovalRequest
+from ..untrusted_text import field, short
 from .attempt import Attempt, ExtensionReport
 
 
@@ -102,7 +103,8 @@ def _under_way(report: ExtensionReport) -> UnderWay | None:
     if open_attempt is None:
         return None
     started = open_attempt.started_at.isoformat(timespec="seconds")
-    return UnderWay(attempt_id=open_attempt.attempt_id, started_at=started, replica=open_attempt.replica)
+    # From the trail, which other processes write: cleaned and bounded like platform text.
+    return UnderWay(attempt_id=short(open_attempt.attempt_id), started_at=started, replica=field(open_attempt.replica))
 
 
 def _snapshot_fields(attempt: Attempt, volume: Any, snapshot_required: bool) -> dict[str, Any]:
