@@ -84,8 +84,12 @@ async def test_a_stdio_server_killed_mid_put_blocks_the_next_resize_after_its_re
         same = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 104})
         larger = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 112})
         plan = await client.call_tool("plan_volume_extension", {"volume_id": EXAMPLE_VOLUME_ID, "new_size_gb": 112})
+    assert not same.is_error, text(same)  # the size under way again: said, not an error
+    assert same.structured_content is not None
+    assert same.structured_content["outcome"] == "under_way"
+    assert same.structured_content["request_sent"] is False
+    assert larger.is_error, text(larger)
     for refused in (same, larger):
-        assert refused.is_error, text(refused)
         assert intent["attempt_id"] in text(refused)
         assert "its outcome is unknown" in text(refused)
         assert "audit --close" in text(refused)

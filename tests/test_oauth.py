@@ -170,10 +170,12 @@ async def test_scopes_per_tool_and_the_subject_in_the_trail(
     [put] = emulator.state.requests("PUT")
     assert put.body == {"size": 104}
     records = [json.loads(line) for line in trail.read_text().splitlines()]
-    assert [(r["phase"], r["caller"], r["client_claimed"]) for r in records] == [
-        ("intent", "bob", "mcp"),
-        ("outcome", "bob", "mcp"),
+    assert [(r["phase"], r["outcome"], r["caller"], r["client_claimed"]) for r in records] == [
+        ("outcome", "refused", "alice", "mcp"),  # a caller without the scope is on record too; nothing was read
+        ("intent", None, "bob", "mcp"),
+        ("outcome", "completed", "bob", "mcp"),
     ]
+    assert records[0]["previous_size_gb"] is None
 
 
 async def test_opaque_tokens_through_introspection(emulator: EmulatorServer, issuer: Issuer) -> None:

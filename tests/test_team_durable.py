@@ -101,8 +101,12 @@ async def test_a_replica_killed_mid_put_leaves_an_attempt_that_blocks_the_others
         async with Client(url_b) as client:
             same = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 104})
             larger = await client.call_tool("extend_volume", {**ARGS, "new_size_gb": 112})
+    assert not same.is_error, text(same)  # the size under way again: said, not an error
+    assert same.structured_content is not None
+    assert same.structured_content["outcome"] == "under_way"
+    assert same.structured_content["request_sent"] is False
+    assert larger.is_error, text(larger)
     for refused in (same, larger):
-        assert refused.is_error, text(refused)
         assert "by replica-a" in text(refused)
         assert "its outcome is unknown" in text(refused)
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 104}]

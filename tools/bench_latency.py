@@ -91,7 +91,8 @@ async def _calls(endpoint: str, latency_ms: float, repeats: int) -> dict[str, An
     config = load_config(access_key=EMULATOR_ACCESS_KEY, secret_key=EMULATOR_SECRET_KEY, endpoint=endpoint, env={})
     control = httpx.AsyncClient(base_url=endpoint, headers={"content-type": "application/json"})
     samples: dict[str, list[tuple[float, int, int]]] = {call["name"]: [] for call in CALLS}
-    trail = Path(tempfile.mkdtemp(prefix="bench-latency-")) / "audit.jsonl"
+    folder = tempfile.TemporaryDirectory(prefix="bench-latency-")
+    trail = Path(folder.name) / "audit.jsonl"
     server = build_server(ServerSettings(confirmation="flag", audit_log=trail), lambda: ScpClient(config))
     asking = build_server(ServerSettings(confirmation="auto", audit_log=trail), lambda: ScpClient(config))
     scp = server.app_state.scp
@@ -127,6 +128,7 @@ async def _calls(endpoint: str, latency_ms: float, repeats: int) -> dict[str, An
                     samples[call["name"]].append((wall, len(journal), steps))
     (await control.post("/_emulator/settings", content=b'{"snapshots_limit": 10}')).raise_for_status()
     await control.aclose()
+    folder.cleanup()
     rows = []
     for call in CALLS:
         walls = [s[0] for s in samples[call["name"]]]

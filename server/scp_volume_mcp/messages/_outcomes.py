@@ -50,7 +50,13 @@ def _utc(moment: datetime) -> str:
 def under_way_note(attempt: OpenAttempt) -> str:
     """Which attempt is resizing the volume, since when and by whom (the platform's words are not in it)."""
     who = f" by {short(attempt.replica)}" if attempt.replica else ""
-    return f"attempt {short(attempt.attempt_id)}, started {_utc(attempt.started_at)}{who}"
+    said = f"attempt {short(attempt.attempt_id)}, started {_utc(attempt.started_at)}{who}"
+    if attempt.outcome is not None:
+        return said
+    return (
+        f"{said}; its outcome is unknown: if it never shows, an operator who checked it in the SCP console closes it "
+        f"with `scp-volume-mcp audit --close {short(attempt.attempt_id)}`"
+    )
 
 
 def closed_by_read(size: int, state: str) -> str:
