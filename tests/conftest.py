@@ -17,6 +17,9 @@ from scp_volume_mcp.emulator import (
     EmulatorState,
 )
 from scp_volume_mcp.scp import ScpClient, ScpConfig, load_config
+from startup_wait import budget
+
+from .mcp_helpers import shared_tls_transport
 
 # The default audit trail (no SCP_AUDIT_LOG) lives in the user's state folder: for this run, and the servers it
 # starts, a throwaway one.
@@ -30,8 +33,11 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def _emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
+    server = EmulatorServer().start(timeout_s=budget(10))  # a thread of this process; its limit grows with the load
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -53,7 +59,7 @@ def scp_config(emulator: EmulatorServer) -> ScpConfig:
 
 @pytest.fixture
 async def scp(scp_config: ScpConfig) -> AsyncIterator[ScpClient]:
-    async with ScpClient(scp_config, backoff_s=0.001) as client:
+    async with ScpClient(scp_config, backoff_s=0.001, transport=shared_tls_transport()) as client:
         yield client
 
 
@@ -76,16 +82,26 @@ def database_url() -> Iterator[str]:
         cluster.__exit__(None, None, None)
 
 
-@pytest.fixture
-def team_db(database_url: str) -> Iterator[str]:
-    """A fresh database of the session's cluster for one test, with the schema migrated (the audit table is
-    append-only)."""
-    import psycopg
+@pytest.fixture(scope="session")
+def _team_template(database_url: str) -> Iterator[str]:
+    """A database of the session's cluster migrated once, as `scp-volume-mcp db migrate` does, as the owner:
+    each test's database is a copy of it."""
+    from .pg_cluster import drop_database, migrated_template
 
-    from .pg_cluster import fresh_database
+    name = migrated_template(database_url)
+    try:
+        yield name
+    finally:
+        drop_database(database_url, name)
+
+
+@pytest.fixture
+def team_db(database_url: str, _team_template: str) -> Iterator[str]:
+    """A fresh database of the session's cluster for one test, with the schema migrated (the audit table is
+    append-only): a copy of the session's migrated template."""
+    from .pg_cluster import drop_database, fresh_database
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    url = fresh_database(database_url, name)  # migrated, as `scp-volume-mcp db migrate` does, as the owner
+    url = fresh_database(database_url, name, template=_team_template)
     yield url
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+    drop_database(database_url, name)
