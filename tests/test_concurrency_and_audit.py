@@ -266,7 +266,8 @@ async def test_a_check_that_overlapped_a_slow_resize_is_redone(emulator: Emulato
             results.append(await client.call_tool("extend_volume", _args(EXAMPLE_VOLUME_ID, size)))
 
         tg.start_soon(call, 104)
-        await anyio.sleep(0.5)  # the first PUT is now in flight (the reads take milliseconds)
+        while emulator.state.journal.in_flight == 0:  # noqa: ASYNC110 - the emulator runs on its own thread
+            await anyio.sleep(0.01)  # until the first PUT is in flight
         tg.start_soon(call, target)
     first, second = results
     assert first.structured_content["outcome"] == "completed"
