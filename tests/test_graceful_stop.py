@@ -284,7 +284,7 @@ async def stdio_serve(emulator: EmulatorServer, log: Path, **env: str) -> AsyncI
     variables = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log), **env)}
     async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=variables) as process:
         peer = StdioPeer(process)
-        with anyio.fail_after(20):
+        with anyio.fail_after(budget(20)):  # start-up: grows with the load
             await peer.hello()
         yield process, peer
 
