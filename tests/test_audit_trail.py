@@ -35,6 +35,7 @@ def _settings(log: Path) -> ServerSettings:
     return ServerSettings(confirmation="flag", audit_log=log, poll_interval_s=0.05)
 
 
+@pytest.mark.slow
 async def test_the_intent_is_on_disk_before_the_resize_arrives(emulator: EmulatorServer, tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     emulator.state.add_fault(Fault("extend", latency_s=1.0))  # the emulator handles the PUT after this pause
@@ -137,6 +138,7 @@ def test_audit_lines_escape_line_separators_and_cap_details(tmp_path: Path) -> N
     assert line.count("\n") == 1
 
 
+@pytest.mark.slow
 async def test_eighty_refusals_of_a_long_named_volume_stay_small(emulator: EmulatorServer, tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     volume = {v["id"]: v for v in default_volumes()}[EXAMPLE_VOLUME_ID]

@@ -37,6 +37,7 @@ def test_version() -> None:
     assert (done.returncode, done.stdout.strip()) == (0, f"scp-volume-mcp {__version__}")
 
 
+@pytest.mark.slow
 def test_help_answers_the_newcomers_questions() -> None:
     done = _cli("--help")
     assert done.returncode == 0
@@ -47,6 +48,7 @@ def test_help_answers_the_newcomers_questions() -> None:
         assert expected in serve.stdout
 
 
+@pytest.mark.slow
 def test_bad_settings_exit_with_the_reason() -> None:
     done = _cli("serve", env={"SCP_CONFIRMATION": "sometimes"})
     assert done.returncode == 2
@@ -111,6 +113,7 @@ def test_doctor_reports_clock_skew(scp_env: EmulatorServer) -> None:
     assert "this machine's clock is 300 s behind the server's" in out or "is 299 s behind" in out
 
 
+@pytest.mark.slow
 def test_logs_go_to_stderr_as_json_and_stdout_stays_protocol(emulator: EmulatorServer) -> None:
     messages: list[dict[str, object]] = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
@@ -148,6 +151,7 @@ def test_logs_go_to_stderr_as_json_and_stdout_stays_protocol(emulator: EmulatorS
     assert any(r["logger"] == "scp_volume_mcp.scp" and "-> 200" in r["message"] for r in records)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "warned"), [(0o644, True), (0o640, True), (0o600, False)])
 def test_readable_credentials_are_warned_about_with_the_fix(
     scp_env: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: int, warned: bool

@@ -61,6 +61,7 @@ async def test_twenty_concurrent_extends_of_one_volume_send_one_put(
             assert result.structured_content["outcome"] == "unchanged"
 
 
+@pytest.mark.slow
 async def test_fifty_concurrent_extends_of_different_volumes_all_succeed(emulator: EmulatorServer) -> None:
     ids = [str(uuid.UUID(int=i + 1, version=4)) for i in range(50)]
     for index, volume_id in enumerate(ids):

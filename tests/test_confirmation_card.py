@@ -191,6 +191,7 @@ async def test_decline_sends_nothing_and_snapshot_first_takes_one(emulator: Emul
     assert [method for method, _ in sent] == ["POST", "PUT"]
 
 
+@pytest.mark.slow
 async def test_the_card_in_a_real_browser_shows_hostile_text_as_text_and_its_button_extends(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -254,6 +255,7 @@ async def test_the_flag_policy_extends_without_a_card(emulator: EmulatorServer) 
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 72}]
 
 
+@pytest.mark.slow
 async def test_the_card_of_extend_volume_in_a_real_browser_offers_a_snapshot_first(emulator: EmulatorServer) -> None:
     browser = chromium()
     if browser is None:

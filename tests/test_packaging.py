@@ -43,6 +43,7 @@ def test_no_generic_top_level_module_is_installed(tmp_path: Path) -> None:
     assert done.stdout.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_stdio_start_up_does_not_import_the_emulator_server_demo_doctor_or_httpx(tmp_path: Path) -> None:
     # The CLI reads the emulator's default port from `scp_volume_mcp.emulator`, whose front loads only its
     # plain-Python state; the HTTP parts (uvicorn app, server thread) and httpx must wait for first use.

@@ -74,6 +74,7 @@ def test_the_readme_has_every_client_snippet() -> None:
     assert len(_blocks("python")) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 @pytest.mark.parametrize("index", range(len(_client_configs())))
 async def test_json_configs_start_the_server(emulator: EmulatorServer, index: int) -> None:
@@ -84,6 +85,7 @@ async def test_json_configs_start_the_server(emulator: EmulatorServer, index: in
     await _lists_tools(server["command"], server["args"], _env(server["env"], emulator))
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_claude_code_command_starts_the_server(emulator: EmulatorServer, tmp_path: Path) -> None:
     import json
