@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -17,10 +19,46 @@ from scp_volume_mcp.emulator import (
     EmulatorState,
 )
 from scp_volume_mcp.scp import ScpClient, ScpConfig, load_config
+from startup_wait import budget
+
+from .mcp_helpers import shared_tls_transport
 
 # The default audit trail (no SCP_AUDIT_LOG) lives in the user's state folder: for this run, and the servers it
-# starts, a throwaway one.
+# starts, a throwaway one (one per pytest-xdist worker, as each imports this file).
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="scp-volume-mcp-state-")
+atexit.register(shutil.rmtree, os.environ["XDG_STATE_HOME"], True)
+
+LONGEST_FIRST = (
+    "test_bench.py",
+    "test_chaos.py",
+    "test_consent_matrix.py",
+    "test_packaging.py",
+    "test_approvals.py",
+    "test_bundle.py",
+    "test_graceful_stop.py",
+    "test_durable_intents.py",
+)
+"""The test files that took longest (30 s to 2 min each with `tools/check` on 2 cores): under pytest-xdist they
+start first, so that none of them is left running alone at the end. Order only; a file missing here just
+starts in its turn."""
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: one worker more than the cores this process may use. Much of the suite waits (servers
+    starting, deliberate pauses, a 25 s chaos history): with one worker per core, the cores were idle about a
+    third of the time. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker, the files of `LONGEST_FIRST` first (with `--no-loadscope-reorder`, see
+    pyproject.toml, the workers are handed files in this order). A run in one process keeps the usual order."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole and in order
 
 
 @pytest.fixture
@@ -30,8 +68,11 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def _emulator_server() -> Iterator[EmulatorServer]:
-    with EmulatorServer() as server:
+    server = EmulatorServer().start(timeout_s=budget(10))  # a thread of this process; its limit grows with the load
+    try:
         yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -53,7 +94,7 @@ def scp_config(emulator: EmulatorServer) -> ScpConfig:
 
 @pytest.fixture
 async def scp(scp_config: ScpConfig) -> AsyncIterator[ScpClient]:
-    async with ScpClient(scp_config, backoff_s=0.001) as client:
+    async with ScpClient(scp_config, backoff_s=0.001, transport=shared_tls_transport()) as client:
         yield client
 
 
@@ -76,16 +117,26 @@ def database_url() -> Iterator[str]:
         cluster.__exit__(None, None, None)
 
 
-@pytest.fixture
-def team_db(database_url: str) -> Iterator[str]:
-    """A fresh database of the session's cluster for one test, with the schema migrated (the audit table is
-    append-only)."""
-    import psycopg
+@pytest.fixture(scope="session")
+def _team_template(database_url: str) -> Iterator[str]:
+    """A database of the session's cluster migrated once, as `scp-volume-mcp db migrate` does, as the owner:
+    each test's database is a copy of it."""
+    from .pg_cluster import drop_database, migrated_template
 
-    from .pg_cluster import fresh_database
+    name = migrated_template(database_url)
+    try:
+        yield name
+    finally:
+        drop_database(database_url, name)
+
+
+@pytest.fixture
+def team_db(database_url: str, _team_template: str) -> Iterator[str]:
+    """A fresh database of the session's cluster for one test, with the schema migrated (the audit table is
+    append-only): a copy of the session's migrated template."""
+    from .pg_cluster import drop_database, fresh_database
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    url = fresh_database(database_url, name)  # migrated, as `scp-volume-mcp db migrate` does, as the owner
+    url = fresh_database(database_url, name, template=_team_template)
     yield url
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)".encode())
+    drop_database(database_url, name)

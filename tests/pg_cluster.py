@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from startup_wait import budget
+
 USER = "scp"
 PASSWORD = "pg-Secret-4711"  # a throwaway cluster's password, tested never to leak
 
@@ -101,7 +103,7 @@ def _parent_for(owner: str | None) -> str | None:
 
 def _run(argv: list[str], owner: str | None, timeout: float = 120) -> None:
     command = ["runuser", "-u", owner, "--", *argv] if owner else argv
-    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=budget(timeout), check=False)
     if done.returncode != 0:
         raise PostgresUnavailable(f"{Path(argv[0]).name} failed ({done.returncode}): {done.stderr.strip()[-800:]}")
 
@@ -136,7 +138,14 @@ def postgres_cluster() -> Iterator[str]:
             f"-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={sockets} "
             "-c fsync=off -c max_connections=200 -c shared_buffers=32MB"
         )
-        _run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"], owner)
+        wait_s = budget(60)  # pg_ctl's own default, grown with the load (tools/startup_wait.py)
+        try:
+            _run([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-o", options, "-w",
+                  "-t", str(round(wait_s)), "start"], owner, timeout=90)  # fmt: skip
+        except PostgresUnavailable as exc:
+            log = (root / "log").read_text(errors="replace")[-2000:] if (root / "log").exists() else ""
+            said = f"PostgreSQL stopped, or did not listen within {wait_s:.0f} s ({exc}); its log:\n{log}"
+            raise PostgresUnavailable(said) from None
         started = True
         yield f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/postgres"
     finally:
@@ -146,9 +155,12 @@ def postgres_cluster() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def fresh_database(url: str, name: str | None = None) -> str:
+def fresh_database(url: str, name: str | None = None, *, template: str | None = None) -> str:
     """A new database of the cluster at `url`, migrated as `scp-volume-mcp db migrate` does (as the owner): the
-    URL of it. For a test, a benchmark setup or a chaos history that must not see another's records."""
+    URL of it. For a test, a benchmark setup or a chaos history that must not see another's records.
+
+    With `template` (a database made by `migrated_template`), a copy of it: the same schema, without running
+    the migration again (about 0.2 s instead of 1.5 s on a busy 2-core machine)."""
     import uuid
     from urllib.parse import urlsplit, urlunsplit
 
@@ -158,10 +170,31 @@ def fresh_database(url: str, name: str | None = None) -> str:
 
     name = name or f"t_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}".encode())
+        conn.execute(f"CREATE DATABASE {name}{f' TEMPLATE {template}' if template else ''}".encode())
     fresh = urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-    migrate(fresh)
+    if template is None:
+        migrate(fresh)
     return fresh
+
+
+def migrated_template(url: str) -> str:
+    """The name of a new, migrated database of the cluster at `url` that `fresh_database(template=...)` copies.
+    Nothing may connect to it while it is copied; drop it (`drop_database`) when done, since a cluster named by
+    SCP_TEST_DATABASE_URL outlives the run, and a later run may have a newer schema."""
+    import uuid
+    from urllib.parse import urlsplit
+
+    name = f"t_template_{uuid.uuid4().hex[:12]}"
+    assert urlsplit(fresh_database(url, name)).path == f"/{name}"
+    return name
+
+
+def drop_database(url: str, name: str) -> None:
+    """Drop a database of the cluster at `url`, ending its sessions first."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)".encode())
 
 
 def terminate_lock_sessions(url: str) -> list[tuple[bool]]:

@@ -35,6 +35,7 @@ def _settings(log: Path) -> ServerSettings:
     return ServerSettings(confirmation="flag", audit_log=log, poll_interval_s=0.05)
 
 
+@pytest.mark.slow
 async def test_the_intent_is_on_disk_before_the_resize_arrives(emulator: EmulatorServer, tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     emulator.state.add_fault(Fault("extend", latency_s=1.0))  # the emulator handles the PUT after this pause
@@ -137,6 +138,7 @@ def test_audit_lines_escape_line_separators_and_cap_details(tmp_path: Path) -> N
     assert line.count("\n") == 1
 
 
+@pytest.mark.slow
 async def test_eighty_refusals_of_a_long_named_volume_stay_small(emulator: EmulatorServer, tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     volume = {v["id"]: v for v in default_volumes()}[EXAMPLE_VOLUME_ID]
@@ -152,8 +154,11 @@ async def test_eighty_refusals_of_a_long_named_volume_stay_small(emulator: Emula
 class _SlowOutcomes(FileAuditTrail):
     """A trail that takes a second to store outcomes, as a busy database might."""
 
+    writing_outcome = False
+
     async def write(self, record: AuditRecord) -> None:
         if record.phase == "outcome":
+            self.writing_outcome = True
             await anyio.sleep(1.0)
         await super().write(record)
 
@@ -164,13 +169,15 @@ async def test_a_cancellation_during_the_outcome_write_does_not_lose_it(
 ) -> None:
     log = tmp_path / "audit.jsonl"
     server = build_server(ServerSettings(confirmation="flag", poll_interval_s=0.05), client_factory(emulator))
-    server.app_state = replace(server.app_state, audit=_SlowOutcomes(log))
+    trail = _SlowOutcomes(log)
+    server.app_state = replace(server.app_state, audit=trail)
     async with Client(server) as client, anyio.create_task_group() as tg:
         tg.start_soon(client.call_tool, "extend_volume", _args(104))
-        while not emulator.state.requests("PUT"):  # noqa: ASYNC110 - the emulator runs on its own thread
+        while not trail.writing_outcome:  # noqa: ASYNC110 - set by the server's task
             await anyio.sleep(0.01)
-        await anyio.sleep(0.2)  # the outcome write has started
-        tg.cancel_scope.cancel()
-    await anyio.sleep(1.5)  # the shielded write finishes on its own
+        tg.cancel_scope.cancel()  # the outcome write has started
+    with anyio.fail_after(10):  # the shielded write finishes on its own (in about a second)
+        while len(log.read_text().splitlines()) < 2:  # noqa: ASYNC110 - written by the server's task
+            await anyio.sleep(0.02)
     phases = [(r["phase"], r["outcome"]) for r in map(json.loads, log.read_text().splitlines())]
     assert phases == [("intent", None), ("outcome", "completed")]

@@ -92,11 +92,13 @@ def _mcpb_validate(manifest: Path) -> None:
     assert "passes" in done.stdout
 
 
+@pytest.mark.slow
 @needs_node
 def test_mcpb_validate_passes() -> None:
     _mcpb_validate(ROOT / "manifest.json")
 
 
+@pytest.mark.slow
 @needs_node
 def test_mcpb_validate_rejects_a_broken_manifest(tmp_path: Path) -> None:
     broken = {**MANIFEST, "server": {**MANIFEST["server"], "type": "conda"}}

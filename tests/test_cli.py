@@ -37,6 +37,7 @@ def test_version() -> None:
     assert (done.returncode, done.stdout.strip()) == (0, f"scp-volume-mcp {__version__}")
 
 
+@pytest.mark.slow
 def test_help_answers_the_newcomers_questions() -> None:
     done = _cli("--help")
     assert done.returncode == 0
@@ -47,6 +48,7 @@ def test_help_answers_the_newcomers_questions() -> None:
         assert expected in serve.stdout
 
 
+@pytest.mark.slow
 def test_bad_settings_exit_with_the_reason() -> None:
     done = _cli("serve", env={"SCP_CONFIRMATION": "sometimes"})
     assert done.returncode == 2

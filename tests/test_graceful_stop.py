@@ -29,6 +29,7 @@ from mcp.types import CallToolResult
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import ServerSettings, SettingsError
+from startup_wait import budget, wait_listening
 
 from .test_transports import free_port, scp_env
 
@@ -88,16 +89,8 @@ def http_serve(emulator: EmulatorServer, log: Path, **env: str) -> Iterator[Serv
             text=True,
         )
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert process.poll() is None, printed.read()
-                    assert time.monotonic() < deadline, "the server did not start listening"
-                    time.sleep(0.05)
             served = Served(process, f"http://127.0.0.1:{port}/mcp", port, printed)
+            wait_listening(port, process, served.output)
             yield served
         finally:
             if process.poll() is None:
@@ -174,8 +167,10 @@ async def test_http_an_extension_in_flight_finishes_and_the_server_exits_0(
 
 
 async def _check_refusing(port: int) -> None:
-    await anyio.sleep(0.5)  # the stop has begun: the listener is closed
-    assert await anyio.to_thread.run_sync(refuses_connections, port)
+    """The stop has begun: the listener closes (while the extension in flight finishes)."""
+    with anyio.fail_after(budget(5)):
+        while not await anyio.to_thread.run_sync(refuses_connections, port):  # noqa: ASYNC110 - another process
+            await anyio.sleep(0.05)
 
 
 @MODES
@@ -272,6 +267,16 @@ async def stderr_of(process: Process) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
+async def stderr_until(process: Process, wanted: bytes) -> str:
+    """What the process wrote to stderr, up to and including `wanted` (its own notice, rather than a pause)."""
+    assert process.stderr is not None
+    said = b""
+    with anyio.fail_after(budget(10)):
+        while wanted not in said:
+            said += await process.stderr.receive()
+    return said.decode(errors="replace")
+
+
 @asynccontextmanager
 async def stdio_serve(emulator: EmulatorServer, log: Path, **env: str) -> AsyncIterator[tuple[Process, StdioPeer]]:
     """`scp-volume-mcp serve` over stdio (confirm flag, the audit file `log`), initialized: the process and its
@@ -279,7 +284,7 @@ async def stdio_serve(emulator: EmulatorServer, log: Path, **env: str) -> AsyncI
     variables = {**os.environ, **scp_env(emulator, SCP_CONFIRMATION="flag", SCP_AUDIT_LOG=str(log), **env)}
     async with await anyio.open_process([sys.executable, "-m", "scp_volume_mcp", "serve"], env=variables) as process:
         peer = StdioPeer(process)
-        with anyio.fail_after(20):
+        with anyio.fail_after(budget(20)):  # start-up: grows with the load
             await peer.hello()
         yield process, peer
 
@@ -294,13 +299,13 @@ async def test_stdio_an_extension_in_flight_finishes_new_calls_are_refused_and_i
         await until(lambda: bool(records(log)))  # the intent: the resize is on its way
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        await anyio.sleep(0.3)
+        said = await stderr_until(process, b"scp-volume-mcp: stopping")
         await peer.call(2, {**ARGS, "new_size_gb": 110})  # after the stop began: refused, nothing sent
         with anyio.fail_after(SLOW_PUT_S + 10):
             refused, done = await peer.answer(2), await peer.answer(1)
             code = await process.wait()
         took = time.monotonic() - started
-        output = await stderr_of(process)
+        output = said + await stderr_of(process)
     print(f"stdio stop with an extension finishing: {took:.2f} s")
     assert code == 0, output
     assert took < SLOW_PUT_S + 3, took

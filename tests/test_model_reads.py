@@ -311,6 +311,7 @@ async def test_an_unknown_tool_is_invalid_params(emulator: EmulatorServer) -> No
 # --- 6. after a snapshot timeout: the tool that shows it, and the snapshot reused ----------------------
 
 
+@pytest.mark.slow
 async def test_a_snapshot_that_timed_out_is_reused_once_available(emulator: EmulatorServer) -> None:
     emulator.state.settings.snapshot_seconds = 0.8
     async with connect(emulator, settings=FLAG) as session:

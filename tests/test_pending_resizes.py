@@ -53,6 +53,7 @@ async def test_a_resize_the_volume_does_not_show_yet_blocks_another(
     assert [p.body for p in emulator.state.requests("PUT")] == [{"size": first}]
 
 
+@pytest.mark.slow
 async def test_a_call_cancelled_during_its_put_still_blocks_the_next_resize(emulator: EmulatorServer) -> None:
     emulator.state.add_fault(Fault("extend", latency_s=1.0))  # applied once the second has passed
     async with Client(build_server(FLAG, client_factory(emulator))) as client:

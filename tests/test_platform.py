@@ -125,6 +125,7 @@ def test_states_are_compared_whatever_their_spelling(state: str, kind: str) -> N
     assert classify_state(state) == kind
 
 
+@pytest.mark.slow
 def test_long_hostile_states_are_compared_and_not_kept() -> None:
     """300 distinct 100 KB states (a hostile platform, or a caller's filter) compare like short ones and leave
     nothing alive once compared."""

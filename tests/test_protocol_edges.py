@@ -16,6 +16,7 @@ from mcp.types import METHOD_NOT_FOUND
 
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.mcp_tools.card import CARD_URI
+from startup_wait import budget
 
 from .mcp_helpers import connect
 
@@ -62,7 +63,7 @@ def _serve(emulator: EmulatorServer, lines: list[bytes]) -> tuple[list[dict[str,
         for line in lines:
             process.stdin.write(line)
             process.stdin.flush()
-            ready = select.select([process.stdout], [], [], 15)[0]  # no reply: recorded as {}, not a hang
+            ready = select.select([process.stdout], [], [], budget(15))[0]  # no reply: recorded as {}, not a hang
             replies.append(json.loads(process.stdout.readline()) if ready else {})
     finally:
         process.stdin.close()

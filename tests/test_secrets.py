@@ -48,6 +48,7 @@ def _factory(emulator: EmulatorServer, secret: str = SECRET_KEY) -> Any:
     return factory
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_tools_and_error_paths_never_reveal_the_secret(
     keyed_emulator: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
@@ -122,6 +123,7 @@ def _run(args: list[str], env: dict[str, str], timeout: int = 120) -> subprocess
     )
 
 
+@pytest.mark.slow
 def test_doctor_never_prints_the_secret(keyed_emulator: EmulatorServer) -> None:
     env = {"SCP_ENDPOINT": keyed_emulator.url, "SCP_ACCESS_KEY": ACCESS_KEY, "SCP_SECRET_KEY": SECRET_KEY}
     good = _run(["doctor"], env)
@@ -144,6 +146,7 @@ def test_demo_never_prints_the_emulator_secret() -> None:
     assert EMULATOR_SECRET_KEY not in done.stderr
 
 
+@pytest.mark.slow
 def test_http_token_never_reaches_the_output(keyed_emulator: EmulatorServer) -> None:
     import httpx
 

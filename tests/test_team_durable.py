@@ -7,9 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +26,7 @@ from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 from scp_volume_mcp.team.schema import SCHEMA_VERSION, migrate
+from startup_wait import wait_listening
 
 from .mcp_helpers import client_factory, text
 from .pg_cluster import terminate_lock_sessions
@@ -51,21 +52,20 @@ def replica(emulator: EmulatorServer, database_url: str, name: str) -> Iterator[
            "SCP_REPLICA_NAME": name}  # fmt: skip
     env.pop("SCP_AUDIT_LOG", None)
     command = [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port", str(port), "--no-auth"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            assert process.poll() is None, "the replica stopped at start"
-            assert time.monotonic() < deadline, "the replica did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp", process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=10)
+    with tempfile.TemporaryFile("w+") as printed:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=printed, text=True)
+
+        def said() -> str:
+            printed.seek(0)
+            return printed.read()
+
+        try:
+            wait_listening(port, process, said, what=f"the replica {name}")
+            yield f"http://127.0.0.1:{port}/mcp", process
+        finally:
+            if process.poll() is None:
+                process.terminate()
+            process.wait(timeout=10)
 
 
 async def test_a_replica_killed_mid_put_leaves_an_attempt_that_blocks_the_others(

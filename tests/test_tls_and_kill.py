@@ -26,6 +26,7 @@ from scp_volume_mcp.audit import UNKNOWN, attempts
 from scp_volume_mcp.audit.command import read_file
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
+from startup_wait import budget
 
 from .test_transports import free_port, scp_env
 
@@ -66,7 +67,7 @@ async def test_https_with_a_real_certificate(emulator: EmulatorServer, tmp_path:
     try:
         assert process.stderr is not None
         announced = b""
-        with anyio.fail_after(20):
+        with anyio.fail_after(budget(20)):  # start-up: grows with the load
             while b"/mcp" not in announced:
                 announced += await process.stderr.receive()
         assert f"https://127.0.0.1:{port}/mcp".encode() in announced

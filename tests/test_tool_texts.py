@@ -125,6 +125,7 @@ def test_help_lists_each_command_once() -> None:
         assert len(listed) == 1, (command, done.stdout)
 
 
+@pytest.mark.slow
 def test_serve_http_on_a_taken_port_suggests_another_port() -> None:
     import os
     import socket

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
+from startup_wait import wait_listening
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 SCRIPT = shutil.which("scp-volume-mcp") or str(Path(sys.executable).with_name("scp-volume-mcp"))
@@ -110,17 +110,13 @@ def http_server(
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+        def said() -> str:
+            printed.seek(0)
+            return printed.read()
+
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        printed.seek(0)
-                        raise RuntimeError(f"server did not start: {printed.read()}") from None
-                    time.sleep(0.05)
+            wait_listening(port, process, said)
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
             process.terminate()

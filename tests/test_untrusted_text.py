@@ -150,6 +150,7 @@ def _clean(value: str) -> bool:
 # --- lone surrogates --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_a_lone_surrogate_in_a_name_neither_kills_stdio_nor_skips_the_audit(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:

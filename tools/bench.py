@@ -61,6 +61,7 @@ from pydantic import SecretStr
 
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
+from startup_wait import wait_listening
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -114,16 +115,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[Any], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"process {process.args!r} did not listen on {port}") from None
-            time.sleep(0.02)
+def wait_for_port(port: int, process: subprocess.Popen[Any], log: Path | None = None, timeout_s: float = 30) -> None:
+    """Once `process` listens on `port`; otherwise an error with the end of its `log` (its stderr). The limit
+    grows with the machine's load (tools/startup_wait.py)."""
+
+    def printed() -> str:
+        return log.read_text(errors="replace")[-2000:] if log is not None and log.exists() else ""
+
+    wait_listening(port, process, printed, what=f"process {process.args!r}", base_s=timeout_s)
 
 
 @contextmanager
@@ -137,9 +136,11 @@ def emulator_process(volumes: list[dict[str, Any]] | None = None, extra: tuple[s
             path = Path(folder) / "volumes.json"
             path.write_text(json.dumps(volumes))
             args += ["--volumes", str(path)]
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = Path(folder) / "emulator.log"
+        with log.open("w") as stderr:
+            process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
-            wait_for_port(port, process)
+            wait_for_port(port, process, log)
             yield f"http://127.0.0.1:{port}"
         finally:
             process.terminate()
@@ -169,10 +170,7 @@ def http_servers(endpoint: str, envs: list[dict[str, str]], logs: Path) -> Itera
                 )  # fmt: skip
             started.append((process, port, log))
         for process, port, log in started:
-            try:
-                wait_for_port(port, process)
-            except RuntimeError as exc:
-                raise RuntimeError(f"{exc}: {log.read_text()[-2000:]}") from None
+            wait_for_port(port, process, log)
         yield [f"http://127.0.0.1:{port}/mcp" for _, port, _ in started]
     finally:
         for process, _, _ in started:

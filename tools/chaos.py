@@ -45,6 +45,8 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from startup_wait import wait_listening
+
 ROOT = Path(__file__).resolve().parent.parent
 STEP = 8
 FILE_VOLUMES = 4
@@ -89,9 +91,12 @@ class Servers:
                "SCP_CONFIRMATION": "human" if slot == 0 else "flag"}  # fmt: skip
         command = [sys.executable, "-m", "scp_volume_mcp", "serve", "--transport", "http", "--port",
                    str(self.ports[slot]), "--no-auth"]  # fmt: skip
-        self.processes[slot] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = self.trail.with_name(f"{name}.log")
+        with log.open("w") as stderr:
+            self.processes[slot] = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.names[slot] = name
-        _wait_for_port(self.ports[slot], self.processes[slot])
+        wait_listening(self.ports[slot], self.processes[slot], lambda: log.read_text(errors="replace")[-2000:],
+                       what=f"the replica {name}", base_s=30)  # fmt: skip
 
     def kill(self, slot: int) -> None:
         self.processes[slot].send_signal(signal.SIGKILL)
@@ -110,18 +115,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        if process.poll() is not None:
-            raise RuntimeError("a replica stopped at start")
-        time.sleep(0.05)
-    raise RuntimeError("a replica did not start")
 
 
 def seeded_volumes() -> list[dict[str, Any]]:
