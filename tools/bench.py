@@ -20,7 +20,8 @@
    one reports `unchanged` or `under_way` (nothing sent) or refuses with "already in progress ... Nothing
    was sent". Anything else (an exception, another error, a second send) is an error. Side by side, the
    same work against one process without audit, one with the file audit, and one replica on PostgreSQL.
-   Without PostgreSQL the database rows are skipped, saying so (tests/test_bench.py fails instead when CI=true).
+   Without PostgreSQL the database rows are skipped, saying so (tests/packaging/test_bench.py fails instead
+   when CI=true).
 
 6. latency: every tool call against the emulator delaying each answer by 100 ms (`emulator --latency 100`):
    requests sent, sequential steps the emulator saw, wall time in round trips against the call's floor (the
@@ -334,9 +335,9 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
 
 
 async def _per_call_timed(endpoint: str, calls: int, trail: Path, checks: _SchemaCheckTimer) -> dict[str, Any]:
-    from mcp import Client
     from mcp.server.mcpserver import MCPServer
 
+    from mcp import Client
     from scp_volume_mcp.scp import ScpAuth, ScpClient, load_config
     from scp_volume_mcp.server import build_server
     from scp_volume_mcp.settings import ServerSettings

@@ -1,7 +1,7 @@
 """The SCP v2 Virtual Server client: signing, configuration, API versions, models, errors and facts.
 
 This package knows nothing about MCP. Its implementation lives in private modules; this is the
-curated public surface (pinned by tests/test_packaging.py). The parts that need httpx (the client and
+curated public surface (pinned by tests/packaging/test_packaging.py). The parts that need httpx (the client and
 signing) import httpx.
 """
 

@@ -156,7 +156,7 @@ API_VERSIONS: Final[dict[str, tuple[ApiVersionState, date | None]]] = {
 }
 """Extend Volume versions: state and not-before date ("no longer supported" from that date on).
 
-The one table of versions: the README's table is checked against it (tests/test_versions.py). A third party
+The one table of versions: the README's table is checked against it (tests/scp/test_versions.py). A third party
 read Samsung's version page (2026-09) as listing Virtual Server 1.5 as current and 1.3 as supported, so 1.3
 may get a date this table does not know: a platform that rejects the version header is reported by name."""
 
