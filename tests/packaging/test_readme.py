@@ -541,7 +541,7 @@ def test_policy_files_load_as_written(block: Block, tmp_path: Path) -> None:
 
 def test_the_grants_are_the_ones_the_team_tests_run() -> None:
     [block] = _blocks("sql")
-    source = ast.parse((ROOT / "tests" / "test_team_durable.py").read_text())
+    source = ast.parse((ROOT / "tests" / "team" / "test_durable.py").read_text())
     [grants] = [node.value.value for node in source.body if isinstance(node, ast.Assign)
                 and [getattr(t, "id", "") for t in node.targets] == ["REPLICA_GRANTS"]
                 and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]  # fmt: skip
