@@ -356,14 +356,15 @@ async def take_screenshots(folder: Path) -> list[Path]:
     """The docs' pictures of the card (card-light.png, card-dark.png): a real plan from an emulator, in the
     AppBridge host, light and dark."""
     from mcp import Client
+
     from scp_volume_mcp.emulator import EmulatorServer
     from scp_volume_mcp.mcp_tools.card import CARD_URI
     from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
     from scp_volume_mcp.server import build_server
     from scp_volume_mcp.settings import ServerSettings
 
-    from .mcp.test_card import AppsHost
     from .mcp_helpers import client_factory
+    from .mcp_server.test_card import AppsHost
 
     browser = chromium()
     if browser is None:

@@ -335,9 +335,9 @@ async def _per_call(endpoint: str, calls: int) -> dict[str, Any]:
 
 
 async def _per_call_timed(endpoint: str, calls: int, trail: Path, checks: _SchemaCheckTimer) -> dict[str, Any]:
+    from mcp import Client
     from mcp.server.mcpserver import MCPServer
 
-    from mcp import Client
     from scp_volume_mcp.scp import ScpAuth, ScpClient, load_config
     from scp_volume_mcp.server import build_server
     from scp_volume_mcp.settings import ServerSettings

@@ -310,7 +310,7 @@ def every_outcome(schema: dict[str, Any]) -> dict[str, Any]:
 
     Hosts built on the TypeScript SDK v1 and the Inspector check an error result's structured content against
     the output schema too; a refusal that failed it reached their users as a schema error instead of its reason
-    (issue 30, tests/mcp/test_ts_clients.py)."""
+    (issue 30, tests/mcp_server/test_ts_clients.py)."""
     refusal = Refusal.model_json_schema()["properties"]
     schema["description"] = " ".join(schema["description"].split())  # the docstring, as one paragraph
     properties: dict[str, Any] = schema["properties"]

@@ -9,8 +9,8 @@ from typing import Any
 
 import anyio
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.audit import UNKNOWN, AuditRecord, FileAuditTrail, attempts
 from scp_volume_mcp.audit.command import read_file
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
@@ -212,7 +212,7 @@ import sys  # noqa: E402
 
 from mcp import StdioServerParameters  # noqa: E402
 
-from ..mcp.test_transports import scp_env  # noqa: E402
+from ..mcp_server.test_transports import scp_env  # noqa: E402
 
 
 def _stdio(emulator: EmulatorServer, log: Path) -> StdioServerParameters:
@@ -269,7 +269,7 @@ async def test_audit_close_unblocks_the_process_that_made_the_attempt(
 def test_stateless_without_a_version_header(emulator: EmulatorServer, tmp_path: Path) -> None:
     import httpx
 
-    from ..mcp.test_transports import http_server
+    from ..mcp_server.test_transports import http_server
 
     trail = tmp_path / "audit.jsonl"
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",

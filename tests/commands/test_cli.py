@@ -17,7 +17,7 @@ from scp_volume_mcp.doctor import run_doctor
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
-from ..mcp.test_transports import free_port
+from ..mcp_server.test_transports import free_port
 
 
 def _cli(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

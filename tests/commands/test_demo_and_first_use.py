@@ -215,7 +215,7 @@ def test_a_zero_timeout_is_reported_once(clean_env: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.slow
 def test_a_foreign_host_names_the_setting_and_the_docs_nginx_form_matches(emulator: EmulatorServer) -> None:
-    from ..mcp.test_transports import http_server
+    from ..mcp_server.test_transports import http_server
 
     page = (Path(__file__).resolve().parents[2] / "docs" / "team-and-oauth.md").read_text()
     [allowed] = re.findall(r"each has\s+`SCP_MCP_ALLOWED_HOSTS=([^`]+)`", page)
@@ -299,6 +299,7 @@ def test_the_runbook_snippet_fails_fast_without_a_token(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_the_demos_client_snippet_reaches_the_emulator(emulator: EmulatorServer) -> None:
     from mcp import Client, StdioServerParameters
+
     from scp_volume_mcp.demo import client_snippet
 
     config = json.loads(client_snippet(emulator.url))

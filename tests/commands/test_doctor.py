@@ -14,7 +14,7 @@ from scp_volume_mcp.doctor import run_doctor
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.scp import ScpConfigError, load_config
 
-from ..mcp.test_transports import free_port
+from ..mcp_server.test_transports import free_port
 from ..scp.test_connection_failures import _never_accepting, _untrusted_tls_server
 
 SECRET = "Sup3r-S3cret-Value-42"

@@ -19,7 +19,7 @@ import pytest
 from scp_volume_mcp.doctor import run_doctor
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 
-from ..mcp.test_transports import free_port
+from ..mcp_server.test_transports import free_port
 
 AUDIENCE = "http://127.0.0.1:8000/mcp"
 

@@ -10,9 +10,9 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from mcp import Client
 from mcp.types import Implementation
 
-from mcp import Client
 from scp_volume_mcp.audit import attempts
 from scp_volume_mcp.audit.records import replica_name
 from scp_volume_mcp.emulator import EmulatorServer, Fault

@@ -17,8 +17,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
-
 from mcp import Client, StdioServerParameters
+
 from scp_volume_mcp.audit import AuditRecord, FileAuditTrail
 from scp_volume_mcp.audit.command import read_file
 from scp_volume_mcp.audit.open_attempts import PENDING_TTL_S
@@ -28,8 +28,8 @@ from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 
-from ..mcp.test_transports import scp_env
 from ..mcp_helpers import client_factory, text
+from ..mcp_server.test_transports import scp_env
 
 pytestmark = pytest.mark.anyio
 ARGS = {"volume_id": EXAMPLE_VOLUME_ID, "confirm": True}

@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server

@@ -24,8 +24,8 @@ from scp_volume_mcp.policy import Policy, load_policy
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import ServerSettings, SettingsError
 
-from ..mcp.test_transports import scp_env
 from ..mcp_helpers import connect, text
+from ..mcp_server.test_transports import scp_env
 
 ARGS = {"volume_id": EXAMPLE_VOLUME_ID, "confirm": True}
 """The example volume has 100 GB."""

@@ -8,8 +8,8 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EmulatorServer, default_volumes
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings

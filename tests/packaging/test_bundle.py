@@ -16,8 +16,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from mcp import Client, StdioServerParameters
+
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.messages import DESCRIPTIONS
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID

@@ -39,12 +39,12 @@ from urllib.parse import urlsplit
 
 import anyio
 import pytest
-
 from mcp import Client, StdioServerParameters
+
 from scp_volume_mcp.emulator import DEFAULT_PORT, EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 from scp_volume_mcp.messages import DESCRIPTIONS
 
-from ..mcp.test_transports import SCRIPT, free_port, http_server
+from ..mcp_server.test_transports import SCRIPT, free_port, http_server
 
 ROOT = Path(__file__).resolve().parents[2]
 README_PATH = ROOT / "README.md"
@@ -315,7 +315,7 @@ def _not_run_here(command: Command) -> str | None:
     if program == "scp-volume-mcp":
         if {"serve", "doctor", "emulator", "--help", "--version"} & set(args):
             return None
-        return {"demo": "tests/mcp/test_transports.py and tests/packaging/test_packaging.py run the demo",
+        return {"demo": "tests/mcp_server/test_transports.py and tests/packaging/test_packaging.py run the demo",
                 "db": "it needs PostgreSQL: the team tests run the migration"}.get(args[0], "not run")  # fmt: skip
     if program == "claude":
         return "test_claude_code_command_starts_the_server runs it, with the credentials file it needs"

@@ -16,8 +16,8 @@ from typing import Any
 
 import jsonschema
 import pytest
-
 from mcp import Client, StdioServerParameters
+
 from scp_volume_mcp import __version__
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY, EmulatorServer
 

@@ -12,15 +12,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EMULATOR_ACCESS_KEY, EMULATOR_SECRET_KEY
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpConfig, ScpTimeoutError, ScpTransportError, load_config
 from scp_volume_mcp.server import build_server
 from scp_volume_mcp.settings import ServerSettings
 
-from ..mcp.test_tls_and_process_kill import _self_signed
-from ..mcp.test_transports import free_port
+from ..mcp_server.test_tls_and_process_kill import _self_signed
+from ..mcp_server.test_transports import free_port
 
 pytestmark = pytest.mark.anyio
 

@@ -19,8 +19,8 @@ import anyio
 import httpx2
 import psycopg
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.server import build_server
@@ -28,8 +28,8 @@ from scp_volume_mcp.settings import ServerSettings
 from scp_volume_mcp.team.schema import SCHEMA_VERSION, migrate
 from startup_wait import wait_listening
 
-from ..mcp.test_transports import free_port, scp_env
 from ..mcp_helpers import client_factory, text
+from ..mcp_server.test_transports import free_port, scp_env
 from ..pg_cluster import terminate_lock_sessions
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]

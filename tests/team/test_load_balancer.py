@@ -9,16 +9,16 @@ from typing import Any
 
 import httpx2
 import pytest
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import Client
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.http_transport import state_keys
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import SettingsError
 
-from ..mcp.test_transports import http_server
 from ..mcp_helpers import answer, text
+from ..mcp_server.test_transports import http_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

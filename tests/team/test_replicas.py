@@ -13,14 +13,14 @@ from typing import Any
 import anyio
 import psycopg
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import ServerSettings
 
-from ..mcp.test_transports import http_server
 from ..mcp_helpers import connect, text
+from ..mcp_server.test_transports import http_server
 from ..pg_cluster import PASSWORD
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -120,6 +120,7 @@ async def test_a_resize_one_replica_sent_blocks_the_others_until_it_shows(
     """An attached volume may stay in-use at its old size while it grows: the lock alone cannot tell the
     second replica; the database's record of the accepted resize does."""
     from mcp import Client
+
     from scp_volume_mcp.server import build_server
     from scp_volume_mcp.settings import ServerSettings
 
@@ -149,6 +150,7 @@ async def test_a_sent_resize_is_reported_as_sent_when_recording_its_outcome_fail
     """The outcome row cannot be written after the PUT (the database went away): the result still says the
     resize was sent, and its intent row, committed before the PUT, keeps the volume blocked."""
     from mcp import Client
+
     from scp_volume_mcp.audit import AuditError, AuditRecord
     from scp_volume_mcp.audit.table_trail import TableAuditTrail
     from scp_volume_mcp.server import build_server

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EMULATOR_SECRET_KEY, EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID, ScpClient, ScpError, load_config
 from scp_volume_mcp.server import build_server

@@ -13,8 +13,8 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
-
 from mcp import Client
+
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.mcp_tools.card import CARD_META, CARD_TOOL, CARD_URI
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID

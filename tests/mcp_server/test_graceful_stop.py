@@ -22,10 +22,10 @@ from typing import Any
 import anyio
 import pytest
 from anyio.abc import Process, TaskGroup
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
-from mcp import Client
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 from scp_volume_mcp.settings import ServerSettings, SettingsError

@@ -12,12 +12,12 @@ from typing import Any
 
 import anyio.to_thread
 import pytest
+from mcp import Client
 from mcp.client.extension import ClientExtension
 from mcp.server.apps import APP_MIME_TYPE, EXTENSION_ID
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
-from mcp import Client
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.mcp_tools.card import CARD_META, CARD_TOOL, CARD_URI
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID

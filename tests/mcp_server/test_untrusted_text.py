@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from mcp import Client, StdioServerParameters
 from mcp.types import Implementation
 
-from mcp import Client, StdioServerParameters
 from scp_volume_mcp.emulator import EmulatorServer, Fault, default_volumes
 from scp_volume_mcp.messages import DESCRIPTIONS, INSTRUCTIONS
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID

@@ -19,9 +19,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import Client, StdioServerParameters
 from scp_volume_mcp.audit import UNKNOWN, attempts
 from scp_volume_mcp.audit.command import read_file
 from scp_volume_mcp.emulator import EmulatorServer, Fault

@@ -15,9 +15,9 @@ import anyio
 import httpx2
 import psycopg
 import pytest
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import Client
 from scp_volume_mcp.emulator import EmulatorServer, Fault
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 
@@ -386,9 +386,8 @@ async def test_the_approver_confirms_in_a_form_where_the_client_can_ask(
     emulator: EmulatorServer, issuer: Issuer, team_db: str, tmp_path: Path
 ) -> None:
     import httpx2
-    from mcp.client.streamable_http import streamable_http_client
-
     from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
 
     from ..mcp_helpers import answer
 

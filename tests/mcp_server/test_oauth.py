@@ -19,9 +19,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp import Client
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID
 

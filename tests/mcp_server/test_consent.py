@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from mcp import Client, StdioServerParameters
 from mcp.client.context import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
 
-from mcp import Client, StdioServerParameters
 from scp_volume_mcp import messages
 from scp_volume_mcp.emulator import EmulatorServer
 from scp_volume_mcp.scp import EXAMPLE_VOLUME_ID

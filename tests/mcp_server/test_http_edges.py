@@ -22,10 +22,10 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import uvicorn
+from mcp import Client
 from mcp.types import INVALID_REQUEST, UNSUPPORTED_PROTOCOL_VERSION
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
-from mcp import Client
 from scp_volume_mcp.http_edges import BATCH_REFUSED, NOT_ONE_MESSAGE
 from scp_volume_mcp.http_transport import http_app
 from scp_volume_mcp.settings import ALLOWED_ORIGINS_ENV, ServerSettings, SettingsError, allowed_origins
