@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import tempfile
@@ -59,6 +60,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole and in order
+
+
+@pytest.fixture(autouse=True)
+def _own_pool_log_window() -> None:
+    """psycopg's pool warnings pass once per 60 s per process (team/database.py's OncePerWindow filter, installed
+    once): each test gets a window of its own, whatever ran before it in this process. Otherwise a test that
+    counts the warning fails after another that met a database that is down (seen with pytest-xdist, where a
+    worker runs files in another order)."""
+    from scp_volume_mcp.team.database import OncePerWindow
+
+    pool_log = logging.getLogger("psycopg.pool")
+    for used in [f for f in pool_log.filters if isinstance(f, OncePerWindow)]:
+        pool_log.removeFilter(used)  # the next pool installs a fresh one
 
 
 @pytest.fixture
