@@ -44,15 +44,6 @@ start first, so that none of them is left running alone at the end. Order only; 
 starts in its turn."""
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto`: one worker more than the cores this process may use. Much of the suite waits (servers
-    starting, deliberate pauses, a 25 s chaos history): with one worker per core, the cores were idle about a
-    third of the time. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
-    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In a pytest-xdist worker, the files of `LONGEST_FIRST` first (with `--no-loadscope-reorder`, see
     pyproject.toml, the workers are handed files in this order). A run in one process keeps the usual order."""
