@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import tempfile
@@ -43,15 +44,6 @@ start first, so that none of them is left running alone at the end. Order only; 
 starts in its turn."""
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto`: one worker more than the cores this process may use. Much of the suite waits (servers
-    starting, deliberate pauses, a 25 s chaos history): with one worker per core, the cores were idle about a
-    third of the time. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
-    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In a pytest-xdist worker, the files of `LONGEST_FIRST` first (with `--no-loadscope-reorder`, see
     pyproject.toml, the workers are handed files in this order). A run in one process keeps the usual order."""
@@ -59,6 +51,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole and in order
+
+
+@pytest.fixture(autouse=True)
+def _own_pool_log_window() -> None:
+    """psycopg's pool warnings pass once per 60 s per process (team/database.py's OncePerWindow filter, installed
+    once): each test gets a window of its own, whatever ran before it in this process. Otherwise a test that
+    counts the warning fails after another that met a database that is down (seen with pytest-xdist, where a
+    worker runs files in another order)."""
+    from scp_volume_mcp.team.database import OncePerWindow
+
+    pool_log = logging.getLogger("psycopg.pool")
+    for used in [f for f in pool_log.filters if isinstance(f, OncePerWindow)]:
+        pool_log.removeFilter(used)  # the next pool installs a fresh one
 
 
 @pytest.fixture
