@@ -67,7 +67,7 @@ class CardTokens:
             return name
 
     def issue(self, grant: CardGrant, session: str) -> tuple[str, float]:
-        """A token for `grant` in `session` (see `confirmation_card.session_of`), and when it expires (Unix
+        """A token for `grant` in `session` (see `mcp_tools.card.session_of`), and when it expires (Unix
         time). The session is stored hashed: the token shows nothing of it."""
         expires = time.time() + self.ttl_s
         claims = {"v": grant.volume_id, "c": grant.current_gb, "t": grant.target_gb,

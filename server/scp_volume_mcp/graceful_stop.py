@@ -30,7 +30,7 @@ DRAIN_S = 2
 may take to close before uvicorn cancels what still holds them."""
 SETTLE_S = 10.0
 """On a stop, how long the tool calls cancelled past the grace may take to end: an extension reads the volume
-back (at most `extend_operation.INTERRUPTED_READ_BACK_S`) and writes its outcome."""
+back (at most `extension.execute.INTERRUPTED_READ_BACK_S`) and writes its outcome."""
 
 
 class StopGate:

@@ -89,7 +89,7 @@ class VolumeMCPServer(MCPServer[AppState]):
         # This server has no prompts: without their handlers the SDK does not declare the capability, and
         # `prompts/get` is "method not found" (not error code 0 with a logged traceback). MCPServer registers them
         # unconditionally and offers no switch: drop this once it derives capabilities from what is registered.
-        # Its only resource is the confirmation card (`confirmation_card`).
+        # Its only resource is the confirmation card (`mcp_tools.card`).
         for method in ("prompts/list", "prompts/get"):
             self._lowlevel_server._request_handlers.pop(method, None)
 
@@ -113,7 +113,7 @@ class VolumeMCPServer(MCPServer[AppState]):
           `"5"` into `5`, and drops arguments its model does not name): an unknown argument, or a value of the
           wrong JSON type, is refused and nothing is read or sent;
         - arguments its schema refused are explained as the plan would, instead of pydantic's dump;
-        - a refusal (`tool_context.Refused`) comes back as an error result with its structured content, which
+        - a refusal (`extension.Refused`) comes back as an error result with its structured content, which
           satisfies the tool's output schema (`models.every_outcome`): some hosts check an error's too.
 
         Drop the first two once the SDK answers unknown tools with -32602 and validates arguments against the

@@ -2,7 +2,7 @@
 the person looks at, with Approve, Approve with a snapshot first, and Decline.
 
 - `plan_volume_extension` and `extend_volume` name the card (`_meta.ui.resourceUri`), a `ui://` resource served
-  as `text/html;profile=mcp-app` (`confirmation_card.html`); hosts without apps show the text, as before.
+  as `text/html;profile=mcp-app` (`card.html`); hosts without apps show the text, as before.
 - A plan that would be accepted, for a client that negotiated apps, carries a single-use token for the card in
   its result's `_meta` only (`card_tokens`): bound to the volume, both sizes and the session, valid minutes.
 - The buttons call `decide_extension_card`, an app-only tool (visibility `["app"]`), a thin adapter on the
