@@ -6,7 +6,8 @@
    MCPServer with one trivial tool (the SDK's floor), 31 runs. Target: median ratio <= 1.05.
 2. per-call overhead: extend_volume (one GET and one PUT against the emulator, zero latency) through an
    in-process MCP client, against the same two signed requests sent with a bare httpx.AsyncClient, and
-   against a trivial tool through the same client (the SDK's own floor). Target: <= 1.0 ms per call.
+   against a trivial tool through the same client (the SDK's own floor). No target: issue 20's CPU target is
+   withdrawn (issue 29); the figures guard against a regression a person would notice.
 3. memory: peak RSS of the server process after 1,000 calls, against the minimal server after 1,000
    calls. Target: ratio <= 1.15, and < 2 MB growth between call 100 and call 1,000.
 4. concurrency over streamable HTTP: 100 concurrent clients, 1,000 extend calls on distinct volumes:
@@ -85,8 +86,6 @@ mcp.run("stdio")
 SCP_ENV = {"SCP_ACCESS_KEY": EMULATOR_ACCESS_KEY, "SCP_SECRET_KEY": EMULATOR_SECRET_KEY, "SCP_CONFIRMATION": "flag"}
 TARGETS = {
     "startup_ratio": 1.05,
-    "overhead_ms": 1.0,
-    "beyond_sdk_ms": 0.5,
     "rss_ratio": 1.15,
     "rss_growth_mb": 2.0,
     "latency_ratio": 1.25,
@@ -451,7 +450,6 @@ async def _per_call_timed(endpoint: str, calls: int, trail: Path, checks: _Schem
         "cpu_ms": {k: round(v, 3) for k, v in cpu_ms.items()},
         "cpu_beyond_sdk_ms": round(cpu_beyond, 3),
         "durable_trail_cpu_ms": round(cpu_ms["extend_volume via MCP, file trail"] - cpu_ms["extend_volume via MCP"], 3),
-        "target_ms": TARGETS["overhead_ms"],
     }
 
 
@@ -943,16 +941,16 @@ def verdicts(results: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     if "per_call" in results:
         call = results["per_call"]
         rows += [
-            ("per-call overhead vs bare httpx (ms)", f"{call['overhead_ms']:.3f}", f"<= {TARGETS['overhead_ms']}",
-             call["overhead_ms"] <= TARGETS["overhead_ms"]),
+            # Informational: issue 20's CPU targets are withdrawn (issue 29); a person and a far region are what
+            # users wait for, and the latency section guards the round trips.
+            ("per-call overhead vs bare httpx (ms)", f"{call['overhead_ms']:.3f}", "", True),
             ("  SDK floor: same requests in a bare MCP tool (ms)", f"{call['sdk_floor_ms']:.3f}", "", True),
             ("  SDK client's check of our output schema, beyond the floor's (ms)",
              f"{call['sdk_client_output_validation_ms']:.3f}", "",
              True),
-            ("  the rest: resolvers, guards, results (ms)", f"{call['overhead_beyond_sdk_ms']:.3f}",
-             f"<= {TARGETS['beyond_sdk_ms']}", call["overhead_beyond_sdk_ms"] <= TARGETS["beyond_sdk_ms"]),
+            ("  the rest: resolvers, guards, results (ms)", f"{call['overhead_beyond_sdk_ms']:.3f}", "", True),
             ("CPU per extend_volume beyond the SDK's floor and schema check (ms)", f"{call['cpu_beyond_sdk_ms']:.3f}",
-             f"<= {TARGETS['beyond_sdk_ms']}", call["cpu_beyond_sdk_ms"] <= TARGETS["beyond_sdk_ms"]),
+             "", True),
             ("durable trail per extend_volume: intent, outcome, open attempts (ms)",
              f"{call['durable_trail_ms']:.3f}", "", True),
         ]  # fmt: skip
