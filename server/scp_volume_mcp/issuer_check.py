@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-import jwt
 
 from .jwks import OAuthConfigError, require_secure
 from .messages import plural
@@ -101,6 +100,7 @@ def _json(response: httpx.Response) -> object:
 
 def _signing_keys(document: object) -> int:
     """How many keys of a JWKS the server can verify tokens with (as `jwks.JwksCache` reads them)."""
+    import jwt  # OAuth only: PyJWT loads cryptography.x509, about 40 ms of start-up that stdio never needs
 
     entries = document.get("keys", []) if isinstance(document, dict) else []
     count = 0

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
-import jwt
 
 from .scp import is_loopback_host
 
@@ -79,6 +78,8 @@ class JwksCache:
         except (httpx.HTTPError, ValueError, OAuthConfigError) as exc:
             logger.error("Cannot fetch the issuer's signing keys from %s: %s", self.issuer, exc)
             return
+        import jwt  # OAuth only: PyJWT loads cryptography.x509, about 40 ms of start-up that stdio never needs
+
         keys: dict[str, PyJWK] = {}
         for entry in document.get("keys", []) if isinstance(document, dict) else []:
             if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":

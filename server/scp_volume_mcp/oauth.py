@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-import jwt
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import build_resource_metadata_url
@@ -118,6 +117,7 @@ class JwtTokenVerifier:
     # --- JWT ----------------------------------------------------------------------------------------
 
     async def _verify_jwt(self, token: str) -> AccessToken | None:
+        import jwt  # OAuth only: PyJWT loads cryptography.x509, about 40 ms of start-up that stdio never needs
 
         try:
             header = jwt.get_unverified_header(token)
