@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import anyio
 
@@ -40,9 +40,6 @@ from .team.database import (
     require_team_extra,
 )
 from .untrusted_text import clean
-
-if TYPE_CHECKING:
-    from .team.database import Database
 
 MAX_SKEW_S = 60.0
 _SNAPSHOT_POLICY = {

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from .. import messages
+from ..audit.open_attempts import OpenAttempt
+from ..policy import Policy
 from ..scp import EXTENDABLE_STATES, EXTENDING_STATES, MAX_VOLUME_SIZE_GB, MIN_EXTEND_TARGET_GB, SIZE_STEP_GB, Volume
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from ..audit.open_attempts import OpenAttempt
-    from ..policy import Policy
 
 Verdict = Literal["extend", "unchanged", "under_way", "refused"]
 
