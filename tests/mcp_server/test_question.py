@@ -98,3 +98,26 @@ async def test_no_offer_when_a_snapshot_exists(emulator: EmulatorServer) -> None
     assert not result.is_error, text(result)
     assert "snapshot_first" not in _schema(asked[0])["properties"]
     assert emulator.state.requests("POST") == []
+
+
+async def test_a_volume_changed_while_the_person_answered_is_asked_about_again_and_the_lock_is_let_go(
+    emulator: EmulatorServer,
+) -> None:
+    """Protocol 2026-07-28: the round carrying the answer takes the volume's lock in its resolver and reads under
+    it. If the volume changed meanwhile, the question is asked again about what it is now (nothing sent), that
+    round's lock is released with its call, and the next answer's round can take it and extend once."""
+    asked: list[ElicitRequestParams] = []
+
+    async def changes_then_answers(context: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params)
+        if len(asked) == 1:  # a console change while the person reads the first question
+            emulator.state.put({**(emulator.state.get(BARE) or {}), "size": 72})
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    async with connect(emulator, settings=_settings(), elicitation=changes_then_answers) as session:
+        result = await session.call("extend_volume", {"volume_id": BARE, "new_size_gb": 80, "confirm": True})
+    assert not result.is_error, text(result)
+    assert len(asked) == 2
+    assert "64 GB" in asked[0].message
+    assert "72 GB" in asked[1].message
+    assert [p.body for p in emulator.state.requests("PUT")] == [{"size": 80}]
